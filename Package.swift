@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Hubcast: an AMQP-native connector that streams customer-profile exports to Azure Event Hubs.
+///
+/// Layers (one module each, see `../shared/style.md`):
+/// - `CQpidProton`: the system Qpid Proton C library (Debian `libqpid-proton11-dev`).
+/// - `AMQP`: the only module that imports `CQpidProton`; AMQP 1.0 client and server.
+/// - `hubcast`: the command-line tool.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Hubcast",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "AMQP", targets: ["AMQP"]),
+        .executable(name: "hubcast", targets: ["hubcast"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CQpidProton",
+            path: "Sources/CQpidProton",
+            providers: [.apt(["libqpid-proton11-dev"]), .brew(["qpid-proton"])]
+        ),
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CQpidProton",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hubcast",
+            dependencies: [
+                "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AMQPTests",
+            dependencies: ["AMQP"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

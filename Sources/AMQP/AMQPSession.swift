@@ -1,0 +1,68 @@
+// Hubcast — sessions, sender and receiver links of a client connection.
+
+/// An AMQP session: an ordered channel on a connection that carries links.
+public struct AMQPSession: Sendable {
+    /// The connection the session is on.
+    public let connection: AMQPConnection
+    /// nil: the connection's shared session.
+    let box: SessionBox?
+
+    /// Attaches a sender link to `target` and waits for the peer's attach.
+    ///
+    /// Throws `.linkClosed` with the peer's condition when the peer refuses the link.
+    public func openSender(target: String, options: AMQPSenderOptions = .init()) async throws -> AMQPSender {
+        let box = self.box
+        let core: LinkBox<SenderCore> = try await self.connection.onLoop { engine, waiter in
+            guard let session = box?.core ?? engine.defaultSession else {
+                waiter.resume(.failure(AMQPError(.connectionClosed, "the connection is closed")))
+                return
+            }
+            if let failure = session.failure {
+                waiter.resume(.failure(failure))
+                return
+            }
+            let sender = SenderCore(engine: engine, session: session, target: target, options: options)
+            Self.open(sender, waiter: waiter) { LinkBox(core: sender, maxMessageSize: sender.maxMessageSize) }
+        }
+        return AMQPSender(connection: self.connection, box: core, target: target)
+    }
+
+    /// Attaches a receiver link from `source` and waits for the peer's attach; credit is granted at once.
+    ///
+    /// Throws `.linkClosed` with the peer's condition when the peer refuses the link.
+    public func openReceiver(source: String, options: AMQPReceiverOptions = .init()) async throws -> AMQPReceiver {
+        let box = self.box
+        let core: LinkBox<ReceiverCore> = try await self.connection.onLoop { engine, waiter in
+            guard let session = box?.core ?? engine.defaultSession else {
+                waiter.resume(.failure(AMQPError(.connectionClosed, "the connection is closed")))
+                return
+            }
+            if let failure = session.failure {
+                waiter.resume(.failure(failure))
+                return
+            }
+            let receiver = ReceiverCore(engine: engine, session: session, source: source, options: options)
+            Self.open(receiver, waiter: waiter) { LinkBox(core: receiver, maxMessageSize: nil) }
+        }
+        return AMQPReceiver(connection: self.connection, box: core, source: source)
+    }
+
+    private static func open<Core: LinkCore>(
+        _ core: Core, waiter: Waiter<LinkBox<Core>>, box: @escaping () -> LinkBox<Core>
+    ) {
+        core.open { error in
+            waiter.resume(error.map { .failure($0) } ?? .success(box()))
+        }
+    }
+}
+
+/// A link core handed across threads; only the loop thread uses `core`.
+final class LinkBox<Core: LinkCore>: @unchecked Sendable {
+    // @unchecked: `core` is used on the connection's loop thread only; `maxMessageSize` is immutable.
+    let core: Core
+    let maxMessageSize: UInt64?
+    init(core: Core, maxMessageSize: UInt64?) {
+        self.core = core
+        self.maxMessageSize = maxMessageSize
+    }
+}

@@ -1,0 +1,131 @@
+// Hubcast — loop-side state of client sessions and links.
+
+internal import CQpidProton
+
+/// A session on the loop thread.
+final class SessionCore {
+    unowned let engine: ClientEngine
+    let session: OpaquePointer
+    private var openCallbacks: [(AMQPError?) -> Void] = []
+    private(set) var failure: AMQPError?
+
+    init(engine: ClientEngine, session: OpaquePointer) {
+        self.engine = engine
+        self.session = session
+    }
+
+    /// Calls `done` once the peer's `begin` arrived (nil) or the session failed.
+    func waitForOpen(_ done: @escaping (AMQPError?) -> Void) {
+        if let failure = self.failure {
+            done(failure)
+        } else if pn_session_state(self.session) & Int32(PN_REMOTE_ACTIVE) != 0 {
+            done(nil)
+        } else {
+            self.openCallbacks.append(done)
+        }
+    }
+
+    func remoteOpened() {
+        let callbacks = self.openCallbacks
+        self.openCallbacks = []
+        for callback in callbacks { callback(nil) }
+    }
+
+    func remoteClosed(_ condition: AMQPCondition?) {
+        let error = AMQPError(.sessionClosed, "the peer ended the session", remoteCondition: condition)
+        self.connectionFailed(error)
+        for link in self.engine.links.values where link.session === self { link.connectionFailed(error) }
+    }
+
+    func connectionFailed(_ error: AMQPError) {
+        if self.failure == nil { self.failure = error }
+        let callbacks = self.openCallbacks
+        self.openCallbacks = []
+        for callback in callbacks { callback(self.failure) }
+    }
+}
+
+/// What sender and receiver links share: attach, detach and failure.
+class LinkCore {
+    unowned let engine: ClientEngine
+    unowned let session: SessionCore
+    let link: OpaquePointer
+    let name: String
+    private var openCallback: ((AMQPError?) -> Void)?
+    private var closeWaiters: [Waiter<Void>] = []
+    /// Set once the link can no longer be used.
+    private(set) var failure: AMQPError?
+    private(set) var closingLocally = false
+
+    init(engine: ClientEngine, session: SessionCore, link: OpaquePointer, name: String) {
+        self.engine = engine
+        self.session = session
+        self.link = link
+        self.name = name
+        engine.links[link] = self
+    }
+
+    /// Opens the link; the waiter resumes on the peer's attach or with the reason it refused.
+    func open(done: @escaping (AMQPError?) -> Void) {
+        self.openCallback = done
+        pn_link_open(self.link)
+    }
+
+    /// True when the peer's attach carries no terminus: the peer refused and will detach.
+    var remoteRefused: Bool { false }
+
+    func remoteOpened() {
+        guard !self.remoteRefused else { return }
+        let callback = self.openCallback
+        self.openCallback = nil
+        callback?(nil)
+        self.flow()
+    }
+
+    func remoteClosed(_ condition: AMQPCondition?) {
+        let message = self.closingLocally ? "the link was closed" : "the peer detached link \(self.name)"
+        self.setFailure(AMQPError(.linkClosed, message, remoteCondition: condition))
+        pn_link_close(self.link)
+        let waiters = self.closeWaiters
+        self.closeWaiters = []
+        for waiter in waiters { waiter.resume(.success(())) }
+        self.engine.links[self.link] = nil
+    }
+
+    func connectionFailed(_ error: AMQPError) {
+        self.setFailure(error)
+        let waiters = self.closeWaiters
+        self.closeWaiters = []
+        for waiter in waiters { waiter.resume(.success(())) }
+    }
+
+    /// Closes the link; the waiter resumes once the peer detached (or the connection is gone).
+    func close(_ waiter: Waiter<Void>) {
+        guard self.failure == nil else {
+            waiter.resume(.success(()))
+            return
+        }
+        self.closeWaiters.append(waiter)
+        if !self.closingLocally {
+            self.closingLocally = true
+            self.setFailure(AMQPError(.linkClosed, "link \(self.name) was closed locally"))
+            pn_link_close(self.link)
+        }
+    }
+
+    /// Records the first terminal error; subclasses fail their pending work with it.
+    func setFailure(_ error: AMQPError) {
+        if self.failure == nil { self.failure = error }
+        let callback = self.openCallback
+        self.openCallback = nil
+        callback?(self.failure)
+        self.failed(self.failure!)
+    }
+
+    /// Overridden: fail pending work.
+    func failed(_ error: AMQPError) {}
+    /// Overridden: credit or state changed.
+    func flow() {}
+    /// Overridden: a delivery changed.
+    func delivery(_ delivery: OpaquePointer) {}
+}

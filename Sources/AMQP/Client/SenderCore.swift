@@ -1,0 +1,51 @@
+// Hubcast — loop-side state of a sender link.
+
+internal import CQpidProton
+
+/// A sender link on the loop thread.
+final class SenderCore: LinkCore {
+    private var outgoing: ProtonOutgoing
+
+    init(engine: ClientEngine, session: SessionCore, target: String, options: AMQPSenderOptions) {
+        let name = options.name ?? engine.nextLinkName("sender")
+        let link = pn_sender(session.session, name)!
+        pn_terminus_set_address(pn_link_target(link), target)
+        if let source = options.sourceAddress { pn_terminus_set_address(pn_link_source(link), source) }
+        pn_link_set_snd_settle_mode(link, pn_snd_settle_mode_t(UInt32(options.settleMode.rawValue)))
+        ProtonData.write(options.properties, to: pn_link_properties(link))
+        self.outgoing = ProtonOutgoing(presettled: options.settleMode == .settled)
+        super.init(engine: engine, session: session, link: link, name: name)
+    }
+
+    override var remoteRefused: Bool {
+        pn_terminus_get_type(pn_link_remote_target(self.link)) == PN_UNSPECIFIED
+    }
+
+    /// The peer's max-message-size, or nil when it set none.
+    var maxMessageSize: UInt64? {
+        let size = pn_link_remote_max_message_size(self.link)
+        return size == 0 ? nil : size
+    }
+
+    /// Queues an encoded message; it goes out as soon as there is credit.
+    func enqueue(_ bytes: [UInt8], _ completion: @escaping SendCompletion) {
+        if let failure = self.failure {
+            completion(.failure(failure))
+            return
+        }
+        self.outgoing.enqueue(bytes, on: self.link, completion)
+    }
+
+    override func flow() {
+        guard self.failure == nil else { return }
+        self.outgoing.pump(self.link)
+    }
+
+    override func delivery(_ delivery: OpaquePointer) {
+        self.outgoing.update(delivery)
+    }
+
+    override func failed(_ error: AMQPError) {
+        self.outgoing.fail(error)
+    }
+}

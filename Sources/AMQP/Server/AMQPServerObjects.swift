@@ -1,0 +1,156 @@
+// Hubcast — connections, links and deliveries as a server application sees them.
+
+internal import CQpidProton
+
+/// A client connection accepted by an ``AMQPListener``.
+///
+/// Its properties are fixed once ``AMQPServerHandler/connectionOpened(_:)`` is called. Methods may be
+/// called from any thread; they run on the listener's loop.
+public final class AMQPServerConnection: @unchecked Sendable {
+    // @unchecked: the `let`s are immutable; `engine` is used on the loop thread only.
+    /// A number unique within the listener.
+    public let id: UInt64
+    /// The user SASL authenticated (`anonymous` for ANONYMOUS-like mechanisms), or nil without SASL.
+    public internal(set) var user: String?
+    /// The client's container id.
+    public internal(set) var containerID = ""
+    /// The `hostname` the client put in `open`.
+    public internal(set) var hostname: String?
+    /// The client's connection properties.
+    public internal(set) var properties: [(AMQPSymbol, AMQPValue)] = []
+    weak var engine: ServerEngine?
+    let loop: ProtonLoop
+
+    init(id: UInt64, loop: ProtonLoop) {
+        self.id = id
+        self.loop = loop
+    }
+
+    /// Closes the connection with an optional condition (for example `amqp:connection:forced`).
+    public func close(condition: AMQPCondition? = nil) {
+        self.loop.run { [weak self] in self?.engine?.close(condition: condition) }
+    }
+
+    /// Drops the socket at once, without a `close` frame: a lost connection, for tests.
+    public func drop() {
+        self.loop.run { [weak self] in self?.engine?.channel?.abort() }
+    }
+}
+
+/// A link a client attached to an ``AMQPListener``.
+///
+/// When the client attached a sender, messages arrive through
+/// ``AMQPServerHandler/messageReceived(_:)``; when it attached a receiver (``isSender`` is true here),
+/// send with ``send(_:onOutcome:)``. Methods may be called from any thread; they run on the loop.
+public final class AMQPServerLink: @unchecked Sendable {
+    // @unchecked: `let`s are immutable; the `var`s and `handle` are used on the loop thread only.
+    /// A number unique within the listener.
+    public let id: UInt64
+    /// The link name.
+    public let name: String
+    /// The connection.
+    public let connection: AMQPServerConnection
+    /// True when this side sends (the client attached a receiver).
+    public let isSender: Bool
+    /// The address the client named: its target when it sends, its source when it receives.
+    public let address: String?
+    /// The client's link properties.
+    public let properties: [(AMQPSymbol, AMQPValue)]
+    /// The filter of the client's source (receivers only), such as Event Hubs' selector.
+    public let filter: [(AMQPSymbol, AMQPValue)]
+    /// The max-message-size announced to the client for messages it sends here; set it in
+    /// ``AMQPServerHandler/linkOpened(_:)``. Default: nil (no limit).
+    public var maxMessageSize: UInt64?
+    /// Loop thread: credit the client granted (for ``isSender`` links).
+    public var credit: Int { self.handle.map { Int(pn_link_credit($0)) } ?? 0 }
+
+    var handle: OpaquePointer?
+    var outgoing = ProtonOutgoing(presettled: false)
+    var creditWindow: UInt32
+    var closed = false
+
+    init(id: UInt64, handle: OpaquePointer, connection: AMQPServerConnection, creditWindow: UInt32) {
+        self.id = id
+        self.handle = handle
+        self.connection = connection
+        self.name = String(cString: pn_link_name(handle))
+        self.isSender = pn_link_is_sender(handle)
+        let terminus = self.isSender ? pn_link_remote_source(handle) : pn_link_remote_target(handle)
+        self.address = ProtonData.address(terminus)
+        self.properties = ProtonData.readSymbolMap(pn_link_remote_properties(handle))
+        self.filter = self.isSender ? ProtonData.readSymbolMap(pn_terminus_filter(pn_link_remote_source(handle))) : []
+        self.creditWindow = creditWindow
+    }
+
+    /// Sends a message to the client; `onOutcome` runs on the loop thread with its outcome.
+    public func send(_ message: AMQPMessage, onOutcome: @escaping @Sendable (Result<AMQPOutcome, AMQPError>) -> Void) {
+        self.send(encoded: message.encoded(), onOutcome: onOutcome)
+    }
+
+    /// Sends an encoded message; see ``send(_:onOutcome:)``.
+    public func send(encoded bytes: [UInt8], onOutcome: @escaping @Sendable (Result<AMQPOutcome, AMQPError>) -> Void) {
+        self.connection.loop.run { [self] in
+            guard let handle = self.handle, !self.closed else {
+                onOutcome(.failure(AMQPError(.linkClosed, "link \(self.name) is closed")))
+                return
+            }
+            self.outgoing.enqueue(bytes, on: handle, onOutcome)
+        }
+    }
+
+    /// Detaches the link, with an optional condition (for example `amqp:link:detach-forced`).
+    public func close(condition: AMQPCondition? = nil) {
+        self.connection.loop.run { [self] in
+            guard let handle = self.handle, !self.closed else { return }
+            if let condition { ProtonData.set(condition, on: pn_link_condition(handle)) }
+            pn_link_close(handle)
+        }
+    }
+
+    /// Sets the credit kept available to a client that sends here; 0 stops granting (the client
+    /// stalls once its credit is used up). Takes effect as messages arrive, or at once when raised.
+    public func setCreditWindow(_ window: UInt32) {
+        self.connection.loop.run { [self] in
+            self.creditWindow = window
+            self.topUpCredit()
+        }
+    }
+
+    /// Grants credit back up to the window once half of it is used.
+    func topUpCredit() {
+        guard let handle = self.handle, !self.closed, !self.isSender else { return }
+        let credit = UInt32(Swift.max(0, pn_link_credit(handle)))
+        if credit <= self.creditWindow / 2 && self.creditWindow > credit {
+            pn_link_flow(handle, Int32(clamping: self.creditWindow - credit))
+        }
+    }
+}
+
+/// A message a client sent to an ``AMQPListener``, waiting to be settled.
+public final class AMQPServerDelivery: @unchecked Sendable {
+    // @unchecked: `handle` is used on the loop thread only; the rest is immutable.
+    /// The decoded message.
+    public let message: AMQPMessage
+    /// The message's bytes as they arrived.
+    public let encoded: [UInt8]
+    /// The link it arrived on.
+    public let link: AMQPServerLink
+    var handle: OpaquePointer?
+
+    init(message: AMQPMessage, encoded: [UInt8], link: AMQPServerLink, handle: OpaquePointer?) {
+        self.message = message
+        self.encoded = encoded
+        self.link = link
+        self.handle = handle
+    }
+
+    /// Settles with `outcome` (accepted, rejected with a condition, released, modified). Later calls
+    /// and calls after the link closed do nothing.
+    public func settle(_ outcome: AMQPOutcome) {
+        self.link.connection.loop.run { [self] in
+            guard let handle = self.handle, !self.link.closed else { return }
+            self.handle = nil
+            ProtonDelivery.settle(handle, outcome)
+        }
+    }
+}
