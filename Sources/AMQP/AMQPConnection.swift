@@ -34,7 +34,7 @@ public final class AMQPConnection: Sendable {
 
     deinit {
         let engine = self.engine
-        engine.loop.execute { engine.close(Waiter<Void>()) }
+        engine.loop.execute { engine.release() }
     }
 
     /// Connects, authenticates and exchanges `open` with the peer.
@@ -53,7 +53,10 @@ public final class AMQPConnection: Sendable {
             let peer = try await waiter.wait { loop.execute { engine.start(waiter) } }
             return AMQPConnection(engine: engine, peer: peer)
         } catch {
-            loop.execute { engine.fail(error as? AMQPError ?? AMQPError(.cancelled, "connect was cancelled")) }
+            loop.execute {
+                engine.fail(error as? AMQPError ?? AMQPError(.cancelled, "connect was cancelled"))
+                engine.release()
+            }
             throw error
         }
     }
@@ -104,7 +107,6 @@ public final class AMQPConnection: Sendable {
         let waiter = Waiter<Void>()
         let engine = self.engine
         try? await waiter.wait { engine.loop.execute { engine.close(waiter) } }
-        await engine.loop.waitUntilStopped()
     }
 
     /// The error that ended the connection, or nil while it is usable.

@@ -1,19 +1,132 @@
 import AMQP
+import Synchronization
 import Testing
 
 @Suite struct RoundTripTests {
     @Test func plainRoundTrip() async throws {
-        let broker = TestBroker()
-        let listener = try await AMQPListener.listen(.init(), handler: broker)
-        let connection = try await AMQPConnection.connect(.init(host: "127.0.0.1", port: listener.port))
-        let sender = try await connection.openSender(target: "q")
-        #expect(try await sender.send(AMQPMessage(text: "hello")) == .accepted)
-        let receiver = try await connection.openReceiver(source: "q")
-        var iterator = receiver.makeAsyncIterator()
-        let delivery = try #require(try await iterator.next())
-        delivery.accept()
-        #expect(delivery.message.body == .value("hello"))
-        await connection.close()
-        await listener.close()
+        try await withBroker { listener, _ in
+            let connection = try await connect(listener)
+            let sender = try await connection.openSender(target: "q")
+            #expect(try await sender.send(AMQPMessage(text: "hello")) == .accepted)
+            let receiver = try await connection.openReceiver(source: "q")
+            var iterator = receiver.makeAsyncIterator()
+            let delivery = try #require(try await iterator.next())
+            delivery.accept()
+            #expect(delivery.message.body == .value("hello"))
+            await connection.close()
+        }
+    }
+
+    @Test func tlsRoundTrip() async throws {
+        try await withBroker(.init(tls: TestCerts.serverTLS)) { listener, _ in
+            let connection = try await connect(listener) {
+                $0.host = "localhost"
+                $0.tls = AMQPTLSConfiguration(trustedCAFile: TestCerts.ca)
+            }
+            let sender = try await connection.openSender(target: "secure")
+            #expect(try await sender.send(AMQPMessage(bytes: [1, 2, 3])) == .accepted)
+            let receiver = try await connection.openReceiver(source: "secure")
+            let delivery = try #require(try await receiver.next())
+            #expect(delivery.message.bodyBytes == [1, 2, 3])
+            await connection.close()
+        }
+    }
+
+    @Test func tlsWithWrongCAFails() async throws {
+        try await withBroker(.init(tls: TestCerts.serverTLS)) { listener, _ in
+            let error = await amqpError {
+                _ = try await connect(listener) {
+                    $0.host = "localhost"
+                    $0.tls = AMQPTLSConfiguration(trustedCAFile: TestCerts.otherCA)
+                }
+            }
+            #expect(error?.code == .tlsFailed)
+            #expect(error?.message.contains("certificate") == true)
+        }
+    }
+
+    @Test func tlsWithWrongHostNameFails() async throws {
+        try await withBroker(.init(tls: TestCerts.serverTLS)) { listener, _ in
+            let error = await amqpError {
+                _ = try await connect(listener) {
+                    $0.tls = AMQPTLSConfiguration(trustedCAFile: TestCerts.ca, serverName: "wrong.example.com")
+                }
+            }
+            #expect(error?.code == .tlsFailed)
+        }
+    }
+
+    @Test func tlsAgainstPlainListenerFails() async throws {
+        try await withBroker { listener, _ in
+            let error = await amqpError {
+                _ = try await connect(listener) { $0.tls = AMQPTLSConfiguration(trustedCAFile: TestCerts.ca) }
+            }
+            #expect(error != nil)
+        }
+    }
+
+    static let plainServer = AMQPListenerConfiguration(
+        sasl: AMQPServerSASL(mechanisms: ["PLAIN"]) { user, password in user == "alice" && password == "s3cret" })
+
+    @Test func saslPlainRightPassword() async throws {
+        try await withBroker(Self.plainServer) { listener, broker in
+            let connection = try await connect(listener) { $0.sasl = .plain(username: "alice", password: "s3cret") }
+            let sender = try await connection.openSender(target: "q")
+            #expect(try await sender.send(AMQPMessage(text: "in")) == .accepted)
+            #expect(broker.connections.withLock { $0.first?.user } == "alice")
+            await connection.close()
+        }
+    }
+
+    @Test func saslPlainWrongPassword() async throws {
+        try await withBroker(Self.plainServer) { listener, _ in
+            let error = await amqpError {
+                _ = try await connect(listener) { $0.sasl = .plain(username: "alice", password: "wrong") }
+            }
+            #expect(error?.code == .authenticationFailed, "\(String(describing: error))")
+            #expect(error?.description.contains("wrong") == false)
+        }
+    }
+
+    @Test func saslMechanismNotOffered() async throws {
+        try await withBroker(Self.plainServer) { listener, _ in
+            let error = await amqpError { _ = try await connect(listener) { $0.sasl = .anonymous } }
+            #expect(error?.code == .authenticationFailed)
+        }
+    }
+
+    @Test func saslEventHubsMechanismName() async throws {
+        try await withBroker(.init(sasl: .eventHubs())) { listener, broker in
+            let connection = try await connect(listener) { $0.sasl = .anonymous(mechanism: "MSSBCBS") }
+            _ = try await connection.openSender(target: "q")
+            #expect(broker.connections.withLock { $0.first?.user } == "anonymous")
+            await connection.close()
+        }
+    }
+
+    @Test func noSASLLayer() async throws {
+        try await withBroker(.init(sasl: .none)) { listener, _ in
+            let connection = try await connect(listener) { $0.sasl = .none }
+            let sender = try await connection.openSender(target: "q")
+            #expect(try await sender.send(AMQPMessage(text: "x")) == .accepted)
+            await connection.close()
+        }
+    }
+
+    @Test func openPropertiesReachThePeer() async throws {
+        try await withBroker { listener, broker in
+            let connection = try await connect(listener) {
+                $0.containerID = "container-7"
+                $0.virtualHost = "ns.servicebus.windows.net"
+                $0.properties = [("product", .string("hubcast"))]
+            }
+            _ = try await connection.openSender(target: "q")
+            let peer = try #require(broker.connections.withLock { $0.first })
+            #expect(peer.containerID == "container-7")
+            #expect(peer.hostname == "ns.servicebus.windows.net")
+            #expect(peer.properties.first?.1 == .string("hubcast"))
+            #expect(connection.peer.containerID == "hubcast-listener")
+            await connection.close()
+        }
     }
 }

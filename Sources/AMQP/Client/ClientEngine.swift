@@ -21,6 +21,8 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
     var sessions: [OpaquePointer: SessionCore] = [:]
     private(set) var defaultSession: SessionCore?
     private var linkCounter = 0
+    /// The public connection object is gone: stop the loop once the socket is closed.
+    private var ownerGone = false
 
     init(configuration: AMQPConnectionConfiguration, loop: ProtonLoop, logger: Logger) {
         self.configuration = configuration
@@ -214,7 +216,9 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
 
     func driverReleased() {
         if self.failure == nil {
-            self.setFailure(AMQPError(.connectionClosed, "the connection was closed"))
+            // A socket that failed before the transport was bound (refused connect) posts no
+            // transport event: its error is the socket's.
+            self.setFailure(self.socketError ?? AMQPError(.connectionClosed, "the connection was closed"))
         }
         self.links = [:]
         self.sessions = [:]
@@ -223,6 +227,16 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
         let waiters = self.closeWaiters
         self.closeWaiters = []
         for waiter in waiters { waiter.resume(.success(())) }
-        self.loop.stop()
+        if self.ownerGone { self.loop.stop() }
+    }
+
+    /// The public connection was released: close gracefully, then stop the loop.
+    func release() {
+        self.ownerGone = true
+        if self.channel == nil {
+            self.loop.stop()
+        } else {
+            self.close(Waiter<Void>())
+        }
     }
 }

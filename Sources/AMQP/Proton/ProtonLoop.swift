@@ -79,24 +79,32 @@ final class ProtonLoop: @unchecked Sendable {
     }
 
     /// Runs `task` on the loop thread, soon. Safe from any thread. Tasks run in the order given.
-    /// After the loop stopped, tasks are dropped.
-    func execute(_ task: @escaping @Sendable () -> Void) {
-        let mustWake = self.inbox.withLock { inbox -> Bool in
-            guard !inbox.stopping else { return false }
+    /// Returns false, dropping the task, once the loop is stopping.
+    @discardableResult
+    func execute(_ task: @escaping @Sendable () -> Void) -> Bool {
+        let (accepted, mustWake) = self.inbox.withLock { inbox -> (Bool, Bool) in
+            guard !inbox.stopping else { return (false, false) }
             inbox.tasks.append(task)
-            if inbox.wakePending { return false }
+            if inbox.wakePending { return (true, false) }
             inbox.wakePending = true
-            return true
+            return (true, true)
         }
         if mustWake {
             var one: UInt64 = 1
             _ = write(self.wakeFD, &one, 8)
         }
+        return accepted
     }
 
     /// Runs `task` now when called on the loop thread, else hands it over with ``execute(_:)``.
-    func run(_ task: @escaping @Sendable () -> Void) {
-        if self.inLoop { task() } else { self.execute(task) }
+    /// Returns false, dropping the task, once the loop is stopping.
+    @discardableResult
+    func run(_ task: @escaping @Sendable () -> Void) -> Bool {
+        if self.inLoop {
+            task()
+            return true
+        }
+        return self.execute(task)
     }
 
     /// Runs `task` on the loop thread after `milliseconds`. Loop thread only.
@@ -129,10 +137,17 @@ final class ProtonLoop: @unchecked Sendable {
         close(channel.fd)
     }
 
-    /// Stops the thread once the queued tasks ran; channels still registered are dropped.
+    /// Stops the thread once the tasks queued so far ran; channels still registered are dropped.
+    /// Later tasks are refused.
     func stop() {
-        self.execute { [self] in
-            self.inbox.withLock { $0.stopping = true }
+        let mustWake = self.inbox.withLock { inbox -> Bool in
+            guard !inbox.stopping else { return false }
+            inbox.stopping = true
+            return true
+        }
+        if mustWake {
+            var one: UInt64 = 1
+            _ = write(self.wakeFD, &one, 8)
         }
     }
 

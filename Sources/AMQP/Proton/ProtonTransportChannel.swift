@@ -125,7 +125,10 @@ final class ProtonTransportChannel: ProtonChannel {
                 guard self.checkRead(count) else { return }
                 pn_connection_driver_read_done(self.driver, count)
             }
+            // Let the transport answer what it read (SASL outcomes are acted on when it writes)
+            // before the next read can bring the end of the stream.
             self.dispatch()
+            _ = self.flush()
         }
     }
 

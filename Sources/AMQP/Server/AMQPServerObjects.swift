@@ -89,13 +89,14 @@ public final class AMQPServerLink: @unchecked Sendable {
 
     /// Sends an encoded message; see ``send(_:onOutcome:)``.
     public func send(encoded bytes: [UInt8], onOutcome: @escaping @Sendable (Result<AMQPOutcome, AMQPError>) -> Void) {
-        self.connection.loop.run { [self] in
+        let accepted = self.connection.loop.run { [self] in
             guard let handle = self.handle, !self.closed else {
                 onOutcome(.failure(AMQPError(.linkClosed, "link \(self.name) is closed")))
                 return
             }
             self.outgoing.enqueue(bytes, on: handle, onOutcome)
         }
+        if !accepted { onOutcome(.failure(AMQPError(.connectionClosed, "the listener is closed"))) }
     }
 
     /// Detaches the link, with an optional condition (for example `amqp:link:detach-forced`).
