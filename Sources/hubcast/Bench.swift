@@ -1,0 +1,226 @@
+// Hubcast — `hubcast bench amqp`: Hubcast's AMQP sender against Proton's C example sender.
+
+import AMQP
+import ArgumentParser
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (not tests): print a table comparing Hubcast with a baseline.",
+        subcommands: [BenchAMQP.self]
+    )
+}
+
+struct BenchAMQP: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "amqp",
+        abstract: "Send N messages to Hubcast's listener and to Proton's C example broker; compare with the C sender.",
+        discussion: """
+            Rows: Hubcast sender -> `hubcast listen` (child process); Hubcast sender -> C broker; C sender -> \
+            C broker. Each row is the median of --runs runs by rate. Sender CPU is the sending process's \
+            user+system time divided by the message count. Build the C programs with scripts/bench-amqp, \
+            which runs this command.
+            """
+    )
+
+    @Option(help: "Messages per run.") var count = 200_000
+    @Option(help: "Body size in bytes.") var size = 500
+    @Option(help: "Runs per row; the median (by rate) is shown.") var runs = 3
+    @Option(help: "Deliveries the Hubcast sender keeps in flight.") var window = 5000
+    @Option(help: "The C example broker, built with a credit window of at least 100.") var cBroker: String?
+    @Option(help: "The C example sender, patched to send --size-byte bodies and settle locally.") var cSender: String?
+
+    func validate() throws {
+        guard self.count > 0, self.size >= 0, self.runs > 0, self.window >= 1000 else {
+            throw ValidationError("--count, --runs must be positive, --window at least 1000")
+        }
+    }
+
+    func run() async throws {
+        var rows: [Row] = []
+        rows.append(try await self.median("Hubcast sender -> Hubcast listener") { try await self.hubcastToListener() })
+        if let broker = self.cBroker {
+            rows.append(try await self.median("Hubcast sender -> C broker") {
+                try await self.withCBroker(broker) { port in try await self.hubcastSend(port: port) }
+            })
+            if let sender = self.cSender {
+                rows.append(try await self.median("C sender -> C broker") {
+                    try await self.withCBroker(broker) { port in try self.cSend(sender, port: port) }
+                })
+            }
+        }
+        print("\n\(self.count) messages of \(self.size) bytes, loopback, median of \(self.runs)")
+        print("| sender -> receiver | msg/s | sender CPU µs/msg | p50 ms | p99 ms | sender peak RSS MiB |")
+        print("|---|---|---|---|---|---|")
+        for row in rows { print(row.line) }
+        if let hubcast = rows.first(where: { $0.name == "Hubcast sender -> C broker" }),
+            let c = rows.first(where: { $0.name == "C sender -> C broker" })
+        {
+            let ratio = hubcast.cpuMicros / c.cpuMicros
+            print("\nHubcast sender CPU per message: \(String(format1(ratio)))x the C sender's (target: at most 1.2x)")
+        }
+    }
+
+    struct Row {
+        var name: String
+        var rate: Double
+        var cpuMicros: Double
+        var p50: Double?
+        var p99: Double?
+        var rssMiB: Double
+
+        var line: String {
+            let latency = [self.p50, self.p99].map { $0.map { format2f($0) } ?? "n/a" }
+            return "| \(self.name) | \(Int(self.rate)) | \(format2f(self.cpuMicros)) | \(latency[0]) | \(latency[1]) | \(Int(self.rssMiB)) |"
+        }
+    }
+
+    private func median(_ name: String, _ body: () async throws -> Row) async throws -> Row {
+        var results: [Row] = []
+        for run in 1...self.runs {
+            var row = try await body()
+            row.name = name
+            FileHandleStderr.write("\(name) run \(run): \(Int(row.rate)) msg/s, \(format2f(row.cpuMicros)) µs/msg\n")
+            results.append(row)
+        }
+        return results.sorted { $0.rate < $1.rate }[results.count / 2]
+    }
+
+    private func hubcastToListener() async throws -> Row {
+        let child = try ChildProcess(executablePath(), ["listen", "--port", "0"])
+        guard let line = child.readLine(), let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw BenchError("hubcast listen did not report its port")
+        }
+        defer {
+            child.closeInput()
+            child.wait()
+        }
+        return try await self.hubcastSend(port: port)
+    }
+
+    private func withCBroker(_ path: String, _ body: (Int) async throws -> Row) async throws -> Row {
+        let port = freePort()
+        let broker = try ChildProcess(path, ["127.0.0.1", String(port)])
+        defer {
+            broker.signal(SIGKILL)
+            broker.wait()
+        }
+        // Wait until the broker listens.
+        for attempt in 0..<200 {
+            if (try? await AMQPConnection.connect(.init(host: "127.0.0.1", port: port)).close()) != nil { break }
+            if attempt == 199 { throw BenchError("the C broker did not start listening on \(port)") }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return try await body(port)
+    }
+
+    /// Sends `count` messages on the pipelined path, each encoded as it is sent, keeping `window` in flight.
+    private func hubcastSend(port: Int) async throws -> Row {
+        let connection = try await AMQPConnection.connect(.init(host: "127.0.0.1", port: port))
+        let sender = try await connection.openSender(target: "examples")
+        let payload = [UInt8](repeating: 0x61, count: self.size)
+        let flight = InFlight(count: self.count)
+        let before = selfUsage()
+        let started = ContinuousClock.now
+        let chunk = 500
+        for index in 0..<self.count {
+            if index % chunk == 0 { await flight.waitUntil(atMost: self.window - chunk) }
+            var message = AMQPMessage(bytes: payload)
+            message.properties.messageID = .ulong(UInt64(index))
+            let sentAt = ContinuousClock.now
+            flight.add()
+            sender.send(message) { result in flight.done(index, sentAt: sentAt, ok: (try? result.get()) == .accepted) }
+        }
+        await flight.waitUntil(atMost: 0)
+        let elapsed = ContinuousClock.now - started
+        let after = selfUsage()
+        await connection.close()
+        guard flight.failures == 0 else { throw BenchError("\(flight.failures) messages were not accepted") }
+        let latencies = flight.latencies.sorted()
+        return Row(
+            name: "", rate: Double(self.count) / seconds(elapsed),
+            cpuMicros: (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(self.count),
+            p50: latencies[latencies.count / 2] * 1000, p99: latencies[latencies.count * 99 / 100] * 1000,
+            rssMiB: Double(after.maxRSSKiB) / 1024)
+    }
+
+    private func cSend(_ path: String, port: Int) throws -> Row {
+        let started = ContinuousClock.now
+        let child = try ChildProcess(path, ["127.0.0.1", String(port), "examples", String(self.count)])
+        let result = child.wait()
+        let elapsed = ContinuousClock.now - started
+        guard result.status == 0 else { throw BenchError("the C sender failed with status \(result.status)") }
+        return Row(
+            name: "", rate: Double(self.count) / seconds(elapsed), cpuMicros: result.cpuSeconds * 1e6 / Double(self.count),
+            p50: nil, p99: nil, rssMiB: Double(result.maxRSSKiB) / 1024)
+    }
+}
+
+/// Counts deliveries in flight and records each one's send-to-outcome time.
+final class InFlight: @unchecked Sendable {
+    // @unchecked: `latencies` slots are written once each, by the loop thread, before `waitUntil(atMost: 0)`
+    // returns; everything else is behind the mutex.
+    private struct State {
+        var inFlight = 0
+        var failures = 0
+        var waiter: (limit: Int, continuation: CheckedContinuation<Void, Never>)?
+    }
+
+    private let state = Mutex(State())
+    private(set) var latencies: [Double]
+
+    init(count: Int) { self.latencies = [Double](repeating: 0, count: count) }
+
+    var failures: Int { self.state.withLock { $0.failures } }
+
+    func add() { self.state.withLock { $0.inFlight += 1 } }
+
+    func done(_ index: Int, sentAt: ContinuousClock.Instant, ok: Bool) {
+        self.latencies[index] = seconds(ContinuousClock.now - sentAt)
+        let continuation = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.inFlight -= 1
+            if !ok { state.failures += 1 }
+            guard let waiter = state.waiter, state.inFlight <= waiter.limit else { return nil }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        continuation?.resume()
+    }
+
+    func waitUntil(atMost limit: Int) async {
+        await withCheckedContinuation { continuation in
+            let ready = self.state.withLock { state -> Bool in
+                if state.inFlight <= limit { return true }
+                state.waiter = (limit, continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func format2f(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
+
+func format1(_ value: Double) -> String {
+    let tenths = Int((value * 100).rounded())
+    return "\(tenths / 100).\(tenths % 100 < 10 ? "0" : "")\(tenths % 100)"
+}
+
+enum FileHandleStderr {
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.write(2, &bytes, bytes.count)
+    }
+}

@@ -1,0 +1,26 @@
+// Hubcast — the command-line tool.
+
+import AMQP
+import ArgumentParser
+
+@main
+struct Hubcast: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hubcast",
+        abstract: "Streams customer-profile exports to Azure Event Hubs over AMQP 1.0.",
+        discussion: """
+            Until the connector lands, `hubcast demo` runs an AMQP 1.0 loopback demo: an in-process \
+            listener, a sender and a receiver over a real socket.
+            """,
+        subcommands: [Demo.self, Listen.self, Bench.self]
+    )
+}
+
+/// Options every command that logs shares.
+struct LoggingOptions: ParsableArguments {
+    @Flag(name: .long, help: "Log every AMQP frame (Proton's frame trace) to stderr.")
+    var traceFrames = false
+
+    @Flag(name: .shortAndLong, help: "Log at debug level.")
+    var verbose = false
+}
