@@ -46,7 +46,7 @@ public final class AMQPConnection: Sendable {
         _ configuration: AMQPConnectionConfiguration, logger: Logger = Logger(label: "hubcast.amqp")
     ) async throws -> AMQPConnection {
         try configuration.validate()
-        let loop = try ProtonLoop(name: "amqp-\(configuration.host)")
+        let loop = try ProtonLoop(name: "amqp-client")
         let engine = ClientEngine(configuration: configuration, loop: loop, logger: logger)
         let waiter = Waiter<PeerInfo>()
         do {

@@ -1,5 +1,7 @@
 // Hubcast — a sender link.
 
+import Synchronization
+
 /// A sender link: sends messages to its target and reports each one's outcome.
 ///
 /// Two ways to send:
@@ -32,11 +34,8 @@ public struct AMQPSender: Sendable {
     /// Sends a message already encoded with ``AMQPMessage/encoded()`` and waits for its outcome.
     public func send(encoded bytes: [UInt8]) async throws -> AMQPOutcome {
         let waiter = Waiter<AMQPOutcome>()
-        let core = self.box
         return try await waiter.wait {
-            core.core.engine.loop.execute {
-                core.core.enqueue(bytes) { result in waiter.resume(result.mapError { $0 }) }
-            }
+            self.send(encoded: bytes) { result in waiter.resume(result.mapError { $0 }) }
         }
     }
 
@@ -52,31 +51,45 @@ public struct AMQPSender: Sendable {
 
     /// Queues an encoded message; see ``send(_:onOutcome:)``.
     public func send(encoded bytes: [UInt8], onOutcome: @escaping @Sendable (Result<AMQPOutcome, AMQPError>) -> Void) {
-        let core = self.box
-        core.core.engine.loop.execute { core.core.enqueue(bytes, onOutcome) }
+        // Messages collect in the link's inbox; only the first one after a drain wakes the loop,
+        // which then takes them all in one go.
+        let box = self.box
+        let mustSchedule = box.inbox.withLock { inbox -> Bool in
+            inbox.items.append(SendRequest(bytes, onOutcome))
+            if inbox.scheduled { return false }
+            inbox.scheduled = true
+            return true
+        }
+        guard mustSchedule else { return }
+        let accepted = box.core.engine.loop.execute {
+            let items = box.inbox.withLock { inbox in
+                defer {
+                    inbox.items = []
+                    inbox.scheduled = false
+                }
+                return inbox.items
+            }
+            for item in items { box.core.enqueue(item) }
+        }
+        if !accepted {
+            let items = box.inbox.withLock { inbox in
+                defer { inbox.items = [] }
+                return inbox.items
+            }
+            let error = AMQPError(.connectionClosed, "the connection is closed")
+            for item in items { item.completion(.failure(error)) }
+        }
     }
 
-    /// Queues many messages in one hand-over to the loop and waits for all their outcomes, in order.
-    /// Throws only if the task is cancelled; per-message failures come back as results.
+    /// Queues many messages and waits for all their outcomes, returned in order. Throws only if
+    /// the task is cancelled; per-message failures come back as results.
     public func send(contentsOf messages: [AMQPMessage]) async throws -> [Result<AMQPOutcome, AMQPError>] {
-        let encoded = messages.map { $0.encoded() }
+        guard !messages.isEmpty else { return [] }
         let waiter = Waiter<[Result<AMQPOutcome, AMQPError>]>()
-        let core = self.box
+        let collector = BatchCollector(count: messages.count, waiter: waiter)
         return try await waiter.wait {
-            core.core.engine.loop.execute {
-                var results = [Result<AMQPOutcome, AMQPError>?](repeating: nil, count: encoded.count)
-                var remaining = encoded.count
-                if remaining == 0 {
-                    waiter.resume(.success([]))
-                    return
-                }
-                for (index, bytes) in encoded.enumerated() {
-                    core.core.enqueue(bytes) { result in
-                        results[index] = result
-                        remaining -= 1
-                        if remaining == 0 { waiter.resume(.success(results.map { $0! })) }
-                    }
-                }
+            for (index, message) in messages.enumerated() {
+                self.send(message) { result in collector.record(index, result) }
             }
         }
     }
@@ -85,5 +98,25 @@ public struct AMQPSender: Sendable {
     public func close() async {
         let box = self.box
         _ = try? await self.connection.onLoop(always: true) { _, waiter in box.core.close(waiter) }
+    }
+}
+
+/// Gathers the outcomes of a batch and resumes its waiter when the last one is in.
+private final class BatchCollector: @unchecked Sendable {
+    // @unchecked: `record` runs on the connection's loop thread only, so the fields need no lock.
+    private var results: [Result<AMQPOutcome, AMQPError>?]
+    private var remaining: Int
+    private let waiter: Waiter<[Result<AMQPOutcome, AMQPError>]>
+
+    init(count: Int, waiter: Waiter<[Result<AMQPOutcome, AMQPError>]>) {
+        self.results = Array(repeating: nil, count: count)
+        self.remaining = count
+        self.waiter = waiter
+    }
+
+    func record(_ index: Int, _ result: Result<AMQPOutcome, AMQPError>) {
+        self.results[index] = result
+        self.remaining -= 1
+        if self.remaining == 0 { self.waiter.resume(.success(self.results.map { $0! })) }
     }
 }

@@ -1,5 +1,8 @@
 // Hubcast — sessions, sender and receiver links of a client connection.
 
+import Synchronization
+
+
 /// An AMQP session: an ordered channel on a connection that carries links.
 public struct AMQPSession: Sendable {
     /// The connection the session is on.
@@ -58,9 +61,13 @@ public struct AMQPSession: Sendable {
 
 /// A link core handed across threads; only the loop thread uses `core`.
 final class LinkBox<Core: LinkCore>: @unchecked Sendable {
-    // @unchecked: `core` is used on the connection's loop thread only; `maxMessageSize` is immutable.
+    // @unchecked: `core` is used on the connection's loop thread only; `maxMessageSize` is immutable;
+    // `inbox` is behind its mutex.
     let core: Core
     let maxMessageSize: UInt64?
+    /// Messages handed over by senders and not yet taken by the loop (sender links only).
+    let inbox = Mutex<(items: [SendRequest], scheduled: Bool)>(([], false))
+
     init(core: Core, maxMessageSize: UInt64?) {
         self.core = core
         self.maxMessageSize = maxMessageSize

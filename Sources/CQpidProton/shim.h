@@ -4,6 +4,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 
 #include <proton/codec.h>
 #include <proton/condition.h>
@@ -21,5 +22,8 @@
 #include <proton/terminus.h>
 #include <proton/transport.h>
 #include <proton/types.h>
+
+/// Names the calling thread (seen in `top -H`, `perf` and debuggers); at most 15 characters.
+static inline void hubcast_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 #endif

@@ -28,12 +28,12 @@ final class SenderCore: LinkCore {
     }
 
     /// Queues an encoded message; it goes out as soon as there is credit.
-    func enqueue(_ bytes: [UInt8], _ completion: @escaping SendCompletion) {
+    func enqueue(_ request: SendRequest) {
         if let failure = self.failure {
-            completion(.failure(failure))
+            request.completion(.failure(failure))
             return
         }
-        self.outgoing.enqueue(bytes, on: self.link, completion)
+        self.outgoing.enqueue(request, on: self.link)
     }
 
     override func flow() {

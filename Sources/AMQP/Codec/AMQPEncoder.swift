@@ -82,18 +82,22 @@ struct AMQPEncoder {
         self.bytes += data
     }
 
-    /// Writes a compound (list or map): constructor, size and count, then the encoded items.
-    private mutating func appendCompound(count: Int, small: UInt8, large: UInt8, items: (inout AMQPEncoder) -> Void) {
-        var body = AMQPEncoder(capacity: 64)
-        items(&body)
-        if body.bytes.count + 1 < 256 && count < 256 {
-            self.bytes += [small, UInt8(body.bytes.count + 1), UInt8(count)]
-        } else {
-            self.bytes.append(large)
-            self.appendBigEndian(UInt32(body.bytes.count + 4))
-            self.appendBigEndian(UInt32(count))
+    /// Writes a compound (list or map) in place: constructor, size and count, then the items that
+    /// `items` appends. Starts with the 8-bit form and widens it if the body turns out too large.
+    mutating func appendCompound(count: Int, small: UInt8, large: UInt8, items: (inout AMQPEncoder) -> Void) {
+        let start = self.bytes.count
+        self.bytes += [small, 0, 0]
+        items(&self)
+        let bodySize = self.bytes.count - start - 3
+        if bodySize + 1 < 256 && count < 256 {
+            self.bytes[start + 1] = UInt8(bodySize + 1)
+            self.bytes[start + 2] = UInt8(count)
+            return
         }
-        self.bytes += body.bytes
+        var header: [UInt8] = [large]
+        withUnsafeBytes(of: UInt32(bodySize + 4).bigEndian) { header += $0 }
+        withUnsafeBytes(of: UInt32(count).bigEndian) { header += $0 }
+        self.bytes.replaceSubrange(start..<start + 3, with: header)
     }
 
     mutating func appendList(_ items: [AMQPValue]) {
@@ -103,6 +107,19 @@ struct AMQPEncoder {
         }
         self.appendCompound(count: items.count, small: 0xc0, large: 0xd0) { body in
             for item in items { body.append(item) }
+        }
+    }
+
+    /// Writes a list of optional fields, leaving out trailing absent ones (AMQP composite types).
+    mutating func appendFields(_ fields: [AMQPValue?]) {
+        var count = fields.count
+        while count > 0 && (fields[count - 1] == nil || fields[count - 1] == .null) { count -= 1 }
+        if count == 0 {
+            self.bytes.append(0x45)
+            return
+        }
+        self.appendCompound(count: count, small: 0xc0, large: 0xd0) { body in
+            for index in 0..<count { body.append(fields[index] ?? .null) }
         }
     }
 

@@ -125,34 +125,34 @@ extension AMQPMessage {
     func encode(into encoder: inout AMQPEncoder) {
         if let header = self.header {
             encoder.appendDescriptor(Section.header.rawValue)
-            encoder.appendList(Self.trimmed([
-                header.durable ? .bool(true) : .null,
-                header.priority == 4 ? .null : .ubyte(header.priority),
-                header.ttl.map(AMQPValue.uint) ?? .null,
-                header.firstAcquirer ? .bool(true) : .null,
-                header.deliveryCount == 0 ? .null : .uint(header.deliveryCount),
-            ]))
+            encoder.appendFields([
+                header.durable ? .bool(true) : nil,
+                header.priority == 4 ? nil : .ubyte(header.priority),
+                header.ttl.map(AMQPValue.uint),
+                header.firstAcquirer ? .bool(true) : nil,
+                header.deliveryCount == 0 ? nil : .uint(header.deliveryCount),
+            ])
         }
         Self.appendAnnotations(self.deliveryAnnotations, section: .deliveryAnnotations, into: &encoder)
         Self.appendAnnotations(self.messageAnnotations, section: .messageAnnotations, into: &encoder)
         if !self.properties.isEmpty {
             let p = self.properties
             encoder.appendDescriptor(Section.properties.rawValue)
-            encoder.appendList(Self.trimmed([
-                p.messageID ?? .null,
-                p.userID.map(AMQPValue.binary) ?? .null,
-                p.to.map(AMQPValue.string) ?? .null,
-                p.subject.map(AMQPValue.string) ?? .null,
-                p.replyTo.map(AMQPValue.string) ?? .null,
-                p.correlationID ?? .null,
-                p.contentType.map { .symbol(AMQPSymbol($0)) } ?? .null,
-                p.contentEncoding.map { .symbol(AMQPSymbol($0)) } ?? .null,
-                p.absoluteExpiryTime.map(AMQPValue.timestamp) ?? .null,
-                p.creationTime.map(AMQPValue.timestamp) ?? .null,
-                p.groupID.map(AMQPValue.string) ?? .null,
-                p.groupSequence.map(AMQPValue.uint) ?? .null,
-                p.replyToGroupID.map(AMQPValue.string) ?? .null,
-            ]))
+            encoder.appendFields([
+                p.messageID,
+                p.userID.map(AMQPValue.binary),
+                p.to.map(AMQPValue.string),
+                p.subject.map(AMQPValue.string),
+                p.replyTo.map(AMQPValue.string),
+                p.correlationID,
+                p.contentType.map { .symbol(AMQPSymbol($0)) },
+                p.contentEncoding.map { .symbol(AMQPSymbol($0)) },
+                p.absoluteExpiryTime.map(AMQPValue.timestamp),
+                p.creationTime.map(AMQPValue.timestamp),
+                p.groupID.map(AMQPValue.string),
+                p.groupSequence.map(AMQPValue.uint),
+                p.replyToGroupID.map(AMQPValue.string),
+            ])
         }
         if !self.applicationProperties.isEmpty {
             encoder.appendDescriptor(Section.applicationProperties.rawValue)
@@ -184,13 +184,6 @@ extension AMQPMessage {
         guard !pairs.isEmpty else { return }
         encoder.appendDescriptor(section.rawValue)
         encoder.appendMap(pairs.map { (.symbol($0.0), $0.1) })
-    }
-
-    /// Drops trailing nulls, as AMQP allows for composite types.
-    private static func trimmed(_ fields: [AMQPValue]) -> [AMQPValue] {
-        var fields = fields
-        while fields.last == .null { fields.removeLast() }
-        return fields
     }
 }
 

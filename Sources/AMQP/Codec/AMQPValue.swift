@@ -16,7 +16,7 @@ public struct AMQPSymbol: Hashable, Sendable, ExpressibleByStringLiteral, Custom
 /// An AMQP 1.0 value of any type in the type system (AMQP 1.0 part 1).
 ///
 /// Maps keep their order as read from the wire, as a list of key-value pairs.
-public indirect enum AMQPValue: Hashable, Sendable {
+public enum AMQPValue: Hashable, Sendable {
     case null
     case bool(Bool)
     case ubyte(UInt8)
@@ -37,13 +37,13 @@ public indirect enum AMQPValue: Hashable, Sendable {
     case binary([UInt8])
     case string(String)
     case symbol(AMQPSymbol)
-    case list([AMQPValue])
+    indirect case list([AMQPValue])
     /// An ordered map; keys may be any value (Event Hubs uses symbols and strings).
-    case map([(AMQPValue, AMQPValue)])
+    indirect case map([(AMQPValue, AMQPValue)])
     /// An array: every element has the same type.
-    case array([AMQPValue])
+    indirect case array([AMQPValue])
     /// A described value: a descriptor (usually a symbol or an unsigned long) and the value.
-    case described(descriptor: AMQPValue, value: AMQPValue)
+    indirect case described(descriptor: AMQPValue, value: AMQPValue)
 
     /// The 16 bytes of a UUID.
     public struct UUIDBytes: Hashable, Sendable {

@@ -173,6 +173,7 @@ final class ProtonLoop: @unchecked Sendable {
     // MARK: - The loop
 
     private func run() {
+        hubcast_set_thread_name(String(self.name.prefix(15)))
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while true {
             let timeout = self.nextTimeout()

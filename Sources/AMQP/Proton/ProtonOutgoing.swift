@@ -2,14 +2,26 @@
 
 internal import CQpidProton
 
-/// Called once per message, on the loop thread, with the outcome or the reason it could not be sent.
-typealias SendCompletion = (Result<AMQPOutcome, AMQPError>) -> Void
+/// One message to send and what to call with its outcome (once, on the loop thread).
+///
+/// A class, so the message and its completion travel through queues and tables as one reference,
+/// with no per-hop closure wrapping.
+final class SendRequest: @unchecked Sendable {
+    // @unchecked: `bytes` is emptied on the loop thread only, after the message went out.
+    var bytes: [UInt8]
+    let completion: @Sendable (Result<AMQPOutcome, AMQPError>) -> Void
+
+    init(_ bytes: [UInt8], _ completion: @escaping @Sendable (Result<AMQPOutcome, AMQPError>) -> Void) {
+        self.bytes = bytes
+        self.completion = completion
+    }
+}
 
 /// The sending half of a link, client or server: queues encoded messages until there is credit and
 /// completes each with its outcome. Loop thread only.
 struct ProtonOutgoing {
-    private var pending = FIFO<(bytes: [UInt8], completion: SendCompletion)>()
-    private var unsettled: [OpaquePointer: SendCompletion] = [:]
+    private var pending = FIFO<SendRequest>()
+    private var unsettled: [OpaquePointer: SendRequest] = [:]
     private var nextTag: UInt64 = 0
     /// Deliveries go out settled and complete as accepted at once.
     let presettled: Bool
@@ -20,26 +32,27 @@ struct ProtonOutgoing {
     var inFlight: Int { self.pending.count + self.unsettled.count }
 
     /// Queues a message after checking it against the peer's max-message-size, then sends what credit allows.
-    mutating func enqueue(_ bytes: [UInt8], on link: OpaquePointer, _ completion: @escaping SendCompletion) {
+    mutating func enqueue(_ request: SendRequest, on link: OpaquePointer) {
         let limit = pn_link_remote_max_message_size(link)
-        if limit > 0 && UInt64(bytes.count) > limit {
-            completion(.failure(AMQPError(
-                .messageTooLarge, "message of \(bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
+        if limit > 0 && UInt64(request.bytes.count) > limit {
+            request.completion(.failure(AMQPError(
+                .messageTooLarge, "message of \(request.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
             return
         }
-        self.pending.append((bytes, completion))
+        self.pending.append(request)
         self.pump(link)
     }
 
     /// Sends queued messages while the link has credit.
     mutating func pump(_ link: OpaquePointer) {
-        while pn_link_credit(link) > 0, let (bytes, completion) = self.pending.popFirst() {
-            let delivery = ProtonDelivery.send(bytes, on: link, tag: &self.nextTag)
+        while pn_link_credit(link) > 0, let request = self.pending.popFirst() {
+            let delivery = ProtonDelivery.send(request.bytes, on: link, tag: &self.nextTag)
+            request.bytes = []  // Proton copied them
             if self.presettled {
                 pn_delivery_settle(delivery)
-                completion(.success(.accepted))
+                request.completion(.success(.accepted))
             } else {
-                self.unsettled[delivery] = completion
+                self.unsettled[delivery] = request
             }
         }
     }
@@ -47,7 +60,7 @@ struct ProtonOutgoing {
     /// Completes a delivery once the peer settled it or gave an outcome.
     mutating func update(_ delivery: OpaquePointer) {
         guard let outcome = ProtonDelivery.settledOutcome(delivery) else { return }
-        self.unsettled.removeValue(forKey: delivery)?(.success(outcome))
+        self.unsettled.removeValue(forKey: delivery)?.completion(.success(outcome))
     }
 
     /// Fails every queued and unsettled message with `error`.
@@ -55,7 +68,7 @@ struct ProtonOutgoing {
         let waiting = self.pending.removeAll()
         let unsettled = self.unsettled
         self.unsettled = [:]
-        for (_, completion) in waiting { completion(.failure(error)) }
-        for completion in unsettled.values { completion(.failure(error)) }
+        for request in waiting { request.completion(.failure(error)) }
+        for request in unsettled.values { request.completion(.failure(error)) }
     }
 }

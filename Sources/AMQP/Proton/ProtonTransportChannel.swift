@@ -109,26 +109,30 @@ final class ProtonTransportChannel: ProtonChannel {
     var peerName = ""
     var peerPort = 0
 
+    /// Reads what the socket has (a few buffers at most per wake-up, so one busy peer cannot starve
+    /// the loop) and lets the transport process it. Output is written once, by `service`.
     private func readAvailable() {
         for _ in 0..<16 {
-            if self.hook != nil {
+            let requested: Int
+            let count: Int
+            if let hook = self.hook {
                 if !self.feedPending() { return }
-                let count = recv(self.fd, self.readScratch.baseAddress, self.readScratch.count, 0)
+                requested = self.readScratch.count
+                count = recv(self.fd, self.readScratch.baseAddress, requested, 0)
                 guard self.checkRead(count) else { return }
-                let transformed = self.hook!.incoming(UnsafeRawBufferPointer(rebasing: self.readScratch[0..<count]))
-                self.inPending += transformed
+                self.inPending += hook.incoming(UnsafeRawBufferPointer(rebasing: self.readScratch[0..<count]))
                 if !self.feedPending() { return }
             } else {
                 let buffer = pn_connection_driver_read_buffer(self.driver)
                 guard buffer.size > 0 else { return }
-                let count = recv(self.fd, buffer.start, buffer.size, 0)
+                requested = buffer.size
+                count = recv(self.fd, buffer.start, requested, 0)
                 guard self.checkRead(count) else { return }
                 pn_connection_driver_read_done(self.driver, count)
             }
-            // Let the transport answer what it read (SASL outcomes are acted on when it writes)
-            // before the next read can bring the end of the stream.
             self.dispatch()
-            _ = self.flush()
+            // A short read means the socket is drained: epoll reports the next data.
+            if count < requested { return }
         }
     }
 
@@ -136,6 +140,10 @@ final class ProtonTransportChannel: ProtonChannel {
     private func checkRead(_ count: Int) -> Bool {
         if count > 0 { return true }
         if count == 0 {
+            // Let the transport act on what it read (a SASL outcome is acted on when it writes)
+            // before it learns that the stream ended.
+            self.dispatch()
+            _ = self.flush()
             pn_connection_driver_read_close(self.driver)
         } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
             self.fail(AMQPError(.connectionFailed, "connection lost: \(ProtonLoop.errnoText())"))

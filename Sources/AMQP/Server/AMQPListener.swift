@@ -34,7 +34,7 @@ public final class AMQPListener: Sendable {
     ) async throws -> AMQPListener {
         let domain = try configuration.tls.map(Self.serverDomain)
         let (fd, port) = try ProtonSocket.listen(host: configuration.host, port: configuration.port)
-        let loop = try ProtonLoop(name: "amqp-listener-\(port)")
+        let loop = try ProtonLoop(name: "amqp-server")
         let core = ListenerCore(
             configuration: configuration, handler: handler, loop: loop, domain: domain, fd: fd, logger: logger)
         loop.execute { loop.register(core) }

@@ -94,7 +94,7 @@ public final class AMQPServerLink: @unchecked Sendable {
                 onOutcome(.failure(AMQPError(.linkClosed, "link \(self.name) is closed")))
                 return
             }
-            self.outgoing.enqueue(bytes, on: handle, onOutcome)
+            self.outgoing.enqueue(SendRequest(bytes, onOutcome), on: handle)
         }
         if !accepted { onOutcome(.failure(AMQPError(.connectionClosed, "the listener is closed"))) }
     }
