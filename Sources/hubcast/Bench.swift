@@ -42,9 +42,17 @@ struct BenchAMQP: AsyncParsableCommand {
 
     func run() async throws {
         var rows: [Row] = []
-        rows.append(try await self.median("Hubcast sender -> Hubcast listener") { try await self.hubcastToListener() })
+        rows.append(try await self.median("Hubcast stream sender -> Hubcast listener") {
+            try await self.hubcastToListener(stream: true)
+        })
+        rows.append(try await self.median("Hubcast callback sender -> Hubcast listener") {
+            try await self.hubcastToListener(stream: false)
+        })
         if let broker = self.cBroker {
-            rows.append(try await self.median("Hubcast sender -> C broker") {
+            rows.append(try await self.median("Hubcast stream sender -> C broker") {
+                try await self.withCBroker(broker) { port in try await self.hubcastStream(port: port) }
+            })
+            rows.append(try await self.median("Hubcast callback sender -> C broker") {
                 try await self.withCBroker(broker) { port in try await self.hubcastSend(port: port) }
             })
             if let sender = self.cSender {
@@ -57,11 +65,11 @@ struct BenchAMQP: AsyncParsableCommand {
         print("| sender -> receiver | msg/s | sender CPU µs/msg | p50 ms | p99 ms | sender peak RSS MiB |")
         print("|---|---|---|---|---|---|")
         for row in rows { print(row.line) }
-        if let hubcast = rows.first(where: { $0.name == "Hubcast sender -> C broker" }),
+        if let hubcast = rows.first(where: { $0.name == "Hubcast stream sender -> C broker" }),
             let c = rows.first(where: { $0.name == "C sender -> C broker" })
         {
             let ratio = hubcast.cpuMicros / c.cpuMicros
-            print("\nHubcast sender CPU per message: \(String(format1(ratio)))x the C sender's (target: at most 1.2x)")
+            print("\nHubcast stream sender CPU per message: \(format1(ratio))x the C sender's (target: at most 1.2x)")
         }
     }
 
@@ -90,7 +98,7 @@ struct BenchAMQP: AsyncParsableCommand {
         return results.sorted { $0.rate < $1.rate }[results.count / 2]
     }
 
-    private func hubcastToListener() async throws -> Row {
+    private func hubcastToListener(stream: Bool) async throws -> Row {
         let child = try ChildProcess(executablePath(), ["listen", "--port", "0"])
         guard let line = child.readLine(), let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
             throw BenchError("hubcast listen did not report its port")
@@ -99,7 +107,28 @@ struct BenchAMQP: AsyncParsableCommand {
             child.closeInput()
             child.wait()
         }
-        return try await self.hubcastSend(port: port)
+        return stream ? try await self.hubcastStream(port: port) : try await self.hubcastSend(port: port)
+    }
+
+    /// Sends `count` messages on the pull path: the loop thread builds and encodes each message when
+    /// credit and the window allow.
+    private func hubcastStream(port: Int) async throws -> Row {
+        let connection = try await AMQPConnection.connect(.init(host: "127.0.0.1", port: port))
+        let sender = try await connection.openSender(target: "examples")
+        let source = StreamSource(count: self.count, size: self.size)
+        let before = selfUsage()
+        let started = ContinuousClock.now
+        try await sender.stream(window: self.window, next: source.next, onOutcome: source.outcome)
+        let elapsed = ContinuousClock.now - started
+        let after = selfUsage()
+        await connection.close()
+        guard source.failures == 0 else { throw BenchError("\(source.failures) messages were not accepted") }
+        let latencies = source.latencies.sorted()
+        return Row(
+            name: "", rate: Double(self.count) / seconds(elapsed),
+            cpuMicros: (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(self.count),
+            p50: latencies[latencies.count / 2] * 1000, p99: latencies[latencies.count * 99 / 100] * 1000,
+            rssMiB: Double(after.maxRSSKiB) / 1024)
     }
 
     private func withCBroker(_ path: String, _ body: (Int) async throws -> Row) async throws -> Row {
@@ -157,6 +186,39 @@ struct BenchAMQP: AsyncParsableCommand {
         return Row(
             name: "", rate: Double(self.count) / seconds(elapsed), cpuMicros: result.cpuSeconds * 1e6 / Double(self.count),
             p50: nil, p99: nil, rssMiB: Double(result.maxRSSKiB) / 1024)
+    }
+}
+
+/// Makes the benchmark's messages on demand and records each one's send-to-outcome time.
+final class StreamSource: @unchecked Sendable {
+    // @unchecked: `next` and `outcome` run on the connection's loop thread only; the results are read
+    // after `stream` returned.
+    private let count: Int
+    private let payload: [UInt8]
+    private var produced = 0
+    private var sentAt: [ContinuousClock.Instant]
+    private(set) var latencies: [Double]
+    private(set) var failures = 0
+
+    init(count: Int, size: Int) {
+        self.count = count
+        self.payload = [UInt8](repeating: 0x61, count: size)
+        self.sentAt = [ContinuousClock.Instant](repeating: .now, count: count)
+        self.latencies = [Double](repeating: 0, count: count)
+    }
+
+    func next() -> AMQPMessage? {
+        guard self.produced < self.count else { return nil }
+        var message = AMQPMessage(bytes: self.payload)
+        message.properties.messageID = .ulong(UInt64(self.produced))
+        self.sentAt[self.produced] = .now
+        self.produced += 1
+        return message
+    }
+
+    func outcome(_ index: UInt64, _ result: Result<AMQPOutcome, AMQPError>) {
+        self.latencies[Int(index)] = seconds(ContinuousClock.now - self.sentAt[Int(index)])
+        if (try? result.get()) != .accepted { self.failures += 1 }
     }
 }
 

@@ -5,6 +5,7 @@ internal import CQpidProton
 /// A sender link on the loop thread.
 final class SenderCore: LinkCore {
     private var outgoing: ProtonOutgoing
+    private var stream: SenderStream?
 
     init(engine: ClientEngine, session: SessionCore, target: String, options: AMQPSenderOptions) {
         let name = options.name ?? engine.nextLinkName("sender")
@@ -36,16 +37,40 @@ final class SenderCore: LinkCore {
         self.outgoing.enqueue(request, on: self.link)
     }
 
+    /// Starts pulling from `stream`; fails its waiter if the link is unusable or already streaming.
+    func start(_ stream: SenderStream) {
+        if let failure = self.failure {
+            stream.fail(failure)
+        } else if self.stream != nil {
+            stream.fail(AMQPError(.invalidConfiguration, "link \(self.name) is already streaming"))
+        } else {
+            self.stream = stream
+            self.flow()
+        }
+    }
+
     override func flow() {
         guard self.failure == nil else { return }
         self.outgoing.pump(self.link)
+        if let stream = self.stream, stream.pump(self.link) {
+            self.stream = nil
+            stream.done.resume(.success(()))
+        }
     }
 
     override func delivery(_ delivery: OpaquePointer) {
-        self.outgoing.update(delivery)
+        if let stream = self.stream, stream.update(delivery) {
+            self.flow()
+        } else {
+            self.outgoing.update(delivery)
+        }
     }
 
     override func failed(_ error: AMQPError) {
         self.outgoing.fail(error)
+        if let stream = self.stream {
+            self.stream = nil
+            stream.fail(error)
+        }
     }
 }

@@ -1,0 +1,79 @@
+// Hubcast — the pull path of a sender: the loop takes messages from a source as credit allows.
+
+internal import CQpidProton
+import Synchronization
+
+/// A source the sender's loop thread pulls from whenever the link has credit and fewer than
+/// `window` deliveries are unsettled. Each message is encoded into one reused buffer and tracked by
+/// its index, so a message costs no allocation beyond its own.
+final class SenderStream: @unchecked Sendable {
+    // @unchecked: after the hand-over everything but `cancelled` is used on the loop thread only;
+    // `cancelled` is atomic.
+    let next: @Sendable () -> AMQPMessage?
+    let onOutcome: @Sendable (UInt64, Result<AMQPOutcome, AMQPError>) -> Void
+    let window: Int
+    let done: Waiter<Void>
+    private var encoder = AMQPEncoder(capacity: 4096)
+    private var produced: UInt64 = 0
+    private var unsettled: Set<UInt64> = []
+    private(set) var exhausted = false
+    private let cancelled = Atomic<Bool>(false)
+
+    /// Stops pulling new messages (any thread); those in flight still get their outcomes.
+    func cancel() { self.cancelled.store(true, ordering: .relaxed) }
+
+    init(
+        window: Int, next: @escaping @Sendable () -> AMQPMessage?,
+        onOutcome: @escaping @Sendable (UInt64, Result<AMQPOutcome, AMQPError>) -> Void, done: Waiter<Void>
+    ) {
+        self.window = window
+        self.next = next
+        self.onOutcome = onOutcome
+        self.done = done
+    }
+
+    /// Sends while there is credit and room in the window. Returns true once everything is settled.
+    func pump(_ link: OpaquePointer) -> Bool {
+        let limit = pn_link_remote_max_message_size(link)
+        while !self.exhausted, self.unsettled.count < self.window, pn_link_credit(link) > 0 {
+            guard !self.cancelled.load(ordering: .relaxed), let message = self.next() else {
+                self.exhausted = true
+                break
+            }
+            let index = self.produced
+            self.produced += 1
+            self.encoder.bytes.removeAll(keepingCapacity: true)
+            message.encode(into: &self.encoder)
+            if limit > 0 && UInt64(self.encoder.bytes.count) > limit {
+                self.onOutcome(index, .failure(AMQPError(
+                    .messageTooLarge, "message of \(self.encoder.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
+                continue
+            }
+            var tag = index
+            let delivery = ProtonDelivery.send(self.encoder.bytes, on: link, tag: &tag)
+            // The context carries the index (plus one, so that no index is a null pointer).
+            pn_delivery_set_context(delivery, UnsafeMutableRawPointer(bitPattern: UInt(index + 1)))
+            self.unsettled.insert(index)
+        }
+        return self.exhausted && self.unsettled.isEmpty
+    }
+
+    /// Handles a delivery update; returns false when the delivery is not one of this stream's.
+    func update(_ delivery: OpaquePointer) -> Bool {
+        guard let context = pn_delivery_get_context(delivery) else { return false }
+        let index = UInt64(UInt(bitPattern: context)) - 1
+        guard self.unsettled.contains(index) else { return false }
+        guard let outcome = ProtonDelivery.settledOutcome(delivery) else { return true }
+        self.unsettled.remove(index)
+        self.onOutcome(index, .success(outcome))
+        return true
+    }
+
+    /// Fails every unsettled message and the stream's waiter.
+    func fail(_ error: AMQPError) {
+        for index in self.unsettled.sorted() { self.onOutcome(index, .failure(error)) }
+        self.unsettled = []
+        self.exhausted = true
+        self.done.resume(.failure(error))
+    }
+}
