@@ -5,7 +5,7 @@ public enum AMQPOutcome: Hashable, Sendable {
     /// Processed.
     case accepted
     /// Invalid and not processed; the condition says why (for example `com.microsoft:server-busy`).
-    case rejected(AMQPCondition?)
+    indirect case rejected(AMQPCondition?)
     /// Not processed; may be sent again.
     case released
     /// Not processed; may be sent again, with the given changes.

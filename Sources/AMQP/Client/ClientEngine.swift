@@ -166,15 +166,15 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
             self.sessions[session]?.remoteClosed(condition)
             pn_session_close(session)
         case PN_LINK_REMOTE_OPEN:
-            self.links[pn_event_link(event)]?.remoteOpened()
+            LinkCore.of(pn_event_link(event))?.remoteOpened()
         case PN_LINK_REMOTE_CLOSE, PN_LINK_REMOTE_DETACH:
             let link = pn_event_link(event)!
-            self.links[link]?.remoteClosed(ProtonData.condition(pn_link_remote_condition(link)))
+            LinkCore.of(link)?.remoteClosed(ProtonData.condition(pn_link_remote_condition(link)))
         case PN_LINK_FLOW:
-            self.links[pn_event_link(event)]?.flow()
+            LinkCore.of(pn_event_link(event))?.flow()
         case PN_DELIVERY:
             let delivery = pn_event_delivery(event)!
-            self.links[pn_delivery_link(delivery)]?.delivery(delivery)
+            LinkCore.of(pn_delivery_link(delivery))?.delivery(delivery)
         case PN_TRANSPORT_CLOSED:
             self.setFailure(self.transportError(pn_event_transport(event)))
         default:
@@ -220,6 +220,7 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
             // transport event: its error is the socket's.
             self.setFailure(self.socketError ?? AMQPError(.connectionClosed, "the connection was closed"))
         }
+        // The driver is freed: the Proton links are gone, so their contexts are not touched.
         self.links = [:]
         self.sessions = [:]
         self.defaultSession = nil

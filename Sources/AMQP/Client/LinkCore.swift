@@ -63,6 +63,14 @@ class LinkCore {
         self.link = link
         self.name = name
         engine.links[link] = self
+        pn_link_set_context(link, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// The live link core of a Proton link, found through the link's context (no hashing on the
+    /// delivery path); nil once the link was forgotten. The engine's `links` table keeps it alive.
+    static func of(_ link: OpaquePointer?) -> LinkCore? {
+        guard let link, let context = pn_link_get_context(link) else { return nil }
+        return Unmanaged<LinkCore>.fromOpaque(context).takeUnretainedValue()
     }
 
     /// Opens the link; the waiter resumes on the peer's attach or with the reason it refused.
@@ -89,6 +97,7 @@ class LinkCore {
         let waiters = self.closeWaiters
         self.closeWaiters = []
         for waiter in waiters { waiter.resume(.success(())) }
+        pn_link_set_context(self.link, nil)
         self.engine.links[self.link] = nil
     }
 

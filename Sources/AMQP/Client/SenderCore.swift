@@ -60,7 +60,11 @@ final class SenderCore: LinkCore {
 
     override func delivery(_ delivery: OpaquePointer) {
         if let stream = self.stream, stream.update(delivery) {
-            self.flow()
+            // Finish, or refill once half the window is free if the window (not credit) held the
+            // stream back; new credit from the peer triggers `flow` by itself.
+            if stream.exhausted || (stream.unsettledCount <= stream.window / 2 && pn_link_credit(self.link) > 0) {
+                self.flow()
+            }
         } else {
             self.outgoing.update(delivery)
         }

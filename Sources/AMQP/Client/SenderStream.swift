@@ -15,8 +15,9 @@ final class SenderStream: @unchecked Sendable {
     let done: Waiter<Void>
     private var encoder = AMQPEncoder(capacity: 4096)
     private var produced: UInt64 = 0
-    private var unsettled: Set<UInt64> = []
+    private var unsettled = SequenceSet()
     private(set) var exhausted = false
+    var unsettledCount: Int { self.unsettled.count }
     private let cancelled = Atomic<Bool>(false)
 
     /// Stops pulling new messages (any thread); those in flight still get their outcomes.
@@ -71,9 +72,57 @@ final class SenderStream: @unchecked Sendable {
 
     /// Fails every unsettled message and the stream's waiter.
     func fail(_ error: AMQPError) {
-        for index in self.unsettled.sorted() { self.onOutcome(index, .failure(error)) }
-        self.unsettled = []
+        for index in self.unsettled.members() { self.onOutcome(index, .failure(error)) }
+        self.unsettled = SequenceSet()
         self.exhausted = true
         self.done.resume(.failure(error))
+    }
+}
+
+/// A set of numbers handed out in increasing order and removed in any order: a sliding run of
+/// flags from the oldest member on, so no hashing is needed.
+struct SequenceSet {
+    private var flags: [Bool] = []
+    private var head = 0
+    private var base: UInt64 = 0
+    private(set) var count = 0
+
+    var isEmpty: Bool { self.count == 0 }
+
+    /// Adds `value`, which must be larger than every value added before.
+    mutating func insert(_ value: UInt64) {
+        if self.count == 0 {
+            self.flags.removeAll(keepingCapacity: true)
+            self.head = 0
+            self.base = value
+        }
+        while self.base + UInt64(self.flags.count - self.head) < value { self.flags.append(false) }
+        self.flags.append(true)
+        self.count += 1
+    }
+
+    func contains(_ value: UInt64) -> Bool {
+        guard value >= self.base else { return false }
+        let position = self.head + Int(value - self.base)
+        return position < self.flags.count && self.flags[position]
+    }
+
+    mutating func remove(_ value: UInt64) {
+        guard self.contains(value) else { return }
+        self.flags[self.head + Int(value - self.base)] = false
+        self.count -= 1
+        while self.head < self.flags.count && !self.flags[self.head] {
+            self.head += 1
+            self.base += 1
+        }
+        if self.head >= 4096 && self.head * 2 >= self.flags.count {
+            self.flags.removeFirst(self.head)
+            self.head = 0
+        }
+    }
+
+    /// The members, oldest first.
+    func members() -> [UInt64] {
+        (self.head..<self.flags.count).filter { self.flags[$0] }.map { self.base + UInt64($0 - self.head) }
     }
 }

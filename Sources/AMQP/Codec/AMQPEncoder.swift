@@ -34,8 +34,8 @@ struct AMQPEncoder {
         case .timestamp(let ms): self.bytes.append(0x83); self.appendBigEndian(ms)
         case .uuid(let uuid): self.bytes.append(0x98); self.bytes += uuid.bytes
         case .binary(let data): self.appendVariable(data, small: 0xa0, large: 0xb0)
-        case .string(let text): self.appendVariable(Array(text.utf8), small: 0xa1, large: 0xb1)
-        case .symbol(let symbol): self.appendVariable(Array(symbol.name.utf8), small: 0xa3, large: 0xb3)
+        case .string(let text): self.appendUTF8(text, small: 0xa1, large: 0xb1)
+        case .symbol(let symbol): self.appendUTF8(symbol.name, small: 0xa3, large: 0xb3)
         case .list(let items): self.appendList(items)
         case .map(let pairs): self.appendMap(pairs)
         case .array(let items): self.appendArray(items)
@@ -66,6 +66,29 @@ struct AMQPEncoder {
             self.appendBigEndian(UInt32(data.count))
         }
         self.bytes.append(contentsOf: data)
+    }
+
+    /// Writes a string, or null when absent.
+    mutating func appendString(_ text: String?) {
+        guard let text else { return self.bytes.append(0x40) }
+        self.appendUTF8(text, small: 0xa1, large: 0xb1)
+    }
+
+    /// Writes a symbol, or null when absent.
+    mutating func appendSymbol(_ name: String?) {
+        guard let name else { return self.bytes.append(0x40) }
+        self.appendUTF8(name, small: 0xa3, large: 0xb3)
+    }
+
+    private mutating func appendUTF8(_ text: String, small: UInt8, large: UInt8) {
+        let count = text.utf8.count
+        if count < 256 {
+            self.bytes += [small, UInt8(count)]
+        } else {
+            self.bytes.append(large)
+            self.appendBigEndian(UInt32(count))
+        }
+        self.bytes.append(contentsOf: text.utf8)
     }
 
     mutating func appendBigEndian<T: FixedWidthInteger>(_ n: T) {

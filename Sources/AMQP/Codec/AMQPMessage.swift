@@ -53,29 +53,100 @@ public struct AMQPMessage: Hashable, Sendable {
 
         public init() {}
 
-        var isEmpty: Bool { self == Properties() }
+        var isEmpty: Bool { self.fieldCount == 0 }
+
+        /// How many leading fields are written: up to the last one present.
+        var fieldCount: Int {
+            if self.replyToGroupID != nil { return 13 }
+            if self.groupSequence != nil { return 12 }
+            if self.groupID != nil { return 11 }
+            if self.creationTime != nil { return 10 }
+            if self.absoluteExpiryTime != nil { return 9 }
+            if self.contentEncoding != nil { return 8 }
+            if self.contentType != nil { return 7 }
+            if self.correlationID != nil { return 6 }
+            if self.replyTo != nil { return 5 }
+            if self.subject != nil { return 4 }
+            if self.to != nil { return 3 }
+            if self.userID != nil { return 2 }
+            return self.messageID != nil ? 1 : 0
+        }
     }
 
-    public var header: Header?
-    /// Delivery annotations (symbol keys), for the next hop only.
-    public var deliveryAnnotations: [(AMQPSymbol, AMQPValue)]
-    /// Message annotations (symbol keys), such as `x-opt-partition-key`.
-    public var messageAnnotations: [(AMQPSymbol, AMQPValue)]
-    public var properties: Properties
-    /// Application properties: string keys, simple values.
-    public var applicationProperties: [(String, AMQPValue)]
+    /// The sections other than the body, shared between copies until one of them changes
+    /// (copy on write): a message is cheap to pass around.
+    private final class Sections: @unchecked Sendable {
+        // @unchecked: an instance is changed only while uniquely referenced (see `unique`).
+        var header: Header?
+        var deliveryAnnotations: [(AMQPSymbol, AMQPValue)] = []
+        var messageAnnotations: [(AMQPSymbol, AMQPValue)] = []
+        var properties = Properties()
+        var applicationProperties: [(String, AMQPValue)] = []
+        var footer: [(AMQPSymbol, AMQPValue)] = []
+
+        init() {}
+
+        func copy() -> Sections {
+            let copy = Sections()
+            copy.header = self.header
+            copy.deliveryAnnotations = self.deliveryAnnotations
+            copy.messageAnnotations = self.messageAnnotations
+            copy.properties = self.properties
+            copy.applicationProperties = self.applicationProperties
+            copy.footer = self.footer
+            return copy
+        }
+
+        /// Shared by every message that has only a body.
+        static let empty = Sections()
+    }
+
+    private var sections: Sections
+    /// The message body.
     public var body: Body
-    public var footer: [(AMQPSymbol, AMQPValue)]
+
+    private var unique: Sections {
+        mutating get {
+            if !isKnownUniquelyReferenced(&self.sections) { self.sections = self.sections.copy() }
+            return self.sections
+        }
+    }
+
+    /// The header section, or nil when the message has none.
+    public var header: Header? {
+        get { self.sections.header }
+        _modify { yield &self.unique.header }
+    }
+    /// Delivery annotations (symbol keys), for the next hop only.
+    public var deliveryAnnotations: [(AMQPSymbol, AMQPValue)] {
+        get { self.sections.deliveryAnnotations }
+        _modify { yield &self.unique.deliveryAnnotations }
+    }
+    /// Message annotations (symbol keys), such as `x-opt-partition-key`.
+    public var messageAnnotations: [(AMQPSymbol, AMQPValue)] {
+        get { self.sections.messageAnnotations }
+        _modify { yield &self.unique.messageAnnotations }
+    }
+    /// The properties section (message id, content type, …).
+    public var properties: Properties {
+        get { self.sections.properties }
+        _modify { yield &self.unique.properties }
+    }
+    /// Application properties: string keys, simple values.
+    public var applicationProperties: [(String, AMQPValue)] {
+        get { self.sections.applicationProperties }
+        _modify { yield &self.unique.applicationProperties }
+    }
+    /// The footer (symbol keys).
+    public var footer: [(AMQPSymbol, AMQPValue)] {
+        get { self.sections.footer }
+        _modify { yield &self.unique.footer }
+    }
 
     /// Makes a message with the given body and no other sections.
     public init(body: Body = .empty) {
-        self.header = nil
-        self.deliveryAnnotations = []
-        self.messageAnnotations = []
-        self.properties = Properties()
-        self.applicationProperties = []
+        self.sections = .empty
         self.body = body
-        self.footer = []
     }
 
     /// Makes a message whose body is one data section.
@@ -123,7 +194,8 @@ extension AMQPMessage {
     }
 
     func encode(into encoder: inout AMQPEncoder) {
-        if let header = self.header {
+        let sections = self.sections
+        if let header = sections.header {
             encoder.appendDescriptor(Section.header.rawValue)
             encoder.appendFields([
                 header.durable ? .bool(true) : nil,
@@ -133,30 +205,44 @@ extension AMQPMessage {
                 header.deliveryCount == 0 ? nil : .uint(header.deliveryCount),
             ])
         }
-        Self.appendAnnotations(self.deliveryAnnotations, section: .deliveryAnnotations, into: &encoder)
-        Self.appendAnnotations(self.messageAnnotations, section: .messageAnnotations, into: &encoder)
-        if !self.properties.isEmpty {
-            let p = self.properties
+        Self.appendAnnotations(sections.deliveryAnnotations, section: .deliveryAnnotations, into: &encoder)
+        Self.appendAnnotations(sections.messageAnnotations, section: .messageAnnotations, into: &encoder)
+        let fieldCount = sections.properties.fieldCount
+        if fieldCount > 0 {
+            let p = sections.properties
             encoder.appendDescriptor(Section.properties.rawValue)
-            encoder.appendFields([
-                p.messageID,
-                p.userID.map(AMQPValue.binary),
-                p.to.map(AMQPValue.string),
-                p.subject.map(AMQPValue.string),
-                p.replyTo.map(AMQPValue.string),
-                p.correlationID,
-                p.contentType.map { .symbol(AMQPSymbol($0)) },
-                p.contentEncoding.map { .symbol(AMQPSymbol($0)) },
-                p.absoluteExpiryTime.map(AMQPValue.timestamp),
-                p.creationTime.map(AMQPValue.timestamp),
-                p.groupID.map(AMQPValue.string),
-                p.groupSequence.map(AMQPValue.uint),
-                p.replyToGroupID.map(AMQPValue.string),
-            ])
+            // Written field by field (no temporary array): this runs once per message sent.
+            encoder.appendCompound(count: fieldCount, small: 0xc0, large: 0xd0) { body in
+                body.append(p.messageID ?? .null)
+                guard fieldCount > 1 else { return }
+                body.append(p.userID.map(AMQPValue.binary) ?? .null)
+                guard fieldCount > 2 else { return }
+                body.appendString(p.to)
+                guard fieldCount > 3 else { return }
+                body.appendString(p.subject)
+                guard fieldCount > 4 else { return }
+                body.appendString(p.replyTo)
+                guard fieldCount > 5 else { return }
+                body.append(p.correlationID ?? .null)
+                guard fieldCount > 6 else { return }
+                body.appendSymbol(p.contentType)
+                guard fieldCount > 7 else { return }
+                body.appendSymbol(p.contentEncoding)
+                guard fieldCount > 8 else { return }
+                body.append(p.absoluteExpiryTime.map(AMQPValue.timestamp) ?? .null)
+                guard fieldCount > 9 else { return }
+                body.append(p.creationTime.map(AMQPValue.timestamp) ?? .null)
+                guard fieldCount > 10 else { return }
+                body.appendString(p.groupID)
+                guard fieldCount > 11 else { return }
+                body.append(p.groupSequence.map(AMQPValue.uint) ?? .null)
+                guard fieldCount > 12 else { return }
+                body.appendString(p.replyToGroupID)
+            }
         }
-        if !self.applicationProperties.isEmpty {
+        if !sections.applicationProperties.isEmpty {
             encoder.appendDescriptor(Section.applicationProperties.rawValue)
-            encoder.appendMap(self.applicationProperties.map { (.string($0.0), $0.1) })
+            encoder.appendMap(sections.applicationProperties.map { (.string($0.0), $0.1) })
         }
         switch self.body {
         case .empty:
@@ -175,7 +261,7 @@ extension AMQPMessage {
                 encoder.appendList(section)
             }
         }
-        Self.appendAnnotations(self.footer, section: .footer, into: &encoder)
+        Self.appendAnnotations(sections.footer, section: .footer, into: &encoder)
     }
 
     private static func appendAnnotations(

@@ -23,7 +23,6 @@ final class ProtonTransportChannel: ProtonChannel {
     let loop: ProtonLoop
     let driver: UnsafeMutablePointer<pn_connection_driver_t>
     let logger: Logger
-    weak var engine: (any ProtonEngine)?
     private var engineStrong: (any ProtonEngine)?
     private let hook: (any AMQPByteStreamHook)?
     private var connecting: Bool
@@ -42,7 +41,6 @@ final class ProtonTransportChannel: ProtonChannel {
         self.loop = loop
         self.logger = logger
         self.engineStrong = engine
-        self.engine = engine
         self.hook = hook
         self.connecting = connecting
         self.wantsWrite = connecting
@@ -74,7 +72,7 @@ final class ProtonTransportChannel: ProtonChannel {
     /// Fails the transport with `error` and closes both directions.
     func fail(_ error: AMQPError) {
         guard !self.released else { return }
-        self.engine?.socketFailed(error)
+        self.engineStrong?.socketFailed(error)
         let condition = pn_transport_condition(self.transport)
         if !pn_condition_is_set(condition) {
             pn_condition_set_name(condition, AMQPCondition.connectionForced)
@@ -202,7 +200,7 @@ final class ProtonTransportChannel: ProtonChannel {
 
     private func dispatch() {
         while let event = pn_connection_driver_next_event(self.driver) {
-            self.engine?.handle(event, type: pn_event_type(event))
+            self.engineStrong?.handle(event, type: pn_event_type(event))
         }
     }
 
