@@ -108,10 +108,27 @@ public struct AMQPSender: Sendable {
         window: Int = 1000, next: @escaping @Sendable () -> AMQPMessage?,
         onOutcome: @escaping @Sendable (_ index: UInt64, _ result: Result<AMQPOutcome, AMQPError>) -> Void
     ) async throws {
+        try await self.stream(
+            window: window,
+            fill: { message in
+                guard let produced = next() else { return false }
+                message = produced
+                return true
+            }, onOutcome: onOutcome)
+    }
+
+    /// Like ``stream(window:next:onOutcome:)``, but `fill` writes each message into one reused
+    /// ``AMQPMessage`` (it still holds the previous message: set or clear every field you use) and
+    /// returns false when there is no more. Reusing the message saves its allocation and copies,
+    /// as reusing a `pn_message_t` does in C.
+    public func stream(
+        window: Int = 1000, fill: @escaping @Sendable (inout AMQPMessage) -> Bool,
+        onOutcome: @escaping @Sendable (_ index: UInt64, _ result: Result<AMQPOutcome, AMQPError>) -> Void
+    ) async throws {
         guard window > 0 else { throw AMQPError(.invalidConfiguration, "stream window must be at least 1") }
         let done = Waiter<Void>()
         let box = self.box
-        let stream = SenderStream(window: window, next: next, onOutcome: onOutcome, done: done)
+        let stream = SenderStream(window: window, fill: fill, onOutcome: onOutcome, done: done)
         try await withTaskCancellationHandler {
             try await done.wait {
                 let accepted = box.core.engine.loop.execute { box.core.start(stream) }

@@ -118,7 +118,7 @@ struct BenchAMQP: AsyncParsableCommand {
         let source = StreamSource(count: self.count, size: self.size)
         let before = selfUsage()
         let started = ContinuousClock.now
-        try await sender.stream(window: self.window, next: source.next, onOutcome: source.outcome)
+        try await sender.stream(window: self.window, fill: source.fill, onOutcome: source.outcome)
         let elapsed = ContinuousClock.now - started
         let after = selfUsage()
         await connection.close()
@@ -211,13 +211,15 @@ final class StreamSource: @unchecked Sendable {
 
     var latencies: [Double] { self.sampled }
 
-    func next() -> AMQPMessage? {
-        guard self.produced < self.count else { return nil }
-        var message = AMQPMessage(bytes: self.payload)
+    /// Writes the next message into the stream's reused message (as the C sender reuses its
+    /// `pn_message_t`): the same body, a new message id.
+    func fill(_ message: inout AMQPMessage) -> Bool {
+        guard self.produced < self.count else { return false }
+        if self.produced == 0 { message.body = .bytes(self.payload) }
         message.properties.messageID = .ulong(UInt64(self.produced))
         if self.produced % Self.sampling == 0 { self.sentAt[self.produced / Self.sampling] = .now }
         self.produced += 1
-        return message
+        return true
     }
 
     func outcome(_ index: UInt64, _ result: Result<AMQPOutcome, AMQPError>) {

@@ -9,11 +9,13 @@ import Synchronization
 final class SenderStream: @unchecked Sendable {
     // @unchecked: after the hand-over everything but `cancelled` is used on the loop thread only;
     // `cancelled` is atomic.
-    let next: @Sendable () -> AMQPMessage?
+    let fill: @Sendable (inout AMQPMessage) -> Bool
     let onOutcome: @Sendable (UInt64, Result<AMQPOutcome, AMQPError>) -> Void
     let window: Int
     let done: Waiter<Void>
     private var encoder = AMQPEncoder(capacity: 4096)
+    /// The one message the source fills in place, like a reused `pn_message_t`.
+    private var message = AMQPMessage()
     private var produced: UInt64 = 0
     private var unsettled = SequenceSet()
     private(set) var exhausted = false
@@ -24,38 +26,54 @@ final class SenderStream: @unchecked Sendable {
     func cancel() { self.cancelled.store(true, ordering: .relaxed) }
 
     init(
-        window: Int, next: @escaping @Sendable () -> AMQPMessage?,
+        window: Int, fill: @escaping @Sendable (inout AMQPMessage) -> Bool,
         onOutcome: @escaping @Sendable (UInt64, Result<AMQPOutcome, AMQPError>) -> Void, done: Waiter<Void>
     ) {
         self.window = window
-        self.next = next
+        self.fill = fill
         self.onOutcome = onOutcome
         self.done = done
     }
 
     /// Sends while there is credit and room in the window. Returns true once everything is settled.
     func pump(_ link: OpaquePointer) -> Bool {
+        guard !self.exhausted else { return self.unsettled.isEmpty }
+        // Work on local copies, swapped back at the end: class properties pay a run-time exclusivity
+        // check on every access, locals none.
+        var encoder = AMQPEncoder(capacity: 0)
+        var message = AMQPMessage()
+        var unsettled = SequenceSet()
+        swap(&encoder, &self.encoder)
+        swap(&message, &self.message)
+        swap(&unsettled, &self.unsettled)
+        var produced = self.produced
+        var exhausted = false
         let limit = pn_link_remote_max_message_size(link)
-        while !self.exhausted, self.unsettled.count < self.window, pn_link_credit(link) > 0 {
-            guard !self.cancelled.load(ordering: .relaxed), let message = self.next() else {
-                self.exhausted = true
+        while unsettled.count < self.window, pn_link_credit(link) > 0 {
+            guard !self.cancelled.load(ordering: .relaxed), self.fill(&message) else {
+                exhausted = true
                 break
             }
-            let index = self.produced
-            self.produced += 1
-            self.encoder.bytes.removeAll(keepingCapacity: true)
-            message.encode(into: &self.encoder)
-            if limit > 0 && UInt64(self.encoder.bytes.count) > limit {
+            let index = produced
+            produced += 1
+            encoder.bytes.removeAll(keepingCapacity: true)
+            message.encode(into: &encoder)
+            if limit > 0 && UInt64(encoder.bytes.count) > limit {
                 self.onOutcome(index, .failure(AMQPError(
-                    .messageTooLarge, "message of \(self.encoder.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
+                    .messageTooLarge, "message of \(encoder.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
                 continue
             }
             var tag = index
-            let delivery = ProtonDelivery.send(self.encoder.bytes, on: link, tag: &tag)
+            let delivery = ProtonDelivery.send(encoder.bytes, on: link, tag: &tag)
             // The context carries the index (plus one, so that no index is a null pointer).
             pn_delivery_set_context(delivery, UnsafeMutableRawPointer(bitPattern: UInt(index + 1)))
-            self.unsettled.insert(index)
+            unsettled.insert(index)
         }
+        swap(&encoder, &self.encoder)
+        swap(&message, &self.message)
+        swap(&unsettled, &self.unsettled)
+        self.produced = produced
+        if exhausted { self.exhausted = true }
         return self.exhausted && self.unsettled.isEmpty
     }
 

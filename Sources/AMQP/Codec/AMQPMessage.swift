@@ -88,6 +88,7 @@ public struct AMQPMessage: Hashable, Sendable {
 
         func copy() -> Sections {
             let copy = Sections()
+            if self === Sections.empty { return copy }
             copy.header = self.header
             copy.deliveryAnnotations = self.deliveryAnnotations
             copy.messageAnnotations = self.messageAnnotations
