@@ -14,28 +14,31 @@ public struct AMQPSession: Sendable {
     ///
     /// Throws `.linkClosed` with the peer's condition when the peer refuses the link.
     public func openSender(target: String, options: AMQPSenderOptions = .init()) async throws -> AMQPSender {
-        let box = self.box
-        let core: LinkBox<SenderCore> = try await self.connection.onLoop { engine, waiter in
-            guard let session = box?.core ?? engine.defaultSession else {
-                waiter.resume(.failure(AMQPError(.connectionClosed, "the connection is closed")))
-                return
-            }
-            if let failure = session.failure {
-                waiter.resume(.failure(failure))
-                return
-            }
+        let box: LinkBox<SenderCore> = try await self.attach { engine, session in
             let sender = SenderCore(engine: engine, session: session, target: target, options: options)
-            Self.open(sender, waiter: waiter) { LinkBox(core: sender, maxMessageSize: sender.maxMessageSize) }
+            return (sender, { LinkBox(core: sender, maxMessageSize: sender.maxMessageSize) })
         }
-        return AMQPSender(connection: self.connection, box: core, target: target)
+        return AMQPSender(connection: self.connection, box: box, target: target)
     }
 
     /// Attaches a receiver link from `source` and waits for the peer's attach; credit is granted at once.
     ///
     /// Throws `.linkClosed` with the peer's condition when the peer refuses the link.
     public func openReceiver(source: String, options: AMQPReceiverOptions = .init()) async throws -> AMQPReceiver {
+        let box: LinkBox<ReceiverCore> = try await self.attach { engine, session in
+            let receiver = ReceiverCore(engine: engine, session: session, source: source, options: options)
+            return (receiver, { LinkBox(core: receiver, maxMessageSize: nil) })
+        }
+        return AMQPReceiver(connection: self.connection, box: box, source: source)
+    }
+
+    /// On the loop: finds the session, makes a link with `make`, opens it and waits for the peer's
+    /// attach; the box is made once the link is open.
+    private func attach<Core: LinkCore>(
+        _ make: @escaping @Sendable (ClientEngine, SessionCore) -> (Core, () -> LinkBox<Core>)
+    ) async throws -> LinkBox<Core> {
         let box = self.box
-        let core: LinkBox<ReceiverCore> = try await self.connection.onLoop { engine, waiter in
+        return try await self.connection.onLoop { engine, waiter in
             guard let session = box?.core ?? engine.defaultSession else {
                 waiter.resume(.failure(AMQPError(.connectionClosed, "the connection is closed")))
                 return
@@ -44,10 +47,9 @@ public struct AMQPSession: Sendable {
                 waiter.resume(.failure(failure))
                 return
             }
-            let receiver = ReceiverCore(engine: engine, session: session, source: source, options: options)
-            Self.open(receiver, waiter: waiter) { LinkBox(core: receiver, maxMessageSize: nil) }
+            let (core, makeBox) = make(engine, session)
+            Self.open(core, waiter: waiter, box: makeBox)
         }
-        return AMQPReceiver(connection: self.connection, box: core, source: source)
     }
 
     private static func open<Core: LinkCore>(

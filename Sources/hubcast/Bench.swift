@@ -110,20 +110,31 @@ struct BenchAMQP: AsyncParsableCommand {
         return stream ? try await self.hubcastStream(port: port) : try await self.hubcastSend(port: port)
     }
 
-    /// Sends `count` messages on the pull path: the loop thread builds and encodes each message when
+    /// Sends `count` messages on the pull path: the loop thread fills one reused message when
     /// credit and the window allow.
     private func hubcastStream(port: Int) async throws -> Row {
+        try await self.measure(port: port) { sender in
+            let source = StreamSource(count: self.count, size: self.size)
+            try await sender.stream(window: self.window, fill: source.fill, onOutcome: source.outcome)
+            return (source.failures, source.latencies)
+        }
+    }
+
+    /// Connects to `port`, runs `send` and measures it: rate, this process's CPU per message,
+    /// latency percentiles and peak RSS.
+    private func measure(port: Int, _ send: (AMQPSender) async throws -> (failures: Int, latencies: [Double]))
+        async throws -> Row
+    {
         let connection = try await AMQPConnection.connect(.init(host: "127.0.0.1", port: port))
         let sender = try await connection.openSender(target: "examples")
-        let source = StreamSource(count: self.count, size: self.size)
         let before = selfUsage()
         let started = ContinuousClock.now
-        try await sender.stream(window: self.window, fill: source.fill, onOutcome: source.outcome)
+        let (failures, measured) = try await send(sender)
         let elapsed = ContinuousClock.now - started
         let after = selfUsage()
         await connection.close()
-        guard source.failures == 0 else { throw BenchError("\(source.failures) messages were not accepted") }
-        let latencies = source.latencies.sorted()
+        guard failures == 0 else { throw BenchError("\(failures) messages were not accepted") }
+        let latencies = measured.sorted()
         return Row(
             name: "", rate: Double(self.count) / seconds(elapsed),
             cpuMicros: (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(self.count),
@@ -147,34 +158,24 @@ struct BenchAMQP: AsyncParsableCommand {
         return try await body(port)
     }
 
-    /// Sends `count` messages on the pipelined path, each encoded as it is sent, keeping `window` in flight.
+    /// Sends `count` messages on the callback path from this task, a new message each time,
+    /// keeping `window` in flight.
     private func hubcastSend(port: Int) async throws -> Row {
-        let connection = try await AMQPConnection.connect(.init(host: "127.0.0.1", port: port))
-        let sender = try await connection.openSender(target: "examples")
-        let payload = [UInt8](repeating: 0x61, count: self.size)
-        let flight = InFlight(count: self.count)
-        let before = selfUsage()
-        let started = ContinuousClock.now
-        let chunk = 500
-        for index in 0..<self.count {
-            if index % chunk == 0 { await flight.waitUntil(atMost: self.window - chunk) }
-            var message = AMQPMessage(bytes: payload)
-            message.properties.messageID = .ulong(UInt64(index))
-            let sentAt = ContinuousClock.now
-            flight.add()
-            sender.send(message) { result in flight.done(index, sentAt: sentAt, ok: (try? result.get()) == .accepted) }
+        try await self.measure(port: port) { sender in
+            let payload = [UInt8](repeating: 0x61, count: self.size)
+            let flight = InFlight(count: self.count)
+            let chunk = 500
+            for index in 0..<self.count {
+                if index % chunk == 0 { await flight.waitUntil(atMost: self.window - chunk) }
+                var message = AMQPMessage(bytes: payload)
+                message.properties.messageID = .ulong(UInt64(index))
+                let sentAt = ContinuousClock.now
+                flight.add()
+                sender.send(message) { result in flight.done(index, sentAt: sentAt, ok: (try? result.get()) == .accepted) }
+            }
+            await flight.waitUntil(atMost: 0)
+            return (flight.failures, flight.latencies)
         }
-        await flight.waitUntil(atMost: 0)
-        let elapsed = ContinuousClock.now - started
-        let after = selfUsage()
-        await connection.close()
-        guard flight.failures == 0 else { throw BenchError("\(flight.failures) messages were not accepted") }
-        let latencies = flight.latencies.sorted()
-        return Row(
-            name: "", rate: Double(self.count) / seconds(elapsed),
-            cpuMicros: (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(self.count),
-            p50: latencies[latencies.count / 2] * 1000, p99: latencies[latencies.count * 99 / 100] * 1000,
-            rssMiB: Double(after.maxRSSKiB) / 1024)
     }
 
     private func cSend(_ path: String, port: Int) throws -> Row {
