@@ -130,3 +130,48 @@ import Testing
         }
     }
 }
+
+@Suite struct TLSClientCertificateTests {
+    static var serverTLS: AMQPServerTLS {
+        var tls = TestCerts.serverTLS
+        tls.clientCAFile = TestCerts.ca
+        return tls
+    }
+
+    @Test func clientCertificateIsAccepted() async throws {
+        try await withBroker(.init(tls: Self.serverTLS)) { listener, _ in
+            let connection = try await connect(listener) {
+                $0.host = "localhost"
+                var tls = AMQPTLSConfiguration(trustedCAFile: TestCerts.ca)
+                tls.certificateFile = TestCerts.folder + "/client.pem"
+                tls.keyFile = TestCerts.folder + "/client-key.pem"
+                $0.tls = tls
+            }
+            let sender = try await connection.openSender(target: "q")
+            #expect(try await sender.send(AMQPMessage(text: "with certificate")) == .accepted)
+            await connection.close()
+        }
+    }
+
+    @Test func missingClientCertificateIsRefused() async throws {
+        try await withBroker(.init(tls: Self.serverTLS)) { listener, _ in
+            let error = await amqpError {
+                _ = try await connect(listener) {
+                    $0.host = "localhost"
+                    $0.tls = AMQPTLSConfiguration(trustedCAFile: TestCerts.ca)
+                }
+            }
+            #expect(error?.code == .tlsFailed, "\(String(describing: error))")
+        }
+    }
+
+    @Test func unreadableServerCertificateIsAClearError() async throws {
+        let error = await amqpError {
+            _ = try await AMQPListener.listen(
+                .init(tls: AMQPServerTLS(certificateFile: "/nonexistent/cert.pem", keyFile: "/nonexistent/key.pem")),
+                handler: TestBroker())
+        }
+        #expect(error?.code == .invalidConfiguration)
+        #expect(error?.message.contains("/nonexistent/cert.pem") == true)
+    }
+}

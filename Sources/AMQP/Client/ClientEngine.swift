@@ -196,6 +196,9 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
         {
             return AMQPError(.authenticationFailed, "SASL \(self.configuration.sasl.mechanism ?? "") with \(host) failed: \(condition?.description ?? "")", remoteCondition: condition)
         }
+        if text.contains("idle-timeout") {
+            return AMQPError(.timeout, "\(host) sent nothing within the idle timeout (\(self.configuration.idleTimeout))", remoteCondition: condition)
+        }
         if self.closingLocally && condition == nil {
             return AMQPError(.connectionClosed, "the connection was closed locally")
         }

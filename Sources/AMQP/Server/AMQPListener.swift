@@ -48,6 +48,14 @@ public final class AMQPListener: Sendable {
             throw AMQPError(
                 .invalidConfiguration, "cannot load TLS certificate \(tls.certificateFile) with key \(tls.keyFile)")
         }
+        if let clientCA = tls.clientCAFile {
+            guard pn_ssl_domain_set_trusted_ca_db(domain, clientCA) == 0,
+                pn_ssl_domain_set_peer_authentication(domain, PN_SSL_VERIFY_PEER, clientCA) == 0
+            else {
+                pn_ssl_domain_free(domain)
+                throw AMQPError(.invalidConfiguration, "cannot load client CA file \(clientCA)")
+            }
+        }
         return TLSDomain(domain)
     }
 

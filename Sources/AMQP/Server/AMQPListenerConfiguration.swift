@@ -30,10 +30,14 @@ public struct AMQPServerTLS: Sendable, Hashable {
     public var certificateFile: String
     /// The certificate's private key (PEM).
     public var keyFile: String
+    /// CA certificates (PEM) that client certificates must chain to; when set, every client must
+    /// present a certificate signed by one of them. Default: nil (no client certificate asked).
+    public var clientCAFile: String?
 
-    public init(certificateFile: String, keyFile: String) {
+    public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) {
         self.certificateFile = certificateFile
         self.keyFile = keyFile
+        self.clientCAFile = clientCAFile
     }
 }
 
