@@ -198,7 +198,7 @@ final class ProtonLoop: @unchecked Sendable {
                 if let channel = self.channels[fd] { self.deadlines[fd] = channel.service(now: Self.now()) }
             }
             if self.runTasks() { break }
-            self.runTimers()
+            if self.runTimers() { serviceAll = true }
             let now = Self.now()
             for (fd, channel) in self.channels {
                 if serviceAll || (self.deadlines[fd].map { $0 <= now } ?? false) {
@@ -232,12 +232,15 @@ final class ProtonLoop: @unchecked Sendable {
         }
     }
 
-    private func runTimers() {
-        guard !self.timers.isEmpty else { return }
+    /// Runs the timers that are due; returns whether any ran (they may have changed channels).
+    private func runTimers() -> Bool {
+        guard !self.timers.isEmpty else { return false }
         let now = Self.now()
         let due = self.timers.filter { $0.deadline <= now }
+        guard !due.isEmpty else { return false }
         self.timers.removeAll { $0.deadline <= now }
         for timer in due { timer.task() }
+        return true
     }
 
     private func nextTimeout() -> Int32 {
