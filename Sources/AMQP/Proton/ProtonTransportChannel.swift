@@ -108,9 +108,10 @@ final class ProtonTransportChannel: ProtonChannel {
     var peerPort = 0
 
     /// Reads what the socket has (a few buffers at most per wake-up, so one busy peer cannot starve
-    /// the loop) and lets the transport process it. Output is written once, by `service`.
+    /// the loop and answers go out soon) and lets the transport process it. Output is written once,
+    /// by `service`.
     private func readAvailable() {
-        for _ in 0..<16 {
+        for _ in 0..<2 {
             let requested: Int
             let count: Int
             if let hook = self.hook {
@@ -121,7 +122,9 @@ final class ProtonTransportChannel: ProtonChannel {
                 self.inPending += hook.incoming(UnsafeRawBufferPointer(rebasing: self.readScratch[0..<count]))
                 if !self.feedPending() { return }
             } else {
-                let buffer = pn_connection_driver_read_buffer(self.driver)
+                // Ask for room for a whole burst: Proton's default read buffer is small, and each
+                // read is a system call.
+                let buffer = pn_connection_driver_read_buffer_sized(self.driver, 65536)
                 guard buffer.size > 0 else { return }
                 requested = buffer.size
                 count = recv(self.fd, buffer.start, requested, 0)
