@@ -20,8 +20,10 @@ struct BenchAMQP: AsyncParsableCommand {
         commandName: "amqp",
         abstract: "Send N messages to Hubcast's listener and to Proton's C example broker; compare with the C sender.",
         discussion: """
-            Rows: Hubcast sender -> `hubcast listen` (child process); Hubcast sender -> C broker; C sender -> \
-            C broker. Each row is the run with the median sender CPU of --runs runs. Sender CPU is the sending process's \
+            Rows: Hubcast's stream sender (the loop pulls messages as credit allows) and its callback \
+            sender (send(_:onOutcome:) from a task), each to `hubcast listen` (a child process) and to the \
+            C broker; then the C sender to the C broker. Each row is the run with the median sender CPU \
+            of --runs runs. Sender CPU is the sending process's \
             user+system time divided by the message count. Build the C programs with scripts/bench-amqp, \
             which runs this command.
             """

@@ -202,8 +202,9 @@ final class ProtonTransportChannel: ProtonChannel {
     }
 
     private func dispatch() {
+        guard let engine = self.engineStrong else { return }
         while let event = pn_connection_driver_next_event(self.driver) {
-            self.engineStrong?.handle(event, type: pn_event_type(event))
+            engine.handle(event, type: pn_event_type(event))
         }
     }
 
