@@ -6,6 +6,7 @@ import PackageDescription
 /// Layers (one module each, see `../shared/style.md`):
 /// - `CQpidProton`: the system Qpid Proton C library (Debian `libqpid-proton11-dev`).
 /// - `AMQP`: the only module that imports `CQpidProton`; AMQP 1.0 client and server.
+/// - `EventHubs`: connection strings, SAS tokens and the Event Hubs client, over `AMQP`.
 /// - `hubcast`: the command-line tool.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -17,11 +18,13 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "EventHubs", targets: ["EventHubs"]),
         .executable(name: "hubcast", targets: ["hubcast"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -33,6 +36,15 @@ let package = Package(
             name: "AMQP",
             dependencies: [
                 "CQpidProton",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "EventHubs",
+            dependencies: [
+                "AMQP",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -49,6 +61,11 @@ let package = Package(
         .testTarget(
             name: "AMQPTests",
             dependencies: ["AMQP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventHubsTests",
+            dependencies: ["EventHubs"],
             swiftSettings: swiftSettings
         ),
     ],
