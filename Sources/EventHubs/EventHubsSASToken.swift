@@ -16,6 +16,9 @@ public struct EventHubsSASToken: Sendable, Hashable, CustomStringConvertible {
     public let keyName: String?
     /// When the token expires, in Unix seconds.
     public let expiresAt: Int64
+    /// The `sr` field exactly as written, and the signature's base64 text: what a verifier recomputes.
+    private let signedResource: String
+    private let signature: String
 
     /// Signs a token for `resource` with a rule's key.
     ///
@@ -34,6 +37,8 @@ public struct EventHubsSASToken: Sendable, Hashable, CustomStringConvertible {
         self.resource = resource.lowercased()
         self.keyName = keyName
         self.expiresAt = expiresAt
+        self.signedResource = encodedResource
+        self.signature = signature
     }
 
     /// Reads a pre-made token (with or without the `SharedAccessSignature ` prefix), to learn its
@@ -60,6 +65,37 @@ public struct EventHubsSASToken: Sendable, Hashable, CustomStringConvertible {
         self.resource = resource
         self.keyName = fields["skn"].flatMap { $0.removingPercentEncoding }
         self.expiresAt = expiry
+        self.signedResource = sr
+        self.signature = fields["sig"]?.removingPercentEncoding ?? ""
+    }
+
+    /// Whether the token was signed with `key` (the verifier's side of the signature: the HMAC of
+    /// the `sr` text as written, a line feed and `se`). Compares in constant time.
+    public func isSigned(byKey key: String) -> Bool {
+        let toSign = "\(self.signedResource)\n\(self.expiresAt)"
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: SymmetricKey(data: Array(key.utf8)))
+        guard let given = Data(base64Encoded: self.signature) else { return false }
+        return Self.constantTimeEqual(Array(mac), Array(given))
+    }
+
+    private static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in 0..<a.count { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    /// Whether the token's resource covers `audience`: the audience is the resource or lies below
+    /// it. The scheme (`sb`, `amqps`) does not take part, as in the service.
+    public func covers(_ audience: String) -> Bool {
+        func strip(_ text: String) -> String {
+            let lower = text.lowercased()
+            guard let range = lower.range(of: "://") else { return lower }
+            return String(lower[range.upperBound...])
+        }
+        let resource = strip(self.resource).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        let target = strip(audience).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        return target == resource || target.hasPrefix(resource + "/")
     }
 
     /// Whether the token is still valid at `now` (Unix seconds) with `margin` seconds to spare.

@@ -1,4 +1,5 @@
 import EventHubs
+import Foundation
 import Testing
 
 @Suite struct ConnectionStringTests {
@@ -133,5 +134,26 @@ import Testing
         for text in ["", "SharedAccessSignature sig=a&se=1", "sr=a&se=1", "sr=a&sig=b", "sr=a&sig=b&se=soon"] {
             #expect(throws: EventHubsError.self) { try EventHubsSASToken(parsing: text) }
         }
+    }
+}
+
+@Suite struct SASVerificationTests {
+    @Test func verifiesWithTheRightKeyOnly() throws {
+        let made = EventHubsSASToken(resource: "amqps://ns.servicebus.windows.net/hub", keyName: "r", key: "right", expiresAt: 99)
+        let read = try EventHubsSASToken(parsing: made.token)
+        #expect(read.isSigned(byKey: "right"))
+        #expect(!read.isSigned(byKey: "wrong"))
+        let tampered = try EventHubsSASToken(parsing: made.token.replacingOccurrences(of: "se=99", with: "se=999"))
+        #expect(!tampered.isSigned(byKey: "right"))
+    }
+
+    @Test func coversItsResourceAndBelow() {
+        let token = EventHubsSASToken(resource: "amqps://ns.servicebus.windows.net/hub", keyName: "r", key: "k", expiresAt: 1)
+        #expect(token.covers("amqps://ns.servicebus.windows.net/hub"))
+        #expect(token.covers("sb://NS.servicebus.windows.net/hub/Partitions/3"))
+        #expect(!token.covers("amqps://ns.servicebus.windows.net/hub2"))
+        #expect(!token.covers("amqps://other.servicebus.windows.net/hub"))
+        let namespaceWide = EventHubsSASToken(resource: "sb://ns.servicebus.windows.net/", keyName: "r", key: "k", expiresAt: 1)
+        #expect(namespaceWide.covers("amqps://ns.servicebus.windows.net/any"))
     }
 }

@@ -54,6 +54,10 @@ public final class AMQPServerLink: @unchecked Sendable {
     public let isSender: Bool
     /// The address the client named: its target when it sends, its source when it receives.
     public let address: String?
+    /// The client's source address (for a receiving client: what it reads from).
+    public let sourceAddress: String?
+    /// The client's target address (for a receiving client: often its reply address).
+    public let targetAddress: String?
     /// The client's link properties.
     public let properties: [(AMQPSymbol, AMQPValue)]
     /// The filter of the client's source (receivers only), such as Event Hubs' selector.
@@ -75,8 +79,9 @@ public final class AMQPServerLink: @unchecked Sendable {
         self.connection = connection
         self.name = String(cString: pn_link_name(handle))
         self.isSender = pn_link_is_sender(handle)
-        let terminus = self.isSender ? pn_link_remote_source(handle) : pn_link_remote_target(handle)
-        self.address = ProtonData.address(terminus)
+        self.sourceAddress = ProtonData.address(pn_link_remote_source(handle))
+        self.targetAddress = ProtonData.address(pn_link_remote_target(handle))
+        self.address = self.isSender ? self.sourceAddress : self.targetAddress
         self.properties = ProtonData.readSymbolMap(pn_link_remote_properties(handle))
         self.filter = self.isSender ? ProtonData.readSymbolMap(pn_terminus_filter(pn_link_remote_source(handle))) : []
         self.creditWindow = creditWindow
