@@ -7,6 +7,7 @@ import PackageDescription
 /// - `CQpidProton`: the system Qpid Proton C library (Debian `libqpid-proton11-dev`).
 /// - `AMQP`: the only module that imports `CQpidProton`; AMQP 1.0 client and server.
 /// - `EventHubs`: connection strings, SAS tokens and the Event Hubs client, over `AMQP`.
+/// - `HubcastEmulator`: a local Event Hubs emulator on `AMQP`'s server side.
 /// - `hubcast`: the command-line tool.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -19,6 +20,7 @@ let package = Package(
     products: [
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "EventHubs", targets: ["EventHubs"]),
+        .library(name: "HubcastEmulator", targets: ["HubcastEmulator"]),
         .executable(name: "hubcast", targets: ["hubcast"]),
     ],
     dependencies: [
@@ -49,6 +51,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HubcastEmulator",
+            dependencies: [
+                "AMQP",
+                "EventHubs",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hubcast",
             dependencies: [
@@ -65,7 +76,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventHubsTests",
-            dependencies: ["EventHubs"],
+            dependencies: ["EventHubs", "HubcastEmulator", "AMQP"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -8,6 +8,9 @@ public struct EventHubsError: Error, Hashable, Sendable, CustomStringConvertible
             case invalidConnectionString = "invalid connection string"
             case invalidToken = "invalid SAS token"
             case tokenExpired = "SAS token expired"
+            case unauthorized = "unauthorized"
+            case notFound = "not found"
+            case authorizationFailed = "authorization failed"
         }
 
         fileprivate let base: Base
@@ -18,6 +21,12 @@ public struct EventHubsError: Error, Hashable, Sendable, CustomStringConvertible
         public static let invalidToken = Code(base: .invalidToken)
         /// A pre-made `SharedAccessSignature` has expired (or expires too soon to be used).
         public static let tokenExpired = Code(base: .tokenExpired)
+        /// The service refused the credential (wrong key, unknown rule, missing right, expired token).
+        public static let unauthorized = Code(base: .unauthorized)
+        /// The event hub or partition does not exist.
+        public static let notFound = Code(base: .notFound)
+        /// Claims-based authorization on `$cbs` failed for another reason (bad request, no answer).
+        public static let authorizationFailed = Code(base: .authorizationFailed)
 
         public var description: String { self.base.rawValue }
     }

@@ -1,0 +1,32 @@
+// Hubcast — one event to send (spec §6).
+
+public import AMQP
+
+/// An event: a body of bytes (JSON for profile exports), an optional content type, application
+/// properties and a partition key.
+public struct EventHubsEvent: Sendable {
+    /// The body, sent as one data section.
+    public var body: [UInt8]
+    /// The content type, such as `application/json`.
+    public var contentType: String?
+    /// Application properties.
+    public var properties: [(String, AMQPValue)]
+    /// Events with the same key go to the same partition (the `x-opt-partition-key` annotation).
+    public var partitionKey: String?
+
+    public init(body: [UInt8], contentType: String? = nil, properties: [(String, AMQPValue)] = [], partitionKey: String? = nil) {
+        self.body = body
+        self.contentType = contentType
+        self.properties = properties
+        self.partitionKey = partitionKey
+    }
+
+    /// The event as an AMQP message.
+    public var message: AMQPMessage {
+        var message = AMQPMessage(bytes: self.body)
+        message.properties.contentType = self.contentType
+        message.applicationProperties = self.properties
+        if let key = self.partitionKey { message.messageAnnotations = [("x-opt-partition-key", .string(key))] }
+        return message
+    }
+}

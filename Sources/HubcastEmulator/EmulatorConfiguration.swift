@@ -1,0 +1,49 @@
+// Hubcast — configuration of the local Event Hubs emulator.
+
+public import AMQP
+
+/// A namespace with event hubs and shared access rules, served on loopback.
+public struct EmulatorConfiguration: Sendable {
+    /// A shared access rule: a name, a key and the rights it grants.
+    public struct Rule: Sendable, Hashable {
+        /// What a rule allows.
+        public struct Rights: OptionSet, Sendable, Hashable {
+            public let rawValue: Int
+            public init(rawValue: Int) { self.rawValue = rawValue }
+            public static let send = Rights(rawValue: 1)
+            public static let listen = Rights(rawValue: 2)
+            public static let manage = Rights(rawValue: 4)
+            public static let all: Rights = [.send, .listen, .manage]
+        }
+
+        public var name: String
+        public var key: String
+        public var rights: Rights
+
+        public init(name: String, key: String, rights: Rights) {
+            self.name = name
+            self.key = key
+            self.rights = rights
+        }
+    }
+
+    /// The namespace host name clients put in `open`, tokens and audiences. Default: `localhost`.
+    public var namespace = "localhost"
+    /// Event hubs and their partition counts. Default: `hub` with 4 partitions.
+    public var hubs: [String: Int] = ["hub": 4]
+    /// Shared access rules. Default: `RootManageSharedAccessKey` with all rights and the key
+    /// `SAS_KEY_VALUE`, as in Microsoft's emulator.
+    public var rules: [Rule] = [Rule(name: "RootManageSharedAccessKey", key: "SAS_KEY_VALUE", rights: .all)]
+    /// The address to bind. Default: `127.0.0.1`.
+    public var host = "127.0.0.1"
+    /// The port; 0 picks a free one. Default: 0.
+    public var port = 0
+    /// TLS, or nil for plain AMQP (the emulator's usual form). Default: nil.
+    public var tls: AMQPServerTLS?
+    /// The max-message-size announced on hub links. Default: 1 MiB, as a Standard namespace.
+    public var maxMessageSize: UInt64 = 1_048_576
+    /// How many events each partition keeps; older ones are dropped. Default: 100,000.
+    public var retainedEventsPerPartition = 100_000
+
+    public init() {}
+}

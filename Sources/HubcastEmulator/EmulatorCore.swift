@@ -1,0 +1,179 @@
+// Hubcast — what the emulator does with connections, links and messages.
+
+import AMQP
+import EventHubs
+import Foundation
+import Logging
+import Synchronization
+
+/// The emulator's AMQP handler. Called on the listener's loop thread; its state sits behind a mutex
+/// so that tests can read the partitions from any thread.
+final class EmulatorCore: AMQPServerHandler {
+    /// A token put on `$cbs` and accepted.
+    struct Grant {
+        var token: EventHubsSASToken
+        var rights: EmulatorConfiguration.Rule.Rights
+    }
+
+    struct State {
+        var store: EmulatorStore
+        var grants: [UInt64: [Grant]] = [:]
+        var cbsReplies: [UInt64: [AMQPServerLink]] = [:]
+    }
+
+    let configuration: EmulatorConfiguration
+    let logger: Logger
+    let state: Mutex<State>
+
+    init(configuration: EmulatorConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.state = Mutex(State(store: EmulatorStore(configuration: configuration)))
+    }
+
+    static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    // MARK: - Addresses
+
+    /// A link address as a path below the namespace: `hub`, `hub/Partitions/1`, … (accepts `/hub`
+    /// and `amqps://<host>/hub`, as the service does).
+    static func path(_ address: String?) -> [String] {
+        guard var text = address else { return [] }
+        if let scheme = text.range(of: "://") {
+            text = String(text[scheme.upperBound...])
+            text = text.firstIndex(of: "/").map { String(text[text.index(after: $0)...]) } ?? ""
+        }
+        return text.split(separator: "/").map(String.init)
+    }
+
+    /// Whether the connection holds a live token with `right` that covers `path`.
+    private func authorized(_ connection: UInt64, path: [String], right: EmulatorConfiguration.Rule.Rights) -> Bool {
+        let audience = "amqps://\(self.configuration.namespace)/" + path.joined(separator: "/")
+        let now = Self.nowSeconds()
+        return self.state.withLock { state in
+            (state.grants[connection] ?? []).contains { grant in
+                grant.rights.contains(right) && grant.token.isValid(at: now)
+                    && (grant.token.covers(audience) || Self.coversPath(grant.token, path))
+            }
+        }
+    }
+
+    /// A token for another host name (clients that connect to 127.0.0.1 sign for it) still covers a
+    /// path of this namespace: the emulator checks the path only.
+    private static func coversPath(_ token: EventHubsSASToken, _ path: [String]) -> Bool {
+        let tokenPath = Self.path(token.resource)
+        return tokenPath.count <= path.count && zip(tokenPath, path).allSatisfy { $0.lowercased() == $1.lowercased() }
+    }
+
+    // MARK: - Links
+
+    func linkOpened(_ link: AMQPServerLink) -> AMQPCondition? {
+        if link.address == "$cbs" {
+            if link.isSender {
+                self.state.withLock { $0.cbsReplies[link.connection.id, default: []].append(link) }
+            }
+            return nil
+        }
+        let path = Self.path(link.address)
+        guard let hub = path.first, let partitions = self.state.withLock({ $0.store.hubs[hub]?.count }) else {
+            return AMQPCondition(
+                name: AMQPCondition.notFound,
+                description: "The messaging entity '\(self.configuration.namespace):eventhub:\(path.first ?? "")' could not be found.")
+        }
+        if path.count >= 3, path[1].lowercased() == "partitions" {
+            guard let partition = Int(path[2]), (0..<partitions).contains(partition) else {
+                return AMQPCondition(name: AMQPCondition.notFound, description: "partition \(path[2]) of \(hub) does not exist")
+            }
+        }
+        let right: EmulatorConfiguration.Rule.Rights = link.isSender ? .listen : .send
+        guard self.authorized(link.connection.id, path: path, right: right) else {
+            return AMQPCondition(
+                name: AMQPCondition.unauthorizedAccess,
+                description: "Unauthorized access. '\(link.isSender ? "Listen" : "Send")' claim(s) are required to perform this operation on \(hub).")
+        }
+        if !link.isSender { link.maxMessageSize = self.configuration.maxMessageSize }
+        return nil
+    }
+
+    func linkClosed(_ link: AMQPServerLink, condition: AMQPCondition?) {
+        self.state.withLock { $0.cbsReplies[link.connection.id]?.removeAll { $0 === link } }
+    }
+
+    func connectionClosed(_ connection: AMQPServerConnection, error: AMQPError?) {
+        self.state.withLock { state in
+            state.grants[connection.id] = nil
+            state.cbsReplies[connection.id] = nil
+        }
+    }
+
+    // MARK: - Messages
+
+    func messageReceived(_ delivery: AMQPServerDelivery) {
+        if delivery.link.address == "$cbs" {
+            self.putToken(delivery)
+            return
+        }
+        let path = Self.path(delivery.link.address)
+        guard let hub = path.first else { return delivery.settle(.rejected(nil)) }
+        guard self.authorized(delivery.link.connection.id, path: path, right: .send) else {
+            delivery.settle(.rejected(AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired")))
+            delivery.link.close(condition: AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired"))
+            return
+        }
+        let linkPartition = path.count >= 3 ? Int(path[2]) : nil
+        let key = delivery.message.annotation("x-opt-partition-key")?.text
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        self.state.withLock { state in
+            let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
+            _ = state.store.append(delivery.message, hub: hub, partition: partition, partitionKey: key, now: now)
+        }
+        delivery.settle(.accepted)
+    }
+
+    /// Checks a put-token request (spec §4) and answers on the connection's `$cbs` reply link.
+    private func putToken(_ delivery: AMQPServerDelivery) {
+        let request = delivery.message
+        delivery.settle(.accepted)
+        let (status, description) = self.checkPutToken(request, connection: delivery.link.connection.id)
+        var response = AMQPMessage(body: .value(.null))
+        response.properties.correlationID = request.properties.messageID
+        response.properties.to = request.properties.replyTo
+        response.applicationProperties = [
+            ("status-code", .int(Int32(status))), ("status-description", .string(description)),
+        ]
+        let reply = self.state.withLock { state in
+            let links = state.cbsReplies[delivery.link.connection.id] ?? []
+            return links.first { $0.targetAddress == request.properties.replyTo } ?? links.first
+        }
+        if status != 200 {
+            self.logger.info("put-token refused: \(status) \(description)")
+        }
+        reply?.send(response) { _ in }
+    }
+
+    private func checkPutToken(_ request: AMQPMessage, connection: UInt64) -> (Int, String) {
+        guard request.applicationProperty("operation")?.text == "put-token" else {
+            return (400, "unsupported operation \(request.applicationProperty("operation")?.text ?? "none")")
+        }
+        guard let audience = request.applicationProperty("name")?.text else { return (400, "the name (audience) is missing") }
+        guard case .value(.string(let text)) = request.body, let token = try? EventHubsSASToken(parsing: text) else {
+            return (400, "InvalidToken: the body is not a SharedAccessSignature string")
+        }
+        guard let rule = self.configuration.rules.first(where: { $0.name == token.keyName }) else {
+            return (401, "InvalidSignature: the rule '\(token.keyName ?? "")' does not exist")
+        }
+        guard token.isSigned(byKey: rule.key) else { return (401, "InvalidSignature: the token's signature is invalid") }
+        guard token.isValid(at: Self.nowSeconds()) else {
+            return (401, "ExpiredToken: The token is expired. Expiration time: '\(token.expiresAt)'")
+        }
+        let path = Self.path(audience)
+        guard token.covers(audience) || Self.coversPath(token, path) else {
+            return (401, "InvalidAudience: the token does not cover \(audience)")
+        }
+        if let hub = path.first, self.state.withLock({ $0.store.hubs[hub] }) == nil {
+            return (404, "The messaging entity '\(hub)' could not be found")
+        }
+        self.state.withLock { $0.grants[connection, default: []].append(Grant(token: token, rights: rule.rights)) }
+        return (200, "OK")
+    }
+}

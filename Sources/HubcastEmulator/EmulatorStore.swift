@@ -1,0 +1,68 @@
+// Hubcast — the emulator's partitions and the events they hold.
+
+public import AMQP
+
+/// One event as a partition holds it.
+public struct EmulatedEvent: Sendable {
+    /// The message as the producer sent it.
+    public var message: AMQPMessage
+    public var sequenceNumber: Int64
+    public var offset: Int64
+    /// Milliseconds since the Unix epoch.
+    public var enqueuedTime: Int64
+    public var partitionKey: String?
+}
+
+/// Hubs, partitions and retained events. Used on the listener's loop thread only.
+struct EmulatorStore {
+    struct Partition {
+        var events: [EmulatedEvent] = []
+        var nextSequence: Int64 = 0
+        var nextOffset: Int64 = 0
+    }
+
+    var hubs: [String: [Partition]]
+    let retained: Int
+    private var roundRobin = 0
+
+    init(configuration: EmulatorConfiguration) {
+        self.hubs = configuration.hubs.mapValues { Array(repeating: Partition(), count: max(1, $0)) }
+        self.retained = max(1, configuration.retainedEventsPerPartition)
+    }
+
+    /// The partition for an event: the link's, else the partition key's hash, else round robin.
+    mutating func partition(hub: String, linkPartition: Int?, partitionKey: String?) -> Int {
+        let count = self.hubs[hub]?.count ?? 1
+        if let linkPartition { return linkPartition }
+        if let partitionKey { return Int(Self.hash(partitionKey) % UInt64(count)) }
+        self.roundRobin += 1
+        return self.roundRobin % count
+    }
+
+    /// Appends an event and returns it with its sequence number, offset and time.
+    mutating func append(_ message: AMQPMessage, hub: String, partition: Int, partitionKey: String?, now: Int64)
+        -> EmulatedEvent
+    {
+        var part = self.hubs[hub]![partition]
+        let event = EmulatedEvent(
+            message: message, sequenceNumber: part.nextSequence, offset: part.nextOffset, enqueuedTime: now,
+            partitionKey: partitionKey)
+        part.nextSequence += 1
+        part.nextOffset += Int64(message.encoded().count)
+        part.events.append(event)
+        if part.events.count > self.retained { part.events.removeFirst(part.events.count - self.retained) }
+        self.hubs[hub]![partition] = part
+        return event
+    }
+
+    /// A stable 64-bit FNV-1a hash of the key's UTF-8 bytes. (The service's own hash differs; the
+    /// emulator only promises that one key always lands on one partition.)
+    static func hash(_ key: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+}

@@ -1,0 +1,69 @@
+// Hubcast — a local Event Hubs emulator on the AMQP module's server side.
+
+import AMQP
+import EventHubs
+import Foundation
+public import Logging
+import Synchronization
+
+/// An Event Hubs-compatible broker on loopback, for tests, demos and users without a cloud account:
+/// a namespace with hubs and partitions, shared access rules with real token checks on `$cbs`, and
+/// producer links to hub and partition targets.
+///
+/// ```swift
+/// let emulator = try await HubcastEmulator.start(EmulatorConfiguration())
+/// print(emulator.connectionString(eventHub: "hub"))
+/// ```
+public final class HubcastEmulator: Sendable {
+    let core: EmulatorCore
+    let listener: AMQPListener
+
+    /// The bound port.
+    public var port: Int { self.listener.port }
+    /// The settings it runs with.
+    public var configuration: EmulatorConfiguration { self.core.configuration }
+
+    private init(core: EmulatorCore, listener: AMQPListener) {
+        self.core = core
+        self.listener = listener
+    }
+
+    /// Starts the emulator: binds its port and serves until ``stop()``.
+    public static func start(
+        _ configuration: EmulatorConfiguration, logger: Logger = Logger(label: "hubcast.emulator")
+    ) async throws -> HubcastEmulator {
+        let core = EmulatorCore(configuration: configuration, logger: logger)
+        var listen = AMQPListenerConfiguration(host: configuration.host, port: configuration.port, tls: configuration.tls)
+        listen.sasl = .eventHubs()
+        listen.containerID = "hubcast-emulator"
+        listen.idleTimeout = .seconds(240)
+        let listener = try await AMQPListener.listen(listen, handler: core, logger: logger)
+        return HubcastEmulator(core: core, listener: listener)
+    }
+
+    /// A connection string for this emulator with the first rule (or `rule`), for `eventHub`.
+    public func connectionString(eventHub: String? = nil, rule: String? = nil) -> String {
+        let chosen = self.configuration.rules.first { $0.name == rule } ?? self.configuration.rules.first
+        var text = "Endpoint=sb://\(self.configuration.namespace):\(self.port);"
+        if let chosen { text += "SharedAccessKeyName=\(chosen.name);SharedAccessKey=\(chosen.key);" }
+        if let eventHub { text += "EntityPath=\(eventHub);" }
+        return text + "UseDevelopmentEmulator=true"
+    }
+
+    /// The events a partition holds now, oldest first.
+    public func events(hub: String, partition: Int) -> [EmulatedEvent] {
+        self.core.state.withLock { $0.store.hubs[hub]?[safe: partition]?.events ?? [] }
+    }
+
+    /// Every event of a hub, partition by partition.
+    public func events(hub: String) -> [[EmulatedEvent]] {
+        self.core.state.withLock { ($0.store.hubs[hub] ?? []).map(\.events) }
+    }
+
+    /// Stops accepting and closes every connection.
+    public func stop() async { await self.listener.close() }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { self.indices.contains(index) ? self[index] : nil }
+}
