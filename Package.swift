@@ -64,6 +64,8 @@ let package = Package(
             name: "hubcast",
             dependencies: [
                 "AMQP",
+                "EventHubs",
+                "HubcastEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

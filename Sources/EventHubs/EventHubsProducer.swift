@@ -59,6 +59,15 @@ public actor EventHubsProducer {
         return try await sender.send(event.message)
     }
 
+    /// Sends many events pipelined on one link and returns each one's outcome, in order.
+    /// Per-event failures come back as results; the call throws only when no link can be had.
+    public func send(contentsOf events: [EventHubsEvent], partition: String? = nil) async throws
+        -> [Result<AMQPOutcome, AMQPError>]
+    {
+        let sender = try await self.sender(partition.map { "\(self.eventHub)/Partitions/\($0)" } ?? self.eventHub)
+        return try await sender.send(contentsOf: events.map(\.message))
+    }
+
     /// Closes the connection.
     public func close() async {
         await self.connection?.close()

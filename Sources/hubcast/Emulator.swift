@@ -1,0 +1,46 @@
+// Hubcast — `hubcast emulator`: the local Event Hubs emulator in the foreground.
+
+import ArgumentParser
+import HubcastEmulator
+
+struct Emulator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emulator",
+        abstract: "Run the local Event Hubs emulator until stdin closes; print its connection string.",
+        discussion: """
+            A namespace with event hubs, partitions and the rule RootManageSharedAccessKey (key \
+            SAS_KEY_VALUE, all rights), served over plain AMQP on loopback. Clients authenticate with \
+            SAS tokens on $cbs as with the real service. Use the printed connection string with \
+            `hubcast send` or any Event Hubs client that supports UseDevelopmentEmulator=true.
+            """
+    )
+
+    @Option(help: "Port to bind; 0 picks a free one.") var port = 5672
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(name: .customLong("hub"), help: "An event hub as NAME or NAME:PARTITIONS (repeatable).")
+    var hubs: [String] = ["hub:4"]
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        var configuration = EmulatorConfiguration()
+        configuration.port = self.port
+        configuration.host = self.host
+        configuration.hubs = [:]
+        for spec in self.hubs {
+            let parts = spec.split(separator: ":")
+            guard let name = parts.first, !name.isEmpty, parts.count <= 2,
+                let count = parts.count == 2 ? Int(parts[1]) : 4, (1...1024).contains(count)
+            else { throw ValidationError("--hub \(spec): expected NAME or NAME:PARTITIONS (1...1024)") }
+            configuration.hubs[String(name)] = count
+        }
+        let emulator = try await HubcastEmulator.start(configuration, logger: makeLogger(self.logging))
+        print("emulator listening on \(self.host):\(emulator.port)")
+        for (hub, partitions) in configuration.hubs.sorted(by: { $0.key < $1.key }) {
+            print("  hub \(hub), \(partitions) partitions: \(emulator.connectionString(eventHub: hub))")
+        }
+        fflushStdout()
+        while readLine() != nil {}
+        await emulator.stop()
+    }
+}

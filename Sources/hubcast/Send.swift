@@ -1,0 +1,126 @@
+// Hubcast — `hubcast send`: send test events to an event hub.
+
+import AMQP
+import ArgumentParser
+import EventHubs
+import Foundation
+import HubcastEmulator
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send test events to an Event Hub and print what became of them.",
+        discussion: """
+            The target comes from --connection-string, else the EVENTHUBS_CONNECTION_STRING environment \
+            variable, else --namespace/--event-hub/--sas-key-name/--sas-key, else --emulator (starts one \
+            in-process). Bodies come from the arguments, or --input FILE (one body per line; - reads \
+            stdin), or are generated (--count N --size BYTES, each body distinct). Exits non-zero when any \
+            event was not accepted.
+            """
+    )
+
+    @Option(help: "Event Hubs connection string (never printed).") var connectionString: String?
+    @Option(help: "Namespace name or host name (with --event-hub, --sas-key-name, --sas-key).") var namespace: String?
+    @Option(help: "Event hub name.") var eventHub: String?
+    @Option(help: "Shared access rule name.") var sasKeyName: String?
+    @Option(help: "Shared access key (never printed).") var sasKey: String?
+    @Flag(help: "Start an emulator in-process and send to it.") var emulator = false
+    @Option(help: "Read bodies from FILE, one per line; - reads stdin.") var input: String?
+    @Option(help: "Generate N events (when no bodies are given).") var count = 10
+    @Option(help: "Size in bytes of generated bodies.") var size = 500
+    @Option(help: "Partition key for every event.") var partitionKey: String?
+    @Option(help: "Send to this partition id instead of the hub.") var partition: String?
+    @Option(name: .customLong("property"), help: "Application property KEY=VALUE (repeatable).") var properties: [String] = []
+    @Option(help: "Content type of the events.") var contentType = "application/json"
+    @Option(help: "CA file to trust for TLS.") var caFile: String?
+    @Argument(help: "Event bodies.") var bodies: [String] = []
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard self.count > 0 else { throw ValidationError("--count must be at least 1") }
+        guard self.size >= 0 else { throw ValidationError("--size must not be negative") }
+        for property in self.properties where !property.contains("=") {
+            throw ValidationError("--property \(property): expected KEY=VALUE")
+        }
+    }
+
+    func run() async throws {
+        var running: HubcastEmulator?
+        let target: EventHubsConnectionString
+        if let text = self.connectionString ?? ProcessInfo.processInfo.environment["EVENTHUBS_CONNECTION_STRING"] {
+            target = try EventHubsConnectionString(parsing: text, eventHub: self.eventHub)
+        } else if let namespace = self.namespace {
+            guard let hub = self.eventHub, let name = self.sasKeyName, let key = self.sasKey else {
+                throw ValidationError("--namespace needs --event-hub, --sas-key-name and --sas-key")
+            }
+            target = try EventHubsConnectionString(namespace: namespace, eventHub: hub, sasKeyName: name, sasKey: key)
+        } else if self.emulator {
+            let started = try await HubcastEmulator.start(EmulatorConfiguration(), logger: makeLogger(self.logging))
+            running = started
+            target = try EventHubsConnectionString(parsing: started.connectionString(eventHub: self.eventHub ?? "hub"))
+        } else {
+            throw ValidationError(
+                "no target: give --connection-string, set EVENTHUBS_CONNECTION_STRING, give --namespace with --event-hub, --sas-key-name and --sas-key, or use --emulator")
+        }
+        var options = EventHubsProducerOptions()
+        options.trustedCAFile = self.caFile
+        options.traceFrames = self.logging.traceFrames
+        let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(self.logging))
+        let events = try self.events()
+        print("sending \(events.count) events to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")
+
+        let started = ContinuousClock.now
+        var accepted = 0
+        var rejected: [String: Int] = [:]
+        for chunk in stride(from: 0, to: events.count, by: 1000) {
+            let part = Array(events[chunk..<min(chunk + 1000, events.count)])
+            for result in try await producer.send(contentsOf: part, partition: self.partition) {
+                switch result {
+                case .success(.accepted): accepted += 1
+                case .success(.rejected(let condition)): rejected[condition?.name ?? "rejected", default: 0] += 1
+                case .success(let outcome): rejected["\(outcome)", default: 0] += 1
+                case .failure(let error): rejected["\(error.code)", default: 0] += 1
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        await producer.close()
+        if let running { await running.stop() }
+        print("sent \(events.count), accepted \(accepted) in \(format(elapsed)) (\(rate(events.count, elapsed)) events/s)")
+        for (condition, count) in rejected.sorted(by: { $0.key < $1.key }) { print("  not accepted: \(count) × \(condition)") }
+        if accepted != events.count { throw ExitCode.failure }
+    }
+
+    private func events() throws -> [EventHubsEvent] {
+        let properties: [(String, AMQPValue)] = self.properties.map { pair in
+            let equals = pair.firstIndex(of: "=")!
+            return (String(pair[..<equals]), .string(String(pair[pair.index(after: equals)...])))
+        }
+        var bodies = self.bodies.map { Array($0.utf8) }
+        if let input = self.input {
+            let text: String
+            if input == "-" {
+                var lines: [String] = []
+                while let line = readLine() { lines.append(line) }
+                text = lines.joined(separator: "\n")
+            } else {
+                guard let data = FileManager.default.contents(atPath: input) else {
+                    throw ValidationError("--input \(input): cannot read the file")
+                }
+                text = String(decoding: data, as: UTF8.self)
+            }
+            bodies += text.split(separator: "\n", omittingEmptySubsequences: true).map { Array($0.utf8) }
+        }
+        if bodies.isEmpty {
+            bodies = (0..<self.count).map { index in
+                let head = Array("{\"event\":\(index),\"pad\":\"".utf8)
+                let tail = Array("\"}".utf8)
+                let pad = max(0, self.size - head.count - tail.count)
+                return head + [UInt8](repeating: UInt8(ascii: "x"), count: pad) + tail
+            }
+        }
+        return bodies.map {
+            EventHubsEvent(body: $0, contentType: self.contentType, properties: properties, partitionKey: self.partitionKey)
+        }
+    }
+}
