@@ -8,6 +8,9 @@ public import Logging
 public struct EventHubsProducerOptions: Sendable {
     /// How long signed tokens live. Default: 1 hour.
     public var tokenLifetime: Duration = .seconds(3600)
+    /// How long before expiry a token is put again. Default (nil): 10 % of the lifetime, but at
+    /// least 10 minutes (at most half the lifetime), with up to 10 % of jitter earlier.
+    public var tokenRefreshMargin: Duration?
     /// A CA file to trust for TLS (for example the emulator's test CA); nil uses the system store.
     public var trustedCAFile: String?
     /// Logs every AMQP frame at debug level. Default: false.
@@ -29,6 +32,7 @@ public actor EventHubsProducer {
     private var connection: AMQPConnection?
     private var cbs: CBSClient?
     private var senders: [String: AMQPSender] = [:]
+    private var refreshTask: Task<Void, Never>?
 
     /// A producer for the connection string's event hub (or `eventHub`). Throws
     /// ``EventHubsError/Code/invalidConnectionString`` when no hub is named, and
@@ -70,6 +74,8 @@ public actor EventHubsProducer {
 
     /// Closes the connection.
     public func close() async {
+        self.refreshTask?.cancel()
+        self.refreshTask = nil
         await self.connection?.close()
         self.connection = nil
         self.cbs = nil
@@ -98,13 +104,60 @@ public actor EventHubsProducer {
         do {
             let cbs = try await CBSClient.attach(on: connection)
             let audience = string.audience(self.eventHub)
-            try await cbs.putToken(self.token(for: audience), audience: audience)
+            let token = try self.token(for: audience)
+            try await cbs.putToken(token, audience: audience)
             self.connection = connection
             self.cbs = cbs
+            self.scheduleRefresh(expiresAt: token.expiresAt)
             return connection
         } catch {
             await connection.close()
             throw error
+        }
+    }
+
+    /// The margin before expiry at which a token is put again (see ``EventHubsProducerOptions``).
+    var refreshMargin: Duration {
+        if let margin = self.options.tokenRefreshMargin { return margin }
+        let lifetime = self.options.tokenLifetime
+        return max(lifetime / 10, min(.seconds(600), lifetime / 2))
+    }
+
+    /// Puts a fresh token shortly before `expiresAt` (Unix seconds). A pre-made signature cannot be
+    /// renewed: the producer logs when it will lapse and sends then fail with `.tokenExpired`.
+    private func scheduleRefresh(expiresAt: Int64) {
+        self.refreshTask?.cancel()
+        let margin = self.refreshMargin
+        let jitter = Duration.milliseconds(Int64.random(in: 0...max(0, margin.components.seconds * 100)))
+        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        let delay = Duration.milliseconds(expiresAt * 1000 - nowMilliseconds) - margin - jitter
+        if case .sharedAccessSignature = self.connectionString.credential {
+            self.logger.warning("the pre-made SharedAccessSignature cannot be renewed; it lapses at \(expiresAt) (Unix time)")
+            return
+        }
+        self.refreshTask = Task { [weak self] in
+            try? await Task.sleep(for: max(.zero, delay))
+            guard !Task.isCancelled else { return }
+            await self?.refreshToken()
+        }
+    }
+
+    private func refreshToken() async {
+        guard let cbs = self.cbs else { return }
+        let audience = self.connectionString.audience(self.eventHub)
+        do {
+            let token = try self.token(for: audience)
+            try await cbs.putToken(token, audience: audience)
+            self.logger.debug("token for \(audience) renewed until \(token.expiresAt)")
+            self.scheduleRefresh(expiresAt: token.expiresAt)
+        } catch {
+            self.logger.warning("token renewal for \(audience) failed: \(error); trying again")
+            let retry = min(Duration.seconds(30), self.refreshMargin / 4)
+            self.refreshTask = Task { [weak self] in
+                try? await Task.sleep(for: retry)
+                guard !Task.isCancelled else { return }
+                await self?.refreshToken()
+            }
         }
     }
 

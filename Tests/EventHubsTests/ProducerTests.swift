@@ -1,5 +1,5 @@
 import AMQP
-import EventHubs
+@testable import EventHubs
 import Foundation
 import HubcastEmulator
 import Testing
@@ -144,5 +144,38 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
     @Test func missingHubNameIsAClearError() throws {
         let string = try EventHubsConnectionString(parsing: "Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b")
         #expect(throws: EventHubsError.self) { try EventHubsProducer(connectionString: string) }
+    }
+}
+
+@Suite struct TokenRefreshTests {
+    /// Tokens of 2 seconds across a 5-second send loop: the producer renews them in time and the
+    /// emulator, which checks the token on every event, accepts everything. (The pacing sleeps are
+    /// the time under test, not synchronisation.)
+    @Test func shortLivedTokensAreRenewedAndNothingIsLost() async throws {
+        try await withEmulator { emulator in
+            var options = EventHubsProducerOptions()
+            options.tokenLifetime = .seconds(2)
+            options.tokenRefreshMargin = .milliseconds(1200)
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
+            var accepted = 0
+            for index in 0..<25 {
+                if try await producer.send(EventHubsEvent(body: [UInt8(index)])) == .accepted { accepted += 1 }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(accepted == 25)
+            #expect(emulator.events(hub: "hub").flatMap { $0 }.count == 25)
+            await producer.close()
+        }
+    }
+
+    @Test func defaultRefreshMarginFollowsTheSpec() async throws {
+        let string = try EventHubsConnectionString(parsing: "Endpoint=sb://x;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=h")
+        let hourly = try EventHubsProducer(connectionString: string)
+        #expect(await hourly.refreshMargin == .seconds(600))
+        var options = EventHubsProducerOptions()
+        options.tokenLifetime = .seconds(7200 * 12)
+        let daily = try EventHubsProducer(connectionString: string, options: options)
+        #expect(await daily.refreshMargin == .seconds(8640))
     }
 }
