@@ -15,6 +15,8 @@ public struct EventHubsProducerOptions: Sendable {
     public var trustedCAFile: String?
     /// Logs every AMQP frame at debug level. Default: false.
     public var traceFrames = false
+    /// How failed sends are retried. Default: 2 retries, 4 s after server-busy, 10-minute deadline.
+    public var retry = EventHubsRetryPolicy()
 
     public init() {}
 }
@@ -56,20 +58,107 @@ public actor EventHubsProducer {
         self.logger = logger
     }
 
-    /// Sends one event and returns its outcome (`accepted`, or `rejected` with the service's
-    /// condition). `partition` sends to `hub/Partitions/<partition>` instead of the hub.
+    /// Sends one event and returns its final outcome, after retries (see ``EventHubsRetryPolicy``):
+    /// `accepted`, or the last `rejected` outcome with the service's condition. `partition` sends to
+    /// `hub/Partitions/<partition>` instead of the hub. Throws when retrying cannot help (unknown hub,
+    /// refused credentials, oversized event) or when the retry deadline passes.
     public func send(_ event: EventHubsEvent, partition: String? = nil) async throws -> AMQPOutcome {
-        let sender = try await self.sender(partition.map { "\(self.eventHub)/Partitions/\($0)" } ?? self.eventHub)
-        return try await sender.send(event.message)
+        let results = try await self.send(contentsOf: [event], partition: partition)
+        return try results[0].get()
     }
 
-    /// Sends many events pipelined on one link and returns each one's outcome, in order.
-    /// Per-event failures come back as results; the call throws only when no link can be had.
+    /// Sends many events pipelined on one link, retries each as the policy says, and returns each
+    /// one's final outcome, in order. Throws only for failures that concern every event (no link can
+    /// be had: unknown hub, refused credentials).
     public func send(contentsOf events: [EventHubsEvent], partition: String? = nil) async throws
         -> [Result<AMQPOutcome, AMQPError>]
     {
-        let sender = try await self.sender(partition.map { "\(self.eventHub)/Partitions/\($0)" } ?? self.eventHub)
-        return try await sender.send(contentsOf: events.map(\.message))
+        let target = partition.map { "\(self.eventHub)/Partitions/\($0)" } ?? self.eventHub
+        let policy = self.options.retry
+        let deadline = ContinuousClock.now + policy.deadline
+        var results = [Result<AMQPOutcome, AMQPError>?](repeating: nil, count: events.count)
+        var retriesUsed = [Int](repeating: 0, count: events.count)
+        var waiting = Array(events.indices)
+        var recoveries = 0
+        while !waiting.isEmpty {
+            var wait: Duration = .zero
+            do {
+                let sender = try await self.sender(target)
+                let outcomes = try await sender.send(contentsOf: waiting.map { events[$0].message })
+                var again: [Int] = []
+                var lostLink: (EventHubsRecovery, AMQPError)?
+                for (index, outcome) in zip(waiting, outcomes) {
+                    let recovery: EventHubsRecovery
+                    switch outcome {
+                    case .success(.accepted): recovery = .fatal
+                    case .success(.rejected(let condition)): recovery = .of(condition)
+                    case .success(.released), .success(.modified): recovery = .retry
+                    case .failure(let error): recovery = .of(error)
+                    }
+                    switch recovery {
+                    case .fatal:
+                        results[index] = outcome
+                    case .retry where retriesUsed[index] >= policy.maxRetries:
+                        results[index] = outcome
+                    case .retry:
+                        retriesUsed[index] += 1
+                        wait = max(wait, policy.backoff(attempt: retriesUsed[index]))
+                        again.append(index)
+                    case .throttled:
+                        wait = max(wait, policy.serverBusyDelay + policy.serverBusyDelay * Double.random(in: 0...0.25))
+                        again.append(index)
+                    case .reattach, .reconnect:
+                        if case .failure(let error) = outcome, lostLink == nil || recovery == .reconnect {
+                            lostLink = (recovery, error)
+                        }
+                        again.append(index)
+                    }
+                }
+                if let (recovery, error) = lostLink {
+                    recoveries += 1
+                    self.logger.info("link to \(target) lost (\(error)); recovering")
+                    await self.recover(recovery, sender: sender)
+                    wait = max(wait, policy.backoff(attempt: min(recoveries, 8)) / 4)
+                }
+                waiting = again
+            } catch {
+                let recovery = EventHubsRecovery.of(error)
+                guard recovery == .reconnect || recovery == .reattach else { throw error }
+                recoveries += 1
+                await self.recover(.reconnect, sender: nil)
+                wait = policy.backoff(attempt: min(recoveries, 8))
+                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(wait)")
+            }
+            guard !waiting.isEmpty else { break }
+            if ContinuousClock.now + wait > deadline {
+                let error = AMQPError(.timeout, "\(waiting.count) events not accepted within the retry deadline of \(policy.deadline)")
+                for index in waiting where results[index] == nil { results[index] = .failure(error) }
+                break
+            }
+            if wait > .zero { try await Task.sleep(for: wait) }
+        }
+        return results.map { $0 ?? .failure(AMQPError(.cancelled, "not sent")) }
+    }
+
+    /// Drops the link (or the whole connection) that failed, so the next send rebuilds it. A link or
+    /// connection that was already replaced is left alone, and the actor runs one recovery at a
+    /// time: one owner, no reconnect storms.
+    private func recover(_ recovery: EventHubsRecovery, sender: AMQPSender?) async {
+        if recovery == .reattach, let sender {
+            if let key = self.senders.first(where: { $0.value.connection === sender.connection && $0.value.target == sender.target })?.key {
+                self.senders[key] = nil
+                await sender.close()
+            }
+            return
+        }
+        if let sender, let current = self.connection, current !== sender.connection { return }
+        self.refreshTask?.cancel()
+        self.refreshTask = nil
+        let old = self.connection
+        self.connection = nil
+        self.cbs = nil
+        self.senders = [:]
+        await old?.close()
     }
 
     /// Closes the connection.

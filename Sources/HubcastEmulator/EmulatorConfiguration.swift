@@ -44,6 +44,22 @@ public struct EmulatorConfiguration: Sendable {
     public var maxMessageSize: UInt64 = 1_048_576
     /// How many events each partition keeps; older ones are dropped. Default: 100,000.
     public var retainedEventsPerPartition = 100_000
+    /// Faults to inject, for tests. Default: none.
+    public var faults = Faults()
+
+    /// Faults the emulator injects into producer traffic, from a seeded generator (repeatable).
+    public struct Faults: Sendable, Hashable {
+        /// The fraction of events rejected with `com.microsoft:server-busy` (0...1). Default: 0.
+        public var serverBusyFraction: Double = 0
+        /// Drop the connection (no close frame) right after every N-th event accepted. Default: nil.
+        public var dropConnectionEvery: Int?
+        /// Detach the sender link with `amqp:link:detach-forced` after every N-th event accepted.
+        public var detachLinkEvery: Int?
+        /// The seed of the fault generator.
+        public var seed: UInt64 = 42
+
+        public init() {}
+    }
 
     public init() {}
 }

@@ -19,6 +19,21 @@ final class EmulatorCore: AMQPServerHandler {
         var store: EmulatorStore
         var grants: [UInt64: [Grant]] = [:]
         var cbsReplies: [UInt64: [AMQPServerLink]] = [:]
+        var accepted = 0
+        var random: UInt64 = 0
+        /// Connections dropped by an injected fault: what they sent after the drop is ignored, as a
+        /// lost connection delivers nothing more.
+        var dropped: Set<UInt64> = []
+
+        /// The next number in 0..<1 from a SplitMix64 generator.
+        mutating func nextRandom() -> Double {
+            self.random &+= 0x9e37_79b9_7f4a_7c15
+            var z = self.random
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            z ^= z >> 31
+            return Double(z >> 11) / Double(1 << 53)
+        }
     }
 
     let configuration: EmulatorConfiguration
@@ -28,7 +43,9 @@ final class EmulatorCore: AMQPServerHandler {
     init(configuration: EmulatorConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(State(store: EmulatorStore(configuration: configuration)))
+        var state = State(store: EmulatorStore(configuration: configuration))
+        state.random = configuration.faults.seed
+        self.state = Mutex(state)
     }
 
     static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
@@ -103,6 +120,7 @@ final class EmulatorCore: AMQPServerHandler {
         self.state.withLock { state in
             state.grants[connection.id] = nil
             state.cbsReplies[connection.id] = nil
+            state.dropped.remove(connection.id)
         }
     }
 
@@ -123,11 +141,31 @@ final class EmulatorCore: AMQPServerHandler {
         let linkPartition = path.count >= 3 ? Int(path[2]) : nil
         let key = delivery.message.annotation("x-opt-partition-key")?.text
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        self.state.withLock { state in
+        let faults = self.configuration.faults
+        let connection = delivery.link.connection.id
+        if self.state.withLock({ $0.dropped.contains(connection) }) { return }
+        let count: Int? = self.state.withLock { state in
+            if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction { return nil }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
             _ = state.store.append(delivery.message, hub: hub, partition: partition, partitionKey: key, now: now)
+            state.accepted += 1
+            return state.accepted
+        }
+        guard let count else {
+            delivery.settle(.rejected(AMQPCondition(
+                name: "com.microsoft:server-busy",
+                description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again.")))
+            return
         }
         delivery.settle(.accepted)
+        if let every = faults.detachLinkEvery, count % every == 0 {
+            delivery.link.close(condition: AMQPCondition(
+                name: AMQPCondition.detachForced, description: "injected fault: link detached after \(count) events"))
+        }
+        if let every = faults.dropConnectionEvery, count % every == 0 {
+            self.state.withLock { _ = $0.dropped.insert(connection) }
+            delivery.link.connection.drop()
+        }
     }
 
     /// Checks a put-token request (spec §4) and answers on the connection's `$cbs` reply link.

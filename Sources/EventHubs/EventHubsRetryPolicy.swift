@@ -1,0 +1,78 @@
+// Hubcast — how the producer retries (spec §8).
+
+import AMQP
+
+/// How a producer retries failed sends.
+///
+/// Two kinds of trouble are told apart. A **fault of the event** (a retriable rejection such as
+/// `com.microsoft:timeout`, or `released`) uses up one of the event's ``maxRetries``. The hub
+/// **asking us to wait** (`com.microsoft:server-busy`, a lost connection, a detached link) does not:
+/// the producer waits (at least ``serverBusyDelay`` when throttled, backoff with jitter otherwise),
+/// recovers, and sends again, for at most ``deadline`` in total.
+public struct EventHubsRetryPolicy: Sendable, Hashable {
+    /// Retries after the first try for faults of the event. Default: 2, as the product promises.
+    public var maxRetries = 2
+    /// The first backoff; it doubles each retry, with up to 20 % jitter. Default: 0.8 s.
+    public var initialDelay: Duration = .milliseconds(800)
+    /// The longest backoff. Default: 60 s.
+    public var maxDelay: Duration = .seconds(60)
+    /// The least wait after `com.microsoft:server-busy` (the service asks for 4 s). Default: 4 s.
+    public var serverBusyDelay: Duration = .seconds(4)
+    /// How long one event may take in all, waits included. Default: 10 minutes.
+    public var deadline: Duration = .seconds(600)
+
+    public init() {}
+
+    /// The backoff before retry number `attempt` (1, 2, …), with jitter.
+    public func backoff(attempt: Int) -> Duration {
+        let base = self.initialDelay * (1 << min(max(attempt - 1, 0), 20))
+        let capped = min(base, self.maxDelay)
+        let jitter = capped / 5 * Double.random(in: 0...1)
+        return min(capped + jitter, self.maxDelay)
+    }
+}
+
+/// What a condition or error asks of the producer (spec §8 table).
+enum EventHubsRecovery: Equatable {
+    /// A fault of the event that may pass: retry, using up a retry.
+    case retry
+    /// The hub asks us to wait (throttling): wait at least the server-busy delay; no retry used.
+    case throttled
+    /// The link is gone: re-attach and send again; no retry used.
+    case reattach
+    /// The connection is gone: reconnect and send again; no retry used.
+    case reconnect
+    /// Retrying cannot help.
+    case fatal
+
+    static func of(_ condition: AMQPCondition?) -> EventHubsRecovery {
+        switch condition?.name {
+        case "com.microsoft:server-busy": return .throttled
+        case "com.microsoft:timeout", "com.microsoft:operation-cancelled": return .retry
+        case "com.microsoft:container-close", AMQPCondition.connectionForced, AMQPCondition.internalError, "amqp:illegal-state":
+            return .reconnect
+        case AMQPCondition.detachForced, "amqp:link:transfer-limit-exceeded": return .reattach
+        default: return .fatal
+        }
+    }
+
+    /// Conditions that no retry, re-attach or reconnect can fix (spec §8, "fatal" and "fail fast").
+    static let fatalConditions: Set<String> = [
+        AMQPCondition.unauthorizedAccess, "com.microsoft:auth-failed", AMQPCondition.messageSizeExceeded,
+        "com.microsoft:argument-error", "com.microsoft:argument-out-of-range", "com.microsoft:entity-disabled",
+        AMQPCondition.notFound, AMQPCondition.notAllowed, "com.microsoft:publisher-revoked",
+        "com.microsoft:producer-epoch-stolen", AMQPCondition.linkStolen, AMQPCondition.resourceLimitExceeded,
+        AMQPCondition.decodeError, AMQPCondition.invalidField, AMQPCondition.notImplemented,
+    ]
+
+    /// A lost link or connection: recover, unless the peer named a condition no recovery fixes.
+    static func of(_ error: any Error) -> EventHubsRecovery {
+        guard let error = error as? AMQPError else { return .fatal }
+        if let name = error.remoteCondition?.name, Self.fatalConditions.contains(name) { return .fatal }
+        switch error.code {
+        case .linkClosed: return .reattach
+        case .connectionClosed, .connectionFailed, .connectionRefused, .timeout, .sessionClosed: return .reconnect
+        default: return .fatal
+        }
+    }
+}

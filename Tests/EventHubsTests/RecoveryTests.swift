@@ -1,0 +1,110 @@
+import AMQP
+@testable import EventHubs
+import Foundation
+import HubcastEmulator
+import Testing
+
+/// Fast retry settings for tests; the spec's defaults stay the library's defaults.
+func fastRetry() -> EventHubsProducerOptions {
+    var options = EventHubsProducerOptions()
+    options.retry.initialDelay = .milliseconds(10)
+    options.retry.maxDelay = .milliseconds(100)
+    options.retry.serverBusyDelay = .milliseconds(20)
+    return options
+}
+
+func distinctEvents(_ count: Int) -> [EventHubsEvent] {
+    (0..<count).map { EventHubsEvent(body: Array("event-\($0)".utf8)) }
+}
+
+func bodies(_ emulator: HubcastEmulator) -> [String] {
+    emulator.events(hub: "hub").flatMap { $0 }.map { String(decoding: $0.message.bodyBytes ?? [], as: UTF8.self) }
+}
+
+@Suite struct RecoveryTests {
+    @Test func serverBusyIsRetriedWithoutUsingRetriesAndNothingIsLost() async throws {
+        try await withEmulator({ $0.faults.serverBusyFraction = 0.2 }) { emulator in
+            var options = fastRetry()
+            options.retry.maxRetries = 0  // throttling must not need any
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
+            let results = try await producer.send(contentsOf: distinctEvents(300))
+            #expect(results.allSatisfy { (try? $0.get()) == .accepted })
+            let stored = bodies(emulator)
+            #expect(stored.count == 300)
+            #expect(Set(stored) == Set((0..<300).map { "event-\($0)" }))
+            await producer.close()
+        }
+    }
+
+    @Test func droppedConnectionsAreRecoveredAndNothingIsLost() async throws {
+        try await withEmulator({ $0.faults.dropConnectionEvery = 150 }) { emulator in
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: fastRetry())
+            var accepted = 0
+            for chunk in 0..<10 {
+                let events = (0..<50).map { EventHubsEvent(body: Array("event-\(chunk * 50 + $0)".utf8)) }
+                accepted += try await producer.send(contentsOf: events).filter { (try? $0.get()) == .accepted }.count
+            }
+            #expect(accepted == 500)
+            let stored = bodies(emulator)
+            // At least once: every event is there; duplicates only for deliveries in doubt at a drop.
+            #expect(Set(stored) == Set((0..<500).map { "event-\($0)" }))
+            // Each drop leaves at most the in-flight deliveries (one batch of 50) in doubt.
+            let drops = stored.count / 150
+            #expect(drops >= 3)
+            #expect(stored.count - 500 <= 50 * drops)
+            await producer.close()
+        }
+    }
+
+    @Test func detachedLinksAreReattached() async throws {
+        try await withEmulator({ $0.faults.detachLinkEvery = 40 }) { emulator in
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: fastRetry())
+            var accepted = 0
+            for index in 0..<150 {
+                if try await producer.send(EventHubsEvent(body: Array("event-\(index)".utf8))) == .accepted { accepted += 1 }
+            }
+            #expect(accepted == 150)
+            #expect(Set(bodies(emulator)) == Set((0..<150).map { "event-\($0)" }))
+            await producer.close()
+        }
+    }
+
+    @Test func theDeadlineBoundsEndlessThrottling() async throws {
+        try await withEmulator({ $0.faults.serverBusyFraction = 1.0 }) { emulator in
+            var options = fastRetry()
+            options.retry.deadline = .milliseconds(300)
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
+            let results = try await producer.send(contentsOf: distinctEvents(5))
+            for result in results {
+                guard case .failure(let error) = result else {
+                    Issue.record("expected the deadline to pass, got \(result)")
+                    continue
+                }
+                #expect(error.code == .timeout)
+            }
+            #expect(bodies(emulator).isEmpty)
+            await producer.close()
+        }
+    }
+
+    @Test func classification() {
+        #expect(EventHubsRecovery.of(AMQPCondition(name: "com.microsoft:server-busy")) == .throttled)
+        #expect(EventHubsRecovery.of(AMQPCondition(name: "com.microsoft:timeout")) == .retry)
+        #expect(EventHubsRecovery.of(AMQPCondition(name: AMQPCondition.detachForced)) == .reattach)
+        #expect(EventHubsRecovery.of(AMQPCondition(name: AMQPCondition.connectionForced)) == .reconnect)
+        #expect(EventHubsRecovery.of(AMQPCondition(name: AMQPCondition.unauthorizedAccess)) == .fatal)
+        #expect(EventHubsRecovery.of(AMQPCondition(name: AMQPCondition.messageSizeExceeded)) == .fatal)
+        #expect(EventHubsRecovery.of(AMQPError(.connectionFailed, "reset")) == .reconnect)
+        #expect(EventHubsRecovery.of(AMQPError(.linkClosed, "gone", remoteCondition: .init(name: AMQPCondition.notFound))) == .fatal)
+        #expect(EventHubsRecovery.of(AMQPError(.messageTooLarge, "big")) == .fatal)
+        var policy = EventHubsRetryPolicy()
+        policy.initialDelay = .milliseconds(100)
+        policy.maxDelay = .milliseconds(250)
+        #expect(policy.backoff(attempt: 1) >= .milliseconds(100) && policy.backoff(attempt: 1) <= .milliseconds(120))
+        #expect(policy.backoff(attempt: 5) == .milliseconds(250))
+    }
+}
