@@ -167,6 +167,9 @@ public struct AMQPReceiverOptions: Sendable {
     public var filter: [(AMQPSymbol, AMQPValue)] = []
     /// The target address this side announces. Default: none.
     public var targetAddress: String?
+    /// The largest message accepted, announced in the attach; a larger one detaches the link with
+    /// `amqp:link:message-size-exceeded`. Default: nil (256 MiB).
+    public var maxMessageSize: UInt64?
 
     public init(name: String? = nil, creditWindow: UInt32 = 500) {
         self.name = name

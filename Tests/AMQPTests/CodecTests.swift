@@ -80,3 +80,26 @@ func fullMessage(body: AMQPMessage.Body) -> AMQPMessage {
     message.footer = [("x-checksum", .binary([9, 9]))]
     return message
 }
+
+@Suite struct HostileInputTests {
+    /// A peer must not crash the process with deeply nested input (each level costs it one byte).
+    @Test func deepNestingIsRefusedNotACrash() {
+        let descriptors = [UInt8](repeating: 0x00, count: 200_000)
+        #expect(throws: AMQPError.self) { try AMQPValue(decoding: descriptors) }
+        #expect(throws: AMQPError.self) { try AMQPMessage(decoding: descriptors) }
+        // Nested lists: 0xc0 size count, 100,000 levels deep.
+        var lists: [UInt8] = []
+        for _ in 0..<100_000 { lists += [0xc0, 0xff, 0x01] }
+        #expect(throws: AMQPError.self) { try AMQPValue(decoding: lists) }
+        // Arrays of arrays.
+        var arrays: [UInt8] = []
+        for _ in 0..<100_000 { arrays += [0xf0, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x01] }
+        #expect(throws: AMQPError.self) { try AMQPValue(decoding: arrays) }
+    }
+
+    @Test func reasonableNestingStillDecodes() throws {
+        var value = AMQPValue.int(1)
+        for _ in 0..<20 { value = .list([value]) }
+        #expect(try AMQPValue(decoding: value.encoded()) == value)
+    }
+}

@@ -10,6 +10,8 @@ final class ReceiverCore: LinkCore {
     private var unsettled: [UInt64: OpaquePointer] = [:]
     private var nextID: UInt64 = 0
     let creditWindow: UInt32
+    /// The largest message accepted (announced in the attach).
+    let maxMessageSize: Int
 
     init(engine: ClientEngine, session: SessionCore, source: String, options: AMQPReceiverOptions) {
         let name = options.name ?? engine.nextLinkName("receiver")
@@ -19,6 +21,8 @@ final class ReceiverCore: LinkCore {
         ProtonData.write(options.filter, to: pn_terminus_filter(pn_link_source(link)))
         ProtonData.write(options.properties, to: pn_link_properties(link))
         self.creditWindow = max(1, options.creditWindow)
+        self.maxMessageSize = options.maxMessageSize.map { Int(clamping: $0) } ?? ProtonDelivery.defaultLimit
+        pn_link_set_max_message_size(link, UInt64(self.maxMessageSize))
         self.buffer = ReceiveBuffer()
         super.init(engine: engine, session: session, link: link, name: name)
         pn_link_flow(link, Int32(clamping: self.creditWindow))
@@ -35,7 +39,8 @@ final class ReceiverCore: LinkCore {
     }
 
     override func delivery(_ delivery: OpaquePointer) {
-        guard let bytes = ProtonDelivery.receive(delivery, on: self.link, partial: &self.partial) else { return }
+        guard let bytes = ProtonDelivery.receive(
+            delivery, on: self.link, partial: &self.partial, limit: self.maxMessageSize) else { return }
         guard !pn_delivery_aborted(delivery), let message = ProtonDelivery.decode(bytes, delivery: delivery) else {
             // Aborted or undecodable: settled already; the consumer never sees it, so credit returns now.
             self.grant(1)

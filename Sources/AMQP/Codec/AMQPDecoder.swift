@@ -6,6 +6,10 @@ struct AMQPDecoder {
     private let bytes: [UInt8]
     private(set) var index: Int
     private let end: Int
+    /// How deeply described values and compounds may nest: deeper input is refused rather than
+    /// allowed to exhaust the stack (a peer could otherwise crash the process).
+    static let maxDepth = 64
+    private var depth = 0
 
     init(_ bytes: [UInt8], from start: Int = 0, to end: Int? = nil) {
         self.bytes = bytes
@@ -45,6 +49,9 @@ struct AMQPDecoder {
     mutating func readValue() throws -> AMQPValue {
         let constructor = try self.readByte()
         if constructor == 0x00 {
+            guard self.depth < Self.maxDepth else { throw self.failure("values nested deeper than \(Self.maxDepth) levels") }
+            self.depth += 1
+            defer { self.depth -= 1 }
             let descriptor = try self.readValue()
             let value = try self.readValue()
             return .described(descriptor: descriptor, value: value)
@@ -65,6 +72,9 @@ struct AMQPDecoder {
 
     // swiftlint:disable:next cyclomatic_complexity function_body_length
     mutating func readValue(constructor: UInt8) throws -> AMQPValue {
+        guard self.depth < Self.maxDepth else { throw self.failure("values nested deeper than \(Self.maxDepth) levels") }
+        self.depth += 1
+        defer { self.depth -= 1 }
         switch constructor {
         case 0x40: return .null
         case 0x41: return .bool(true)

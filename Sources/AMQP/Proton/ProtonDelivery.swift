@@ -3,6 +3,9 @@
 internal import CQpidProton
 
 enum ProtonDelivery {
+    /// The most a received message may hold when the link announced no max-message-size: 256 MiB.
+    static let defaultLimit = 256 << 20
+
     /// Sends `bytes` as one new delivery with an 8-byte tag, and advances the link.
     static func send(_ bytes: [UInt8], on link: OpaquePointer, tag: inout UInt64) -> OpaquePointer {
         tag &+= 1
@@ -19,12 +22,22 @@ enum ProtonDelivery {
     /// Appends what is readable of `delivery` to `partial`. Returns the whole message's bytes once the
     /// last transfer arrived (and advances the link), nil while more is to come. Aborted deliveries
     /// are settled and return an empty array.
-    static func receive(_ delivery: OpaquePointer, on link: OpaquePointer, partial: inout [OpaquePointer: [UInt8]])
-        -> [UInt8]?
-    {
+    static func receive(
+        _ delivery: OpaquePointer, on link: OpaquePointer, partial: inout [OpaquePointer: [UInt8]], limit: Int
+    ) -> [UInt8]? {
         guard pn_delivery_readable(delivery) else { return nil }
         var bytes = partial.removeValue(forKey: delivery) ?? []
         let pending = pn_delivery_pending(delivery)
+        if bytes.count + pending > limit && pn_delivery_partial(delivery) {
+            // Larger than this side accepts and still growing: detach instead of collecting without
+            // bound. (A message that arrived whole is left to the caller, which may reject it.)
+            partial[delivery] = nil
+            let condition = AMQPCondition(
+                name: AMQPCondition.messageSizeExceeded, description: "message larger than \(limit) bytes")
+            ProtonData.set(condition, on: pn_link_condition(link))
+            pn_link_close(link)
+            return nil
+        }
         if pending > 0 {
             let start = bytes.count
             bytes += [UInt8](repeating: 0, count: pending)
