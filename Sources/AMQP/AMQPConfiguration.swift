@@ -123,7 +123,10 @@ extension Duration {
     /// Whole milliseconds, rounded down, at least 0.
     var milliseconds: Int64 {
         let (seconds, attoseconds) = self.components
-        return max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        guard seconds >= 0 else { return 0 }
+        // Clamp to about 292 million years rather than overflow.
+        guard seconds < Int64.max / 1000 - 1 else { return Int64.max / 4 }
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
 

@@ -69,13 +69,14 @@ public final class AMQPConnection: Sendable {
         let waiter = Waiter<T>()
         let engine = self.engine
         return try await waiter.wait {
-            engine.loop.execute {
+            let accepted = engine.loop.execute {
                 if !always, let error = engine.unusable {
                     waiter.resume(.failure(error))
                 } else {
                     body(engine, waiter)
                 }
             }
+            if !accepted { waiter.resume(.failure(AMQPError(.connectionClosed, "the connection is closed"))) }
         }
     }
 
@@ -85,7 +86,8 @@ public final class AMQPConnection: Sendable {
         let box: SessionBox = try await self.onLoop { engine, waiter in
             let session = engine.makeSession()
             session.waitForOpen { error in
-                waiter.resume(error.map { .failure($0) } ?? .success(SessionBox(core: session)))
+                let delivered = waiter.resume(error.map { .failure($0) } ?? .success(SessionBox(core: session)))
+                if !delivered && error == nil { session.end() }
             }
         }
         return AMQPSession(connection: self, box: box)
@@ -106,7 +108,9 @@ public final class AMQPConnection: Sendable {
     public func close() async {
         let waiter = Waiter<Void>()
         let engine = self.engine
-        try? await waiter.wait { engine.loop.execute { engine.close(waiter) } }
+        try? await waiter.wait {
+            if !engine.loop.execute({ engine.close(waiter) }) { waiter.resume(.success(())) }
+        }
     }
 
     /// The error that ended the connection, or nil while it is usable.

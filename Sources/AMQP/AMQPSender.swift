@@ -73,7 +73,10 @@ public struct AMQPSender: Sendable {
         }
         if !accepted {
             let items = box.inbox.withLock { inbox in
-                defer { inbox.items = [] }
+                defer {
+                    inbox.items = []
+                    inbox.scheduled = false
+                }
                 return inbox.items
             }
             let error = AMQPError(.connectionClosed, "the connection is closed")
@@ -136,6 +139,8 @@ public struct AMQPSender: Sendable {
             }
         } onCancel: {
             stream.cancel()
+            // Let the loop notice now, even if no credit or outcome arrives.
+            box.core.engine.loop.execute { box.core.flow() }
         }
     }
 

@@ -56,7 +56,10 @@ public struct AMQPSession: Sendable {
         _ core: Core, waiter: Waiter<LinkBox<Core>>, box: @escaping () -> LinkBox<Core>
     ) {
         core.open { error in
-            waiter.resume(error.map { .failure($0) } ?? .success(box()))
+            let delivered = waiter.resume(error.map { .failure($0) } ?? .success(box()))
+            // The caller gave up (cancelled) while the peer attached: detach, or the link would
+            // hold credit and messages nobody can reach.
+            if !delivered && error == nil { core.close(Waiter<Void>()) }
         }
     }
 }

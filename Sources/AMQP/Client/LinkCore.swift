@@ -25,6 +25,12 @@ final class SessionCore {
         }
     }
 
+    /// Ends the session (its links end with it).
+    func end() {
+        guard self.failure == nil else { return }
+        pn_session_close(self.session)
+    }
+
     func remoteOpened() {
         let callbacks = self.openCallbacks
         self.openCallbacks = []

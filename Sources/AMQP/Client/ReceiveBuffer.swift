@@ -13,19 +13,21 @@ final class ReceiveBuffer: Sendable {
 
     private let state = Mutex(State())
 
-    /// Loop thread: adds a delivery, or hands it straight to a waiting consumer.
+    /// Loop thread: adds a delivery, or hands it straight to a waiting consumer. If that consumer
+    /// was cancelled meanwhile, the delivery goes to the next waiter, or back to the front of the
+    /// queue, so that neither order nor a later waiter is lost.
     func push(_ delivery: AMQPDelivery) {
-        let waiter = self.state.withLock { state -> Waiter<AMQPDelivery?>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
+        while true {
+            let waiter = self.state.withLock { state -> Waiter<AMQPDelivery?>? in
+                if let waiter = state.waiter {
+                    state.waiter = nil
+                    return waiter
+                }
+                state.items.append(delivery)
+                return nil
             }
-            state.items.append(delivery)
-            return nil
-        }
-        if let waiter, !waiter.resume(.success(delivery)) {
-            // The consumer was cancelled meanwhile: keep the delivery for the next one.
-            self.state.withLock { $0.items.append(delivery) }
+            guard let waiter else { return }
+            if waiter.resume(.success(delivery)) { return }
         }
     }
 

@@ -52,7 +52,7 @@ final class SenderCore: LinkCore {
     override func flow() {
         guard self.failure == nil else { return }
         self.outgoing.pump(self.link)
-        if let stream = self.stream, stream.pump(self.link) {
+        if let stream = self.stream, stream.pump(self.link, outgoing: &self.outgoing) {
             self.stream = nil
             stream.done.resume(.success(()))
         }

@@ -36,7 +36,7 @@ final class SenderStream: @unchecked Sendable {
     }
 
     /// Sends while there is credit and room in the window. Returns true once everything is settled.
-    func pump(_ link: OpaquePointer) -> Bool {
+    func pump(_ link: OpaquePointer, outgoing: inout ProtonOutgoing) -> Bool {
         guard !self.exhausted else { return self.unsettled.isEmpty }
         // Work on local copies, swapped back at the end: class properties pay a run-time exclusivity
         // check on every access, locals none.
@@ -63,8 +63,13 @@ final class SenderStream: @unchecked Sendable {
                     .messageTooLarge, "message of \(encoder.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
                 continue
             }
-            var tag = index
-            let delivery = ProtonDelivery.send(encoder.bytes, on: link, tag: &tag)
+            let delivery = outgoing.transfer(encoder.bytes, on: link)
+            if outgoing.presettled {
+                // The link settles on send (as attached): the outcome is `accepted` at once.
+                pn_delivery_settle(delivery)
+                self.onOutcome(index, .success(.accepted))
+                continue
+            }
             // The context carries the index (plus one, so that no index is a null pointer).
             pn_delivery_set_context(delivery, UnsafeMutableRawPointer(bitPattern: UInt(index + 1)))
             unsettled.insert(index)

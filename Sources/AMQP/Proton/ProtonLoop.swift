@@ -109,7 +109,7 @@ final class ProtonLoop: @unchecked Sendable {
 
     /// Runs `task` on the loop thread after `milliseconds`. Loop thread only.
     func schedule(afterMilliseconds milliseconds: Int64, _ task: @escaping () -> Void) {
-        self.timers.append((Self.now() + milliseconds, task))
+        self.timers.append((Self.now().addingReportingOverflow(milliseconds).overflow ? Int64.max : Self.now() + milliseconds, task))
     }
 
     /// Adds a channel. Loop thread only.
@@ -208,6 +208,8 @@ final class ProtonLoop: @unchecked Sendable {
         }
         for channel in self.channels.values { close(channel.fd) }
         self.channels = [:]
+        // A later thread may reuse this thread's id: nothing may run "inline" as if on this loop.
+        self.threadID.withLock { $0 = nil }
         close(self.epollFD)
         close(self.wakeFD)
         let waiters = self.finished.withLock { waiters -> [CheckedContinuation<Void, Never>] in

@@ -28,6 +28,12 @@ struct ProtonOutgoing {
 
     init(presettled: Bool) { self.presettled = presettled }
 
+    /// Sends bytes as a new delivery with the link's next tag (tags stay unique across the queue
+    /// and a stream on the same link).
+    mutating func transfer(_ bytes: [UInt8], on link: OpaquePointer) -> OpaquePointer {
+        ProtonDelivery.send(bytes, on: link, tag: &self.nextTag)
+    }
+
     /// Messages waiting for credit plus deliveries waiting for an outcome.
     var inFlight: Int { self.pending.count + self.unsettled.count }
 
@@ -46,7 +52,7 @@ struct ProtonOutgoing {
     /// Sends queued messages while the link has credit.
     mutating func pump(_ link: OpaquePointer) {
         while pn_link_credit(link) > 0, let request = self.pending.popFirst() {
-            let delivery = ProtonDelivery.send(request.bytes, on: link, tag: &self.nextTag)
+            let delivery = self.transfer(request.bytes, on: link)
             request.bytes = []  // Proton copied them
             if self.presettled {
                 pn_delivery_settle(delivery)

@@ -21,6 +21,16 @@ final class ProtonSASLContext {
     let checkPlain: (@Sendable (String, String) -> Bool)?
     /// Server: the user name that authenticated, for the application.
     var authenticatedUser: String?
+    /// The same name as a C string that lives as long as the transport: Proton keeps the pointer
+    /// given to `pnx_sasl_set_succeeded` without copying it.
+    private var authenticatedUserC: UnsafeMutablePointer<CChar>?
+
+    func setAuthenticated(_ user: String) -> UnsafePointer<CChar>? {
+        free(self.authenticatedUserC)
+        self.authenticatedUser = user
+        self.authenticatedUserC = strdup(user)
+        return UnsafePointer(self.authenticatedUserC)
+    }
 
     init(client mechanism: String, response: [UInt8]) {
         self.clientMechanism = mechanism
@@ -48,6 +58,7 @@ final class ProtonSASLContext {
         for index in 0..<self.initialResponse.count { self.initialResponse[index] = 0 }
         self.initialResponse.deallocate()
         free(self.offered)
+        free(self.authenticatedUserC)
     }
 
     /// Installs the plug-in on `transport` with this context.
@@ -135,8 +146,7 @@ enum ProtonSASL {
             }
         }
         if let user {
-            context.authenticatedUser = user
-            pnx_sasl_set_succeeded(transport, user, nil)
+            pnx_sasl_set_succeeded(transport, context.setAuthenticated(user), nil)
         } else {
             pnx_sasl_set_failed(transport)
         }

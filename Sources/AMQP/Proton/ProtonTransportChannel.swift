@@ -78,12 +78,14 @@ final class ProtonTransportChannel: ProtonChannel {
             pn_condition_set_name(condition, AMQPCondition.connectionForced)
             pn_condition_set_description(condition, error.message)
         }
-        pn_connection_driver_close(self.driver)
+        self.abort()
     }
 
-    /// Closes both directions now, without waiting for the peer.
+    /// Closes both directions now, without waiting for the peer. A connect still in progress is
+    /// given up, so that the next `service` releases the driver.
     func abort() {
         guard !self.released else { return }
+        self.connecting = false
         pn_connection_driver_close(self.driver)
     }
 

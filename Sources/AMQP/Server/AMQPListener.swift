@@ -59,6 +59,12 @@ public final class AMQPListener: Sendable {
         return TLSDomain(domain)
     }
 
+    deinit {
+        // Dropped without `close()`: shut down anyway (without waiting).
+        let core = self.core
+        core.loop.execute { core.shutdown() }
+    }
+
     /// Stops accepting, closes every connection, and waits for the loop to finish.
     public func close() async {
         let core = self.core

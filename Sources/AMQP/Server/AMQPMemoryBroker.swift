@@ -40,13 +40,15 @@ public final class AMQPMemoryBroker: AMQPServerHandler {
         delivery.settle(.accepted)
     }
 
-    /// Queues an encoded message at `address`, as if a client had sent it.
+    /// Queues an encoded message at `address`, as if a client had sent it. Safe from any thread.
     public func store(_ encoded: [UInt8], at address: String) {
-        self.state.withLock {
-            $0.queues[address, default: FIFO()].append(encoded)
-            $0.accepted += 1
+        let loops = self.state.withLock { state -> [ProtonLoop] in
+            state.queues[address, default: FIFO()].append(encoded)
+            state.accepted += 1
+            return (state.receivers[address] ?? []).map(\.connection.loop)
         }
-        self.pump(address)
+        // Credit is read and taken on the listener's loop thread only.
+        if let loop = loops.first { loop.run { [self] in self.pump(address) } }
     }
 
     public func creditAvailable(_ link: AMQPServerLink) {
@@ -54,7 +56,8 @@ public final class AMQPMemoryBroker: AMQPServerHandler {
     }
 
     /// Sends queued messages to receivers with credit. Runs on the loop thread, where a send takes
-    /// its credit at once.
+    /// its credit at once. A message the receiver does not accept, or that was in flight when its
+    /// link went away, is queued again: the broker loses nothing it accepted.
     private func pump(_ address: String) {
         while true {
             let next = self.state.withLock { state -> (AMQPServerLink, [UInt8])? in
@@ -64,7 +67,11 @@ public final class AMQPMemoryBroker: AMQPServerHandler {
                 return (link, message)
             }
             guard let (link, message) = next else { return }
-            link.send(encoded: message) { _ in }
+            link.send(encoded: message) { [self] result in
+                if case .success(.accepted) = result { return }
+                if case .success(.rejected) = result { return }
+                self.state.withLock { $0.queues[address, default: FIFO()].append(message) }
+            }
         }
     }
 }
