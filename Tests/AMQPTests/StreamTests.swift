@@ -92,4 +92,19 @@ final class NumberedSource: Sendable {
             await connection.close()
         }
     }
+
+    @Test func streamOnAPresettledLinkCompletesAndMixesWithSends() async throws {
+        try await withBroker { listener, broker in
+            let connection = try await connect(listener)
+            let sender = try await connection.openSender(target: "fire", options: .init(settleMode: .settled))
+            let source = NumberedSource(count: 500)
+            try await sender.stream(next: source.next, onOutcome: source.record)
+            #expect(source.outcomes.withLock { $0.count } == 500)
+            #expect(try await sender.send(AMQPMessage(text: "after")) == .accepted)
+            let barrier = try await connection.openSender(target: "barrier")
+            _ = try await barrier.send(AMQPMessage(text: "sync"))
+            #expect(broker.memory.depth("fire") == 501)
+            await connection.close()
+        }
+    }
 }

@@ -36,8 +36,10 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
         self.openWaiter = waiter
         let config = self.configuration
         let fd: Int32
+        let fallbacks: [ProtonSocket.Address]
         do {
-            fd = try ProtonSocket.connect(host: config.host, port: config.port)
+            (fd, fallbacks) = try ProtonSocket.connect(
+                ProtonSocket.resolve(host: config.host, port: config.port), host: config.host, port: config.port)
         } catch {
             self.openWaiter = nil
             waiter.resume(.failure(error))
@@ -69,6 +71,7 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
                 config.byteStreamHook?(), connecting: true, trace: config.traceFrames, logger: self.logger)
         channel.peerName = config.host
         channel.peerPort = config.port
+        channel.fallbackAddresses = fallbacks
         self.channel = channel
         pn_connection_open(connection)
         self.defaultSession = self.makeSession()

@@ -129,6 +129,18 @@ final class ProtonLoop: @unchecked Sendable {
         epoll_ctl(self.epollFD, EPOLL_CTL_MOD, channel.fd, &event)
     }
 
+    /// Moves a channel to a new socket (a connect retried on another address): the old socket is
+    /// closed, `update` sets the channel's descriptor, and the new one is polled for writability.
+    func replaceSocket(of channel: any ProtonChannel, with fd: Int32, update: (Int32) -> Void) {
+        let old = channel.fd
+        epoll_ctl(self.epollFD, EPOLL_CTL_DEL, old, nil)
+        self.channels[old] = nil
+        self.deadlines[old] = nil
+        close(old)
+        update(fd)
+        self.register(channel, writable: true)
+    }
+
     /// Removes a channel and closes its socket. Loop thread only.
     func deregister(_ channel: any ProtonChannel) {
         epoll_ctl(self.epollFD, EPOLL_CTL_DEL, channel.fd, nil)

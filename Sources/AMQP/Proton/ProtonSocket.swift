@@ -5,9 +5,14 @@ import Glibc
 #endif
 
 enum ProtonSocket {
-    /// Resolves `host` and starts a non-blocking connect. Returns the socket; the connect finishes
-    /// when the socket turns writable (see ``connectError(_:)``).
-    static func connect(host: String, port: Int) throws -> Int32 {
+    /// A resolved socket address.
+    struct Address {
+        var family: Int32
+        var bytes: [UInt8]
+    }
+
+    /// Resolves `host` to its addresses, in the resolver's order.
+    static func resolve(host: String, port: Int) throws -> [Address] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -17,19 +22,43 @@ enum ProtonSocket {
             throw AMQPError(.connectionFailed, "cannot resolve host \(host): \(String(cString: gai_strerror(status)))")
         }
         defer { freeaddrinfo(list) }
-        var lastError = AMQPError(.connectionFailed, "no address for \(host)")
+        var addresses: [Address] = []
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let info = entry {
             entry = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-                | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { continue }
-            Self.setNoDelay(fd)
-            if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 || errno == EINPROGRESS {
-                return fd
+            guard let address = info.pointee.ai_addr else { continue }
+            let bytes = UnsafeRawBufferPointer(start: address, count: Int(info.pointee.ai_addrlen))
+            addresses.append(Address(family: info.pointee.ai_family, bytes: Array(bytes)))
+        }
+        return addresses
+    }
+
+    /// Starts a non-blocking connect to `address`. Returns the socket; the connect finishes when the
+    /// socket turns writable (see ``connectError(_:)``). Throws when it fails at once.
+    static func connect(to address: Address, host: String, port: Int) throws -> Int32 {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+            | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw AMQPError(.connectionFailed, "cannot create a socket: \(ProtonLoop.errnoText())") }
+        Self.setNoDelay(fd)
+        let result = address.bytes.withUnsafeBytes { raw in
+            Glibc.connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+        if result == 0 || errno == EINPROGRESS { return fd }
+        let error = Self.connectFailure(errno, host: host, port: port)
+        close(fd)
+        throw error
+    }
+
+    /// Connects to the first of `addresses` that does not fail at once; returns the socket and the
+    /// addresses left to try if this one fails later.
+    static func connect(_ addresses: [Address], host: String, port: Int) throws -> (fd: Int32, rest: [Address]) {
+        var lastError = AMQPError(.connectionFailed, "no address for \(host)")
+        for (index, address) in addresses.enumerated() {
+            do {
+                return (try Self.connect(to: address, host: host, port: port), Array(addresses[(index + 1)...]))
+            } catch let error as AMQPError {
+                lastError = error
             }
-            lastError = Self.connectFailure(errno, host: host, port: port)
-            close(fd)
         }
         throw lastError
     }

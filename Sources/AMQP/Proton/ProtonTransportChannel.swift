@@ -19,7 +19,9 @@ protocol ProtonEngine: AnyObject {
 /// One AMQP connection: a `pn_connection_driver_t` whose bytes this channel moves over its socket,
 /// through an optional ``AMQPByteStreamHook``.
 final class ProtonTransportChannel: ProtonChannel {
-    let fd: Int32
+    private(set) var fd: Int32
+    /// Addresses still to try if the connect in progress fails (IPv6 then IPv4, …).
+    var fallbackAddresses: [ProtonSocket.Address] = []
     let loop: ProtonLoop
     let driver: UnsafeMutablePointer<pn_connection_driver_t>
     let logger: Logger
@@ -98,7 +100,19 @@ final class ProtonTransportChannel: ProtonChannel {
             self.connecting = false
             let code = ProtonSocket.connectError(self.fd)
             if code != 0 {
-                self.fail(ProtonSocket.connectFailure(code, host: self.peerName, port: self.peerPort))
+                var error = ProtonSocket.connectFailure(code, host: self.peerName, port: self.peerPort)
+                while !self.fallbackAddresses.isEmpty {
+                    let next = self.fallbackAddresses.removeFirst()
+                    do {
+                        let fd = try ProtonSocket.connect(to: next, host: self.peerName, port: self.peerPort)
+                        self.loop.replaceSocket(of: self, with: fd) { self.fd = $0 }
+                        self.connecting = true
+                        return
+                    } catch let failure as AMQPError {
+                        error = failure
+                    } catch {}
+                }
+                self.fail(error)
                 return
             }
         }
