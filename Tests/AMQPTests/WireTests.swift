@@ -172,4 +172,26 @@ import Testing
             await connection.close()
         }
     }
+
+    /// Links opened and closed again and again on one connection (freed on both sides each time).
+    @Test func linkChurnOnOneConnection() async throws {
+        try await withBroker { listener, broker in
+            let connection = try await connect(listener)
+            for round in 0..<300 {
+                let sender = try await connection.openSender(target: "churn")
+                #expect(try await sender.send(AMQPMessage(text: "\(round)")) == .accepted)
+                await sender.close()
+            }
+            let session = try await connection.openSession()
+            let receiver = try await session.openReceiver(source: "churn")
+            for round in 0..<300 {
+                let delivery = try #require(try await receiver.next())
+                #expect(delivery.message.body == .value(.string("\(round)")))
+                delivery.accept()
+            }
+            await receiver.close()
+            #expect(broker.memory.depth("churn") == 0)
+            await connection.close()
+        }
+    }
 }

@@ -40,7 +40,14 @@ final class SessionCore {
     func remoteClosed(_ condition: AMQPCondition?) {
         let error = AMQPError(.sessionClosed, "the peer ended the session", remoteCondition: condition)
         self.connectionFailed(error)
-        for link in self.engine.links.values where link.session === self { link.connectionFailed(error) }
+        for link in self.engine.links.values where link.session === self {
+            link.connectionFailed(error)
+            link.forget()
+        }
+        self.engine.sessions[self.session] = nil
+        pn_session_close(self.session)
+        // Frees the session and its links once the transport is done with them.
+        pn_session_free(self.session)
     }
 
     func connectionFailed(_ error: AMQPError) {
@@ -103,6 +110,15 @@ class LinkCore {
         let waiters = self.closeWaiters
         self.closeWaiters = []
         for waiter in waiters { waiter.resume(.success(())) }
+        self.forget()
+        // Both sides detached: let Proton free the link (a long-lived connection that opens and
+        // closes links must not grow). It stays valid until the transport is done with it.
+        pn_link_free(self.link)
+    }
+
+    /// Stops routing events to this core. The core stays usable as a failed link: every method
+    /// checks `failure` before it touches the Proton link.
+    func forget() {
         pn_link_set_context(self.link, nil)
         self.engine.links[self.link] = nil
     }

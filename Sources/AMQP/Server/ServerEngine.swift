@@ -53,7 +53,14 @@ final class ServerEngine: ProtonEngine {
             let session = pn_event_session(event)!
             if pn_session_state(session) & Int32(PN_LOCAL_UNINIT) != 0 { pn_session_open(session) }
         case PN_SESSION_REMOTE_CLOSE:
-            pn_session_close(pn_event_session(event))
+            // Ending a session ends its links without detach frames: tell the application, then
+            // let Proton free the session and its links.
+            let session = pn_event_session(event)!
+            for handle in self.links.keys where pn_link_session(handle) == session {
+                self.linkGone(handle, condition: nil, error: AMQPError(.sessionClosed, "the client ended the session"))
+            }
+            pn_session_close(session)
+            pn_session_free(session)
         case PN_LINK_REMOTE_OPEN:
             self.linkOpened(pn_event_link(event)!)
         case PN_LINK_REMOTE_CLOSE, PN_LINK_REMOTE_DETACH:
@@ -61,6 +68,8 @@ final class ServerEngine: ProtonEngine {
             let condition = ProtonData.condition(pn_link_remote_condition(handle))
             if pn_link_state(handle) & Int32(PN_LOCAL_CLOSED) == 0 { pn_link_close(handle) }
             self.linkGone(handle, condition: condition, error: AMQPError(.linkClosed, "the client detached the link"))
+            // Both sides detached: Proton frees the link once the transport is done with it.
+            pn_link_free(handle)
         case PN_LINK_LOCAL_CLOSE:
             // The application closed it: stop using it now; the client's detach follows.
             let handle = pn_event_link(event)!
@@ -102,6 +111,7 @@ final class ServerEngine: ProtonEngine {
         guard let link = self.links.removeValue(forKey: handle) else { return }
         link.closed = true
         link.handle = nil
+        self.partial = self.partial.filter { pn_delivery_link($0.key) != handle }
         link.outgoing.fail(AMQPError(error.code, error.message, remoteCondition: condition))
         self.handler.linkClosed(link, condition: condition)
     }
@@ -132,10 +142,11 @@ final class ServerEngine: ProtonEngine {
 
     func driverReleased() {
         let error = self.socketError
+        // The driver is freed: forget partial deliveries before anything could look at them.
+        self.partial = [:]
         for handle in Array(self.links.keys) {
             self.linkGone(handle, condition: nil, error: AMQPError(.connectionClosed, "the connection closed"))
         }
-        self.partial = [:]
         self.channel = nil
         self.listener.connectionGone(self.connection.id)
         if self.opened { self.handler.connectionClosed(self.connection, error: error) }
