@@ -22,6 +22,24 @@ let everyValue: [AMQPValue] = [
         #expect(try AMQPValue(decoding: value.encoded()) == value)
     }
 
+    @Test func arraysOfEveryShapeRoundTrip() throws {
+        let selector = AMQPValue.symbol("apache.org:selector-filter:string")
+        let samples: [AMQPValue] = [
+            .array([]),
+            .array([.described(descriptor: selector, value: .string("a")), .described(descriptor: selector, value: .string("b"))]),
+            .array([.array([.int(1), .int(2)]), .array([.int(3)])]),
+            .array([.ubyte(1), .ubyte(2)]), .array([.timestamp(5), .timestamp(6)]), .array([.uuid(.init(Array(0..<16)))]),
+            .array([.map([(.symbol("k"), .int(1))])]), .array([.list([.null]), .list([])]),
+        ]
+        for value in samples { #expect(try AMQPValue(decoding: value.encoded()) == value, "\(value)") }
+    }
+
+    /// An array must hold one type; mixed elements cannot be an AMQP array and go as a list.
+    @Test func mixedArraysAreWrittenAsLists() throws {
+        let mixed = AMQPValue.array([.null, .string("x")])
+        #expect(try AMQPValue(decoding: mixed.encoded()) == .list([.null, .string("x")]))
+    }
+
     @Test func compactEncodings() {
         #expect(AMQPValue.uint(0).encoded() == [0x43])
         #expect(AMQPValue.ulong(5).encoded() == [0x53, 5])

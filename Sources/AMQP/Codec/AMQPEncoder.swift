@@ -155,16 +155,58 @@ struct AMQPEncoder {
         }
     }
 
-    /// Arrays use the 32-bit form and the element constructor of the first element's wide encoding.
+    /// Arrays use the 32-bit form and the wide constructor of the first element's type. All elements
+    /// must have that type (and, for described elements, the same descriptor); an array that mixes
+    /// types cannot be an AMQP array and is written as a list instead.
     mutating func appendArray(_ items: [AMQPValue]) {
+        guard let first = items.first else {
+            self.bytes.append(0xf0)
+            self.appendBigEndian(UInt32(5))
+            self.appendBigEndian(UInt32(0))
+            self.bytes.append(0x40)
+            return
+        }
+        var descriptor: AMQPValue?
+        var inner: [AMQPValue] = items
+        if case .described(let firstDescriptor, _) = first {
+            descriptor = firstDescriptor
+            inner = []
+            for item in items {
+                guard case .described(let d, let value) = item, d == firstDescriptor else { return self.appendList(items) }
+                inner.append(value)
+            }
+        }
+        let constructor = Self.arrayConstructor(inner[0])
+        guard constructor != 0x00, inner.allSatisfy({ Self.arrayConstructor($0) == constructor }) else {
+            return self.appendList(items)
+        }
         var body = AMQPEncoder(capacity: 64)
-        let constructor = items.first.map(Self.arrayConstructor) ?? 0x40
+        if let descriptor {
+            body.bytes.append(0x00)
+            body.append(descriptor)
+        }
         body.bytes.append(constructor)
-        for item in items { body.appendArrayElement(item, constructor: constructor) }
+        for item in inner { body.appendArrayElement(item, constructor: constructor) }
         self.bytes.append(0xf0)
         self.appendBigEndian(UInt32(body.bytes.count + 4))
         self.appendBigEndian(UInt32(items.count))
         self.bytes += body.bytes
+    }
+
+    /// Writes a fixed-width value in its wide form (the form array elements take).
+    private mutating func appendFixedWide(_ value: AMQPValue) {
+        switch value {
+        case .ubyte(let n): self.bytes += [0x50, n]
+        case .ushort(let n): self.bytes.append(0x60); self.appendBigEndian(n)
+        case .byte(let n): self.bytes += [0x51, UInt8(bitPattern: n)]
+        case .short(let n): self.bytes.append(0x61); self.appendBigEndian(n)
+        case .float(let x): self.bytes.append(0x72); self.appendBigEndian(x.bitPattern)
+        case .double(let x): self.bytes.append(0x82); self.appendBigEndian(x.bitPattern)
+        case .char(let scalar): self.bytes.append(0x73); self.appendBigEndian(scalar.value)
+        case .timestamp(let ms): self.bytes.append(0x83); self.appendBigEndian(ms)
+        case .uuid(let uuid): self.bytes.append(0x98); self.bytes += uuid.bytes
+        default: self.append(value)
+        }
     }
 
     private static func arrayConstructor(_ value: AMQPValue) -> UInt8 {
@@ -217,14 +259,14 @@ struct AMQPEncoder {
             self.appendBigEndian(UInt32(pairs.count * 2))
             self.bytes += scratch.bytes
         case .null: break
+        case .array(let items):
+            // The element's own array encoding without its 0xf0 constructor.
+            scratch.appendArray(items)
+            self.bytes += scratch.bytes.dropFirst()
         default:
-            // Fixed-width types: their full encoding minus the one-byte constructor.
-            scratch.append(value)
-            if constructor == 0x00 || scratch.bytes.first == constructor {
-                self.bytes += scratch.bytes.dropFirst(constructor == 0x00 ? 0 : 1)
-            } else {
-                self.bytes += scratch.bytes.dropFirst()
-            }
+            // Fixed-width types: their full (wide) encoding minus the one-byte constructor.
+            scratch.appendFixedWide(value)
+            self.bytes += scratch.bytes.dropFirst()
         }
     }
 }
