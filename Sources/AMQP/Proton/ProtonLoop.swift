@@ -129,6 +129,19 @@ final class ProtonLoop: @unchecked Sendable {
         epoll_ctl(self.epollFD, EPOLL_CTL_MOD, channel.fd, &event)
     }
 
+    /// Stops polling a channel for `milliseconds`, then polls it for input again (for a listener
+    /// out of file descriptors, which epoll would otherwise report ready in a tight loop).
+    func pause(_ channel: any ProtonChannel, milliseconds: Int64) {
+        var event = epoll_event()
+        event.events = 0
+        event.data.fd = channel.fd
+        epoll_ctl(self.epollFD, EPOLL_CTL_MOD, channel.fd, &event)
+        self.schedule(afterMilliseconds: milliseconds) { [self] in
+            guard self.channels[channel.fd] === channel else { return }
+            self.setWriteInterest(channel, false)
+        }
+    }
+
     /// Moves a channel to a new socket (a connect retried on another address): the old socket is
     /// closed, `update` sets the channel's descriptor, and the new one is polled for writability.
     func replaceSocket(of channel: any ProtonChannel, with fd: Int32, update: (Int32) -> Void) {

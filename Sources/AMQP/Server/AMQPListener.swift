@@ -114,7 +114,13 @@ final class ListenerCore: ProtonChannel, @unchecked Sendable {
     func handleIO(readable: Bool, writable: Bool, hangup: Bool) {
         while !self.stopping {
             let client = accept(self.fd, nil, nil)
-            guard client >= 0 else { return }
+            guard client >= 0 else {
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+                    self.logger.warning("cannot accept connections: \(ProtonLoop.errnoText()); pausing for 100 ms")
+                    self.loop.pause(self, milliseconds: 100)
+                }
+                return
+            }
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             ProtonSocket.setNoDelay(client)
