@@ -42,7 +42,8 @@ public struct EmulatorConfiguration: Sendable {
     public var tls: AMQPServerTLS?
     /// The max-message-size announced on hub links. Default: 1 MiB, as a Standard namespace.
     public var maxMessageSize: UInt64 = 1_048_576
-    /// How many events each partition keeps; older ones are dropped. Default: 100,000.
+    /// How many events each partition keeps at least; older ones are dropped in batches once twice
+    /// as many are held. Default: 100,000.
     public var retainedEventsPerPartition = 100_000
     /// Faults to inject, for tests. Default: none.
     public var faults = Faults()

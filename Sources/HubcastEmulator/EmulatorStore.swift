@@ -19,6 +19,20 @@ struct EmulatorStore {
         var events: [EmulatedEvent] = []
         var nextSequence: Int64 = 0
         var nextOffset: Int64 = 0
+
+        mutating func append(_ message: AMQPMessage, partitionKey: String?, size: Int64, now: Int64, retained: Int)
+            -> EmulatedEvent
+        {
+            let event = EmulatedEvent(
+                message: message, sequenceNumber: self.nextSequence, offset: self.nextOffset, enqueuedTime: now,
+                partitionKey: partitionKey)
+            self.nextSequence += 1
+            self.nextOffset += size
+            self.events.append(event)
+            // Drop the oldest in batches, so that each append stays O(1) on average.
+            if self.events.count > retained * 2 { self.events.removeFirst(self.events.count - retained) }
+            return event
+        }
     }
 
     var hubs: [String: [Partition]]
@@ -39,20 +53,13 @@ struct EmulatorStore {
         return self.roundRobin % count
     }
 
-    /// Appends an event and returns it with its sequence number, offset and time.
+    /// Appends an event and returns it with its sequence number, offset and time. Mutates the
+    /// partition in place (a copy-modify-write-back would copy its whole event list every time).
     mutating func append(_ message: AMQPMessage, hub: String, partition: Int, partitionKey: String?, now: Int64)
         -> EmulatedEvent
     {
-        var part = self.hubs[hub]![partition]
-        let event = EmulatedEvent(
-            message: message, sequenceNumber: part.nextSequence, offset: part.nextOffset, enqueuedTime: now,
-            partitionKey: partitionKey)
-        part.nextSequence += 1
-        part.nextOffset += Int64(message.encoded().count)
-        part.events.append(event)
-        if part.events.count > self.retained { part.events.removeFirst(part.events.count - self.retained) }
-        self.hubs[hub]![partition] = part
-        return event
+        let size = Int64(message.encoded().count)
+        return self.hubs[hub]![partition].append(message, partitionKey: partitionKey, size: size, now: now, retained: self.retained)
     }
 
     /// A stable 64-bit FNV-1a hash of the key's UTF-8 bytes. (The service's own hash differs; the

@@ -179,3 +179,21 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
         #expect(await daily.refreshMargin == .seconds(8640))
     }
 }
+
+@Suite struct EmulatorStoreTests {
+    @Test func retentionKeepsTheNewestEvents() async throws {
+        try await withEmulator({
+            $0.hubs = ["small": 1]
+            $0.retainedEventsPerPartition = 10
+        }) { emulator in
+            let producer = try producer(emulator, hub: "small")
+            let results = try await producer.send(contentsOf: (0..<55).map { EventHubsEvent(body: [UInt8($0)]) })
+            #expect(results.count == 55)
+            let held = emulator.events(hub: "small", partition: 0)
+            #expect(held.count >= 10 && held.count <= 20)
+            #expect(held.last?.sequenceNumber == 54)
+            #expect(held.last?.message.bodyBytes == [54])
+            await producer.close()
+        }
+    }
+}
