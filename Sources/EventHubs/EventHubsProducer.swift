@@ -32,9 +32,8 @@ public actor EventHubsProducer {
     private let options: EventHubsProducerOptions
     private let logger: Logger
     private var connection: AMQPConnection?
-    private var cbs: CBSClient?
+    private var authorizer: Authorizer?
     private var senders: [String: AMQPSender] = [:]
-    private var refreshTask: Task<Void, Never>?
 
     /// A producer for the connection string's event hub (or `eventHub`). Throws
     /// ``EventHubsError/Code/invalidConnectionString`` when no hub is named, and
@@ -152,22 +151,20 @@ public actor EventHubsProducer {
             return
         }
         if let sender, let current = self.connection, current !== sender.connection { return }
-        self.refreshTask?.cancel()
-        self.refreshTask = nil
+        await self.authorizer?.stop()
+        self.authorizer = nil
         let old = self.connection
         self.connection = nil
-        self.cbs = nil
         self.senders = [:]
         await old?.close()
     }
 
     /// Closes the connection.
     public func close() async {
-        self.refreshTask?.cancel()
-        self.refreshTask = nil
+        await self.authorizer?.stop()
+        self.authorizer = nil
         await self.connection?.close()
         self.connection = nil
-        self.cbs = nil
         self.senders = [:]
     }
 
@@ -181,23 +178,18 @@ public actor EventHubsProducer {
 
     private func connect() async throws -> AMQPConnection {
         if let connection = self.connection { return connection }
-        let string = self.connectionString
-        var configuration = AMQPConnectionConfiguration(
-            host: string.fullyQualifiedNamespace, port: string.effectivePort,
-            tls: string.usesTLS ? AMQPTLSConfiguration(trustedCAFile: self.options.trustedCAFile) : nil,
-            sasl: .anonymous(mechanism: "MSSBCBS"))
-        configuration.virtualHost = string.fullyQualifiedNamespace
-        configuration.containerID = "hubcast-\(self.eventHub)-\(UUID().uuidString.prefix(8).lowercased())"
-        configuration.traceFrames = self.options.traceFrames
+        let configuration = self.connectionString.amqpConfiguration(
+            containerID: "hubcast-\(self.eventHub)-\(UUID().uuidString.prefix(8).lowercased())",
+            trustedCAFile: self.options.trustedCAFile, traceFrames: self.options.traceFrames)
         let connection = try await AMQPConnection.connect(configuration, logger: self.logger)
         do {
-            let cbs = try await CBSClient.attach(on: connection)
-            let audience = string.audience(self.eventHub)
-            let token = try self.token(for: audience)
-            try await cbs.putToken(token, audience: audience)
+            let authorizer = Authorizer(
+                cbs: try await CBSClient.attach(on: connection), connectionString: self.connectionString,
+                audience: self.connectionString.audience(self.eventHub), lifetime: self.options.tokenLifetime,
+                margin: self.options.tokenRefreshMargin, logger: self.logger)
+            try await authorizer.start()
             self.connection = connection
-            self.cbs = cbs
-            self.scheduleRefresh(expiresAt: token.expiresAt)
+            self.authorizer = authorizer
             return connection
         } catch {
             await connection.close()
@@ -207,60 +199,6 @@ public actor EventHubsProducer {
 
     /// The margin before expiry at which a token is put again (see ``EventHubsProducerOptions``).
     var refreshMargin: Duration {
-        if let margin = self.options.tokenRefreshMargin { return margin }
-        let lifetime = self.options.tokenLifetime
-        return max(lifetime / 10, min(.seconds(600), lifetime / 2))
-    }
-
-    /// Puts a fresh token shortly before `expiresAt` (Unix seconds). A pre-made signature cannot be
-    /// renewed: the producer logs when it will lapse and sends then fail with `.tokenExpired`.
-    private func scheduleRefresh(expiresAt: Int64) {
-        self.refreshTask?.cancel()
-        let margin = self.refreshMargin
-        let jitter = Duration.milliseconds(Int64.random(in: 0...max(0, margin.components.seconds * 100)))
-        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
-        let delay = Duration.milliseconds(expiresAt * 1000 - nowMilliseconds) - margin - jitter
-        if case .sharedAccessSignature = self.connectionString.credential {
-            self.logger.warning("the pre-made SharedAccessSignature cannot be renewed; it lapses at \(expiresAt) (Unix time)")
-            return
-        }
-        self.refreshTask = Task { [weak self] in
-            try? await Task.sleep(for: max(.zero, delay))
-            guard !Task.isCancelled else { return }
-            await self?.refreshToken()
-        }
-    }
-
-    private func refreshToken() async {
-        guard let cbs = self.cbs else { return }
-        let audience = self.connectionString.audience(self.eventHub)
-        do {
-            let token = try self.token(for: audience)
-            try await cbs.putToken(token, audience: audience)
-            self.logger.debug("token for \(audience) renewed until \(token.expiresAt)")
-            self.scheduleRefresh(expiresAt: token.expiresAt)
-        } catch {
-            self.logger.warning("token renewal for \(audience) failed: \(error); trying again")
-            let retry = min(Duration.seconds(30), self.refreshMargin / 4)
-            self.refreshTask = Task { [weak self] in
-                try? await Task.sleep(for: retry)
-                guard !Task.isCancelled else { return }
-                await self?.refreshToken()
-            }
-        }
-    }
-
-    private func token(for audience: String) throws -> EventHubsSASToken {
-        let now = Int64(Date().timeIntervalSince1970)
-        switch self.connectionString.credential {
-        case .sharedAccessKey(let name, let key):
-            return EventHubsSASToken(
-                resource: audience, keyName: name, key: key, expiresAt: now + self.options.tokenLifetime.components.seconds)
-        case .sharedAccessSignature(let token):
-            guard token.isValid(at: now) else {
-                throw EventHubsError(.tokenExpired, "the SharedAccessSignature expired at \(token.expiresAt) (Unix time)")
-            }
-            return token
-        }
+        Authorizer.margin(lifetime: self.options.tokenLifetime, configured: self.options.tokenRefreshMargin)
     }
 }
