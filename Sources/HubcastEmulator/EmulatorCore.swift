@@ -24,6 +24,8 @@ final class EmulatorCore: AMQPServerHandler {
         /// Connections dropped by an injected fault: what they sent after the drop is ignored, as a
         /// lost connection delivers nothing more.
         var dropped: Set<UInt64> = []
+        /// Consumer links: where each reads (hub, partition) and the next sequence number it gets.
+        var consumers: [ObjectIdentifier: (link: AMQPServerLink, hub: String, partition: Int, next: Int64)] = [:]
 
         /// The next number in 0..<1 from a SplitMix64 generator.
         mutating func nextRandom() -> Double {
@@ -108,12 +110,68 @@ final class EmulatorCore: AMQPServerHandler {
                 name: AMQPCondition.unauthorizedAccess,
                 description: "Unauthorized access. '\(link.isSender ? "Listen" : "Send")' claim(s) are required to perform this operation on \(hub).")
         }
-        if !link.isSender { link.maxMessageSize = self.configuration.maxMessageSize }
+        if !link.isSender {
+            link.maxMessageSize = self.configuration.maxMessageSize
+            return nil
+        }
+        // A consumer: <hub>/ConsumerGroups/<group>/Partitions/<id>.
+        guard path.count == 5, path[1].lowercased() == "consumergroups", path[3].lowercased() == "partitions",
+            let partition = Int(path[4]), (0..<partitions).contains(partition)
+        else {
+            return AMQPCondition(
+                name: AMQPCondition.notFound,
+                description: "consumers read <hub>/ConsumerGroups/<group>/Partitions/<id>; got \(link.address ?? "")")
+        }
+        var start = ConsumerStart.earliest
+        if let filter = link.filter.first(where: { $0.0.name == "apache.org:selector-filter:string" })?.1 {
+            guard case .described(_, .string(let expression)) = filter, let parsed = ConsumerStart(filter: expression) else {
+                return AMQPCondition(name: "amqp:invalid-field", description: "unsupported selector filter \(filter)")
+            }
+            start = parsed
+        }
+        self.state.withLock { state in
+            let held = state.store.hubs[hub]![partition]
+            let next = start.firstSequence(in: held.events, next: held.nextSequence) ?? held.nextSequence
+            state.consumers[ObjectIdentifier(link)] = (link, hub, partition, next)
+        }
         return nil
     }
 
+    func creditAvailable(_ link: AMQPServerLink) {
+        self.pumpConsumer(ObjectIdentifier(link))
+    }
+
+    /// Sends a consumer the events it has not had yet, as far as its credit goes (loop thread).
+    private func pumpConsumer(_ id: ObjectIdentifier) {
+        while true {
+            let next = self.state.withLock { state -> (AMQPServerLink, AMQPMessage)? in
+                guard let consumer = state.consumers[id], consumer.link.credit > 0 else { return nil }
+                let held = state.store.hubs[consumer.hub]![consumer.partition]
+                guard let first = held.events.first else { return nil }
+                let index = Int(max(consumer.next, first.sequenceNumber) - first.sequenceNumber)
+                guard index < held.events.count else { return nil }
+                let event = held.events[index]
+                state.consumers[id]!.next = event.sequenceNumber + 1
+                return (consumer.link, event.consumerMessage)
+            }
+            guard let (link, message) = next else { return }
+            link.send(message) { _ in }
+        }
+    }
+
+    /// Wakes the consumers of one partition after an append (loop thread).
+    private func pumpConsumers(hub: String, partition: Int) {
+        let ids = self.state.withLock { state in
+            state.consumers.filter { $0.value.hub == hub && $0.value.partition == partition }.map(\.key)
+        }
+        for id in ids { self.pumpConsumer(id) }
+    }
+
     func linkClosed(_ link: AMQPServerLink, condition: AMQPCondition?) {
-        self.state.withLock { $0.cbsReplies[link.connection.id]?.removeAll { $0 === link } }
+        self.state.withLock { state in
+            state.cbsReplies[link.connection.id]?.removeAll { $0 === link }
+            state.consumers[ObjectIdentifier(link)] = nil
+        }
     }
 
     func connectionClosed(_ connection: AMQPServerConnection, error: AMQPError?) {
@@ -144,20 +202,21 @@ final class EmulatorCore: AMQPServerHandler {
         let faults = self.configuration.faults
         let connection = delivery.link.connection.id
         if self.state.withLock({ $0.dropped.contains(connection) }) { return }
-        let count: Int? = self.state.withLock { state in
+        let stored: (count: Int, partition: Int)? = self.state.withLock { state in
             if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction { return nil }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
             _ = state.store.append(delivery.message, hub: hub, partition: partition, partitionKey: key, now: now)
             state.accepted += 1
-            return state.accepted
+            return (state.accepted, partition)
         }
-        guard let count else {
+        guard let (count, partition) = stored else {
             delivery.settle(.rejected(AMQPCondition(
                 name: "com.microsoft:server-busy",
                 description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again.")))
             return
         }
         delivery.settle(.accepted)
+        self.pumpConsumers(hub: hub, partition: partition)
         if let every = faults.detachLinkEvery, count % every == 0 {
             delivery.link.close(condition: AMQPCondition(
                 name: AMQPCondition.detachForced, description: "injected fault: link detached after \(count) events"))

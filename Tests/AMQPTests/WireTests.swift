@@ -194,4 +194,21 @@ import Testing
             await connection.close()
         }
     }
+
+    /// A message forwarded from one connection to a receiver on another goes out at once (the
+    /// listener has no idle timer here, so nothing else would wake the receiver's connection).
+    @Test(.timeLimit(.minutes(1))) func forwardingAcrossConnectionsIsFlushed() async throws {
+        var configuration = AMQPListenerConfiguration()
+        configuration.idleTimeout = .zero
+        try await withBroker(configuration) { listener, _ in
+            let reading = try await connect(listener) { $0.idleTimeout = .zero }
+            let receiver = try await reading.openReceiver(source: "relay")
+            let writing = try await connect(listener) { $0.idleTimeout = .zero }
+            let sender = try await writing.openSender(target: "relay")
+            #expect(try await sender.send(AMQPMessage(text: "across")) == .accepted)
+            #expect(try await receiver.next()?.message.body == .value("across"))
+            await writing.close()
+            await reading.close()
+        }
+    }
 }

@@ -36,6 +36,9 @@ final class ProtonLoop: @unchecked Sendable {
     private var channels: [Int32: any ProtonChannel] = [:]
     private var deadlines: [Int32: Int64] = [:]
     private var timers: [(deadline: Int64, task: () -> Void)] = []
+    /// Channels changed by work done for another channel (a broker forwarding a message from one
+    /// connection to another): serviced before the loop waits again.
+    private var dirty: [any ProtonChannel] = []
     private let threadID = Mutex<pthread_t?>(nil)
     private let finished = Mutex<[CheckedContinuation<Void, Never>]?>([])
     let name: String
@@ -127,6 +130,12 @@ final class ProtonLoop: @unchecked Sendable {
         event.events = EPOLLIN.rawValue | (wanted ? EPOLLOUT.rawValue : 0)
         event.data.fd = channel.fd
         epoll_ctl(self.epollFD, EPOLL_CTL_MOD, channel.fd, &event)
+    }
+
+    /// Asks for `channel` to be serviced (its output written) before the loop waits again.
+    /// Loop thread only.
+    func markDirty(_ channel: any ProtonChannel) {
+        self.dirty.append(channel)
     }
 
     /// Stops polling a channel for `milliseconds`, then polls it for input again (for a listener
@@ -228,6 +237,13 @@ final class ProtonLoop: @unchecked Sendable {
             for (fd, channel) in self.channels {
                 if serviceAll || (self.deadlines[fd].map { $0 <= now } ?? false) {
                     self.deadlines[fd] = channel.service(now: now)
+                }
+            }
+            while !self.dirty.isEmpty {
+                let touched = self.dirty
+                self.dirty = []
+                for channel in touched where self.channels[channel.fd] === channel {
+                    self.deadlines[channel.fd] = channel.service(now: now)
                 }
             }
         }

@@ -26,9 +26,18 @@ public final class AMQPServerConnection: @unchecked Sendable {
         self.loop = loop
     }
 
+    /// Loop thread: have this connection's output written before the loop waits (work for it may be
+    /// done while another connection's events are handled).
+    func touched() {
+        if let channel = self.engine?.channel { self.loop.markDirty(channel) }
+    }
+
     /// Closes the connection with an optional condition (for example `amqp:connection:forced`).
     public func close(condition: AMQPCondition? = nil) {
-        self.loop.run { [weak self] in self?.engine?.close(condition: condition) }
+        self.loop.run { [weak self] in
+            self?.engine?.close(condition: condition)
+            self?.touched()
+        }
     }
 
     /// Drops the socket at once, without a `close` frame: a lost connection, for tests.
@@ -100,6 +109,7 @@ public final class AMQPServerLink: @unchecked Sendable {
                 return
             }
             self.outgoing.enqueue(SendRequest(bytes, onOutcome), on: handle)
+            self.connection.touched()
         }
         if !accepted { onOutcome(.failure(AMQPError(.connectionClosed, "the listener is closed"))) }
     }
@@ -110,6 +120,7 @@ public final class AMQPServerLink: @unchecked Sendable {
             guard let handle = self.handle, !self.closed else { return }
             if let condition { ProtonData.set(condition, on: pn_link_condition(handle)) }
             pn_link_close(handle)
+            self.connection.touched()
         }
     }
 
@@ -119,6 +130,7 @@ public final class AMQPServerLink: @unchecked Sendable {
         self.connection.loop.run { [self] in
             self.creditWindow = window
             self.topUpCredit()
+            self.connection.touched()
         }
     }
 
@@ -157,6 +169,7 @@ public final class AMQPServerDelivery: @unchecked Sendable {
             guard let handle = self.handle, !self.link.closed else { return }
             self.handle = nil
             ProtonDelivery.settle(handle, outcome)
+            self.link.connection.touched()
         }
     }
 }
