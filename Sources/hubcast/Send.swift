@@ -6,6 +6,33 @@ import EventHubs
 import Foundation
 import HubcastEmulator
 
+/// Where an Event Hubs command connects: a connection string, the environment, or the separate fields.
+struct TargetOptions: ParsableArguments {
+    @Option(help: "Event Hubs connection string (never printed).") var connectionString: String?
+    @Option(help: "Namespace name or host name (with --event-hub, --sas-key-name, --sas-key).") var namespace: String?
+    @Option(help: "Event hub name.") var eventHub: String?
+    @Option(help: "Shared access rule name.") var sasKeyName: String?
+    @Option(help: "Shared access key (never printed).") var sasKey: String?
+    @Option(help: "CA file to trust for TLS.") var caFile: String?
+
+    /// The target from the options or EVENTHUBS_CONNECTION_STRING, or nil when none is given.
+    func target() throws -> EventHubsConnectionString? {
+        if let text = self.connectionString ?? ProcessInfo.processInfo.environment["EVENTHUBS_CONNECTION_STRING"] {
+            return try EventHubsConnectionString(parsing: text, eventHub: self.eventHub)
+        }
+        guard let namespace = self.namespace else { return nil }
+        guard let hub = self.eventHub, let name = self.sasKeyName, let key = self.sasKey else {
+            throw ValidationError("--namespace needs --event-hub, --sas-key-name and --sas-key")
+        }
+        return try EventHubsConnectionString(namespace: namespace, eventHub: hub, sasKeyName: name, sasKey: key)
+    }
+
+    static let missing = """
+        no target: give --connection-string, set EVENTHUBS_CONNECTION_STRING, or give --namespace with \
+        --event-hub, --sas-key-name and --sas-key
+        """
+}
+
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send test events to an Event Hub and print what became of them.",
@@ -18,11 +45,7 @@ struct Send: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Event Hubs connection string (never printed).") var connectionString: String?
-    @Option(help: "Namespace name or host name (with --event-hub, --sas-key-name, --sas-key).") var namespace: String?
-    @Option(help: "Event hub name.") var eventHub: String?
-    @Option(help: "Shared access rule name.") var sasKeyName: String?
-    @Option(help: "Shared access key (never printed).") var sasKey: String?
+    @OptionGroup var target: TargetOptions
     @Flag(help: "Start an emulator in-process and send to it.") var emulator = false
     @Option(help: "Read bodies from FILE, one per line; - reads stdin.") var input: String?
     @Option(help: "Generate N events (when no bodies are given).") var count = 10
@@ -31,7 +54,6 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Send to this partition id instead of the hub.") var partition: String?
     @Option(name: .customLong("property"), help: "Application property KEY=VALUE (repeatable).") var properties: [String] = []
     @Option(help: "Content type of the events.") var contentType = "application/json"
-    @Option(help: "CA file to trust for TLS.") var caFile: String?
     @Argument(help: "Event bodies.") var bodies: [String] = []
 
     @OptionGroup var logging: LoggingOptions
@@ -47,23 +69,17 @@ struct Send: AsyncParsableCommand {
     func run() async throws {
         var running: HubcastEmulator?
         let target: EventHubsConnectionString
-        if let text = self.connectionString ?? ProcessInfo.processInfo.environment["EVENTHUBS_CONNECTION_STRING"] {
-            target = try EventHubsConnectionString(parsing: text, eventHub: self.eventHub)
-        } else if let namespace = self.namespace {
-            guard let hub = self.eventHub, let name = self.sasKeyName, let key = self.sasKey else {
-                throw ValidationError("--namespace needs --event-hub, --sas-key-name and --sas-key")
-            }
-            target = try EventHubsConnectionString(namespace: namespace, eventHub: hub, sasKeyName: name, sasKey: key)
+        if let given = try self.target.target() {
+            target = given
         } else if self.emulator {
             let started = try await HubcastEmulator.start(EmulatorConfiguration(), logger: makeLogger(self.logging))
             running = started
-            target = try EventHubsConnectionString(parsing: started.connectionString(eventHub: self.eventHub ?? "hub"))
+            target = try EventHubsConnectionString(parsing: started.connectionString(eventHub: self.target.eventHub ?? "hub"))
         } else {
-            throw ValidationError(
-                "no target: give --connection-string, set EVENTHUBS_CONNECTION_STRING, give --namespace with --event-hub, --sas-key-name and --sas-key, or use --emulator")
+            throw ValidationError(TargetOptions.missing + ", or use --emulator")
         }
         var options = EventHubsProducerOptions()
-        options.trustedCAFile = self.caFile
+        options.trustedCAFile = self.target.caFile
         options.traceFrames = self.logging.traceFrames
         let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(self.logging))
         let events = try self.events()
