@@ -45,6 +45,9 @@ public struct EmulatorConfiguration: Sendable {
     /// How many events each partition keeps at least; older ones are dropped in batches once twice
     /// as many are held. Default: 100,000.
     public var retainedEventsPerPartition = 100_000
+    /// Write every field of outgoing performatives, as the real service does (Microsoft's Python
+    /// SDK needs it). Default: true.
+    public var padPerformatives = true
     /// Faults to inject, for tests. Default: none.
     public var faults = Faults()
 

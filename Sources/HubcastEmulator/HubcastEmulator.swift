@@ -37,6 +37,7 @@ public final class HubcastEmulator: Sendable {
         listen.sasl = .eventHubs()
         listen.containerID = "hubcast-emulator"
         listen.idleTimeout = .seconds(240)
+        if configuration.padPerformatives { listen.byteStreamHook = { PerformativePadding() } }
         let listener = try await AMQPListener.listen(listen, handler: core, logger: logger)
         return HubcastEmulator(core: core, listener: listener)
     }

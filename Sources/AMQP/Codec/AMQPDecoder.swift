@@ -171,6 +171,14 @@ extension AMQPValue {
         return encoder.bytes
     }
 
+    /// Decodes the value at the start of `bytes` and returns it with the number of bytes it took
+    /// (what follows, such as a transfer's payload, is left alone).
+    public static func decodePrefix(_ bytes: [UInt8]) throws -> (AMQPValue, Int) {
+        var decoder = AMQPDecoder(bytes)
+        let value = try decoder.readValue()
+        return (value, decoder.index)
+    }
+
     /// Decodes one value from AMQP's binary format; throws ``AMQPError/Code/decodingFailed`` on bad
     /// or trailing bytes.
     public init(decoding bytes: [UInt8]) throws {
