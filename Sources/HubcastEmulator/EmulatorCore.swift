@@ -87,7 +87,7 @@ final class EmulatorCore: AMQPServerHandler {
     // MARK: - Links
 
     func linkOpened(_ link: AMQPServerLink) -> AMQPCondition? {
-        if link.address == "$cbs" {
+        if link.address == "$cbs" || link.address == "$management" {
             if link.isSender {
                 self.state.withLock { $0.cbsReplies[link.connection.id, default: []].append(link) }
             }
@@ -189,6 +189,10 @@ final class EmulatorCore: AMQPServerHandler {
             self.putToken(delivery)
             return
         }
+        if delivery.link.address == "$management" {
+            self.management(delivery)
+            return
+        }
         let path = Self.path(delivery.link.address)
         guard let hub = path.first else { return delivery.settle(.rejected(nil)) }
         guard self.authorized(delivery.link.connection.id, path: path, right: .send) else {
@@ -202,10 +206,13 @@ final class EmulatorCore: AMQPServerHandler {
         let faults = self.configuration.faults
         let connection = delivery.link.connection.id
         if self.state.withLock({ $0.dropped.contains(connection) }) { return }
+        let events = Self.unbatch(delivery.message)
         let stored: (count: Int, partition: Int)? = self.state.withLock { state in
             if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction { return nil }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
-            _ = state.store.append(delivery.message, hub: hub, partition: partition, partitionKey: key, now: now)
+            for event in events {
+                _ = state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: now)
+            }
             state.accepted += 1
             return (state.accepted, partition)
         }
@@ -227,23 +234,92 @@ final class EmulatorCore: AMQPServerHandler {
         }
     }
 
+    /// The events a transfer carries. An Event Hubs batch (spec §6) is an envelope whose data
+    /// sections each hold a whole encoded message; Proton does not expose a transfer's
+    /// message-format, so the envelope is recognised from its sections: every one decodes as a
+    /// message with a body. Anything else is one event.
+    static func unbatch(_ message: AMQPMessage) -> [AMQPMessage] {
+        guard case .data(let sections) = message.body, !sections.isEmpty else { return [message] }
+        var inner: [AMQPMessage] = []
+        for section in sections {
+            guard section.count >= 3, section[0] == 0x00, section[1] == 0x53, (0x70...0x78).contains(section[2]),
+                let decoded = try? AMQPMessage(decoding: section), decoded.body != .empty
+            else { return [message] }
+            inner.append(decoded)
+        }
+        return inner
+    }
+
     /// Checks a put-token request (spec §4) and answers on the connection's `$cbs` reply link.
     private func putToken(_ delivery: AMQPServerDelivery) {
-        let request = delivery.message
         delivery.settle(.accepted)
-        let (status, description) = self.checkPutToken(request, connection: delivery.link.connection.id)
-        var response = AMQPMessage(body: .value(.null))
+        let (status, description) = self.checkPutToken(delivery.message, connection: delivery.link.connection.id)
+        if status != 200 { self.logger.info("put-token refused: \(status) \(description)") }
+        self.answer(delivery, status: status, description: description, body: .null)
+    }
+
+    /// Answers a `$management` READ of hub or partition properties (spec §7). The request carries
+    /// its own token in `security_token`.
+    private func management(_ delivery: AMQPServerDelivery) {
+        delivery.settle(.accepted)
+        let request = delivery.message
+        let hub = request.applicationProperty("name")?.text ?? ""
+        let now = Self.nowSeconds()
+        guard let text = request.applicationProperty("security_token")?.text, let token = try? EventHubsSASToken(parsing: text),
+            let rule = self.configuration.rules.first(where: { $0.name == token.keyName }), token.isSigned(byKey: rule.key),
+            token.isValid(at: now), Self.coversPath(token, [hub]) || token.covers("amqps://\(self.configuration.namespace)/\(hub)")
+        else {
+            return self.answer(delivery, status: 401, description: "Unauthorized: a valid security_token is required", body: .null)
+        }
+        let snapshot = self.state.withLock { $0.store.hubs[hub] }
+        guard request.applicationProperty("operation")?.text == "READ", let partitions = snapshot else {
+            return self.answer(delivery, status: 404, description: "The messaging entity '\(hub)' could not be found", body: .null)
+        }
+        let body: AMQPValue
+        if request.applicationProperty("type")?.text == "com.microsoft:partition" {
+            let id = request.applicationProperty("partition")?.text ?? ""
+            guard let index = Int(id), let partition = partitions[safe: index] else {
+                return self.answer(delivery, status: 404, description: "partition \(id) does not exist", body: .null)
+            }
+            let last = partition.events.last
+            let fields: [(String, AMQPValue)] = [
+                ("name", .string(hub)), ("type", .string("com.microsoft:partition")), ("partition", .string(id)),
+                ("begin_sequence_number", .long(partition.events.first?.sequenceNumber ?? 0)),
+                ("last_enqueued_sequence_number", .long(last?.sequenceNumber ?? -1)),
+                ("last_enqueued_offset", .string(last.map { String($0.offset) } ?? "-1")),
+                ("last_enqueued_time_utc", .timestamp(last?.enqueuedTime ?? 0)),
+                ("is_partition_empty", .bool(partition.events.isEmpty)),
+            ]
+            body = Self.stringMap(fields)
+        } else {
+            let ids: [AMQPValue] = partitions.indices.map { .string(String($0)) }
+            let fields: [(String, AMQPValue)] = [
+                ("name", .string(hub)), ("type", .string("com.microsoft:eventhub")), ("created_at", .timestamp(0)),
+                ("partition_count", .int(Int32(partitions.count))), ("partition_ids", .array(ids)),
+            ]
+            body = Self.stringMap(fields)
+        }
+        self.answer(delivery, status: 200, description: "OK", body: body)
+    }
+
+    private static func stringMap(_ fields: [(String, AMQPValue)]) -> AMQPValue {
+        .map(fields.map { (AMQPValue.string($0.0), $0.1) })
+    }
+
+    /// Sends a response to a request on `$cbs` or `$management`, on the link the client attached
+    /// for answers (matched by the request's reply-to).
+    private func answer(_ delivery: AMQPServerDelivery, status: Int, description: String, body: AMQPValue) {
+        let request = delivery.message
+        var response = AMQPMessage(body: .value(body))
         response.properties.correlationID = request.properties.messageID
         response.properties.to = request.properties.replyTo
         response.applicationProperties = [
             ("status-code", .int(Int32(status))), ("status-description", .string(description)),
         ]
+        let address = delivery.link.address
         let reply = self.state.withLock { state in
-            let links = state.cbsReplies[delivery.link.connection.id] ?? []
+            let links = (state.cbsReplies[delivery.link.connection.id] ?? []).filter { $0.address == address }
             return links.first { $0.targetAddress == request.properties.replyTo } ?? links.first
-        }
-        if status != 200 {
-            self.logger.info("put-token refused: \(status) \(description)")
         }
         reply?.send(response) { _ in }
     }

@@ -24,6 +24,20 @@ final class PerformativePadding: AMQPByteStreamHook, @unchecked Sendable {
         0x40: 1, 0x41: 3, 0x44: 2,  // sasl-mechanisms, sasl-init, sasl-outcome
     ]
 
+    /// Fields with a default in the specification, written out where Proton left them null: a
+    /// client that decodes by position gets the value the default stands for.
+    static let defaults: [UInt64: [Int: AMQPValue]] = [
+        0x10: [2: .uint(4_294_967_295), 3: .ushort(65535)],  // open: max-frame-size, channel-max
+        0x11: [4: .uint(4_294_967_295)],  // begin: handle-max
+        0x12: [3: .ubyte(2), 4: .ubyte(0), 12: .ulong(0)],  // attach: settle modes, max-message-size
+        0x13: [8: .bool(false), 9: .bool(false)],  // flow: drain, echo
+        0x14: [5: .bool(false), 8: .bool(false), 9: .bool(false), 10: .bool(false)],  // transfer
+        0x15: [3: .bool(false), 5: .bool(false)],  // disposition: settled, batchable
+        0x16: [1: .bool(false)],  // detach: closed
+        0x28: [3: .uint(0), 4: .symbol("session-end"), 5: .uint(0), 6: .bool(false)],  // source
+        0x29: [1: .uint(0), 2: .symbol("session-end"), 3: .uint(0), 4: .bool(false)],  // target
+    ]
+
     func incoming(_ bytes: UnsafeRawBufferPointer) -> [UInt8] { Array(bytes) }
 
     func outgoing(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
@@ -90,6 +104,9 @@ final class PerformativePadding: AMQPByteStreamHook, @unchecked Sendable {
             var items = fields.map(Self.padded)
             if let code, let count = Self.fieldCounts[code], items.count < count {
                 items += Array(repeating: .null, count: count - items.count)
+            }
+            if let code, let defaults = Self.defaults[code] {
+                for (index, value) in defaults where index < items.count && items[index] == .null { items[index] = value }
             }
             return .described(descriptor: descriptor, value: .list(items))
         case .described(let descriptor, let inner):
