@@ -17,6 +17,10 @@ public struct EventHubsProducerOptions: Sendable {
     public var traceFrames = false
     /// How failed sends are retried. Default: 2 retries, 4 s after server-busy, 10-minute deadline.
     public var retry = EventHubsRetryPolicy()
+    /// Keep the order of events that share a partition key, even across retries: only one event
+    /// per key is in flight at a time, so a retried event is never overtaken by a later one of the
+    /// same key. Events without a key are not ordered. Default: false.
+    public var preserveKeyOrder = false
 
     public init() {}
 }
@@ -83,10 +87,11 @@ public actor EventHubsProducer {
             var wait: Duration = .zero
             do {
                 let sender = try await self.sender(target)
-                let outcomes = try await sender.send(contentsOf: waiting.map { events[$0].message })
+                let wave = self.options.preserveKeyOrder ? Self.firstPerKey(waiting, of: events) : waiting
+                let outcomes = try await sender.send(contentsOf: wave.map { events[$0].message })
                 var again: [Int] = []
                 var lostLink: (EventHubsRecovery, AMQPError)?
-                for (index, outcome) in zip(waiting, outcomes) {
+                for (index, outcome) in zip(wave, outcomes) {
                     let recovery: EventHubsRecovery
                     switch outcome {
                     case .success(.accepted): recovery = .fatal
@@ -119,7 +124,12 @@ public actor EventHubsProducer {
                     await self.recover(recovery, sender: sender)
                     wait = max(wait, policy.backoff(attempt: min(recoveries, 8)) / 4)
                 }
-                waiting = again
+                if wave.count < waiting.count {
+                    let sent = Set(wave)
+                    waiting = (again + waiting.filter { !sent.contains($0) }).sorted()
+                } else {
+                    waiting = again
+                }
             } catch {
                 let recovery = EventHubsRecovery.of(error)
                 guard recovery == .reconnect || recovery == .reattach else { throw error }
@@ -137,6 +147,16 @@ public actor EventHubsProducer {
             if wait > .zero { try await Task.sleep(for: wait) }
         }
         return results.map { $0 ?? .failure(AMQPError(.cancelled, "not sent")) }
+    }
+
+    /// The events to send now when key order is kept: every keyless event, and for each partition key
+    /// only its earliest waiting event.
+    static func firstPerKey(_ waiting: [Int], of events: [EventHubsEvent]) -> [Int] {
+        var seen: Set<String> = []
+        return waiting.filter { index in
+            guard let key = events[index].partitionKey else { return true }
+            return seen.insert(key).inserted
+        }
     }
 
     /// Drops the link (or the whole connection) that failed, so the next send rebuilds it. A link or

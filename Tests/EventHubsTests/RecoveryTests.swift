@@ -108,3 +108,27 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
         #expect(policy.backoff(attempt: 5) == .milliseconds(250))
     }
 }
+
+@Suite struct KeyOrderTests {
+    /// With 30 % of events throttled and retried, events of one key still land in the order sent.
+    @Test func retriedEventsAreNotOvertakenWithinAKey() async throws {
+        try await withEmulator({
+            $0.hubs = ["hub": 1]
+            $0.faults.serverBusyFraction = 0.3
+        }) { emulator in
+            var options = fastRetry()
+            options.preserveKeyOrder = true
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
+            let events = (0..<60).map { EventHubsEvent(body: Array("event-\($0)".utf8), partitionKey: $0 % 2 == 0 ? "even" : "odd") }
+            let results = try await producer.send(contentsOf: events)
+            #expect(results.allSatisfy { (try? $0.get()) == .accepted })
+            let stored = emulator.events(hub: "hub", partition: 0)
+            let even = stored.filter { $0.partitionKey == "even" }.map { String(decoding: $0.message.bodyBytes ?? [], as: UTF8.self) }
+            let odd = stored.filter { $0.partitionKey == "odd" }.map { String(decoding: $0.message.bodyBytes ?? [], as: UTF8.self) }
+            #expect(even == stride(from: 0, to: 60, by: 2).map { "event-\($0)" })
+            #expect(odd == stride(from: 1, to: 60, by: 2).map { "event-\($0)" })
+            await producer.close()
+        }
+    }
+}
