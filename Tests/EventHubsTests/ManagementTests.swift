@@ -60,4 +60,23 @@ import Testing
         let json = AMQPMessage(bytes: Array("{\"a\":1}".utf8))
         #expect(EmulatorCore.unbatch(json) == [json])
     }
+
+    @Test func managementClientReadsPropertiesAndRefusesWrongKeys() async throws {
+        try await withEmulator { emulator in
+            let producer = try producer(emulator)
+            _ = try await producer.send(contentsOf: [EventHubsEvent(body: [1]), EventHubsEvent(body: [2])], partition: "2")
+            let string = try EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub"))
+            let hub = try await EventHubsManagement.hubProperties(connectionString: string)
+            #expect(hub.partitionIDs == ["0", "1", "2", "3"])
+            let partition = try await EventHubsManagement.partitionProperties(connectionString: string, partition: "2")
+            #expect(partition.lastEnqueuedSequenceNumber == 1)
+            #expect(!partition.isEmpty)
+            let empty = try await EventHubsManagement.partitionProperties(connectionString: string, partition: "0")
+            #expect(empty.isEmpty)
+            let wrong = try EventHubsConnectionString(
+                parsing: "Endpoint=sb://localhost:\(emulator.port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=NOPE;EntityPath=hub;UseDevelopmentEmulator=true")
+            await #expect(throws: EventHubsError.self) { _ = try await EventHubsManagement.hubProperties(connectionString: wrong) }
+            await producer.close()
+        }
+    }
 }
