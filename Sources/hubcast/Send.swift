@@ -125,7 +125,9 @@ struct Send: AsyncParsableCommand {
                 }
                 text = String(decoding: data, as: UTF8.self)
             }
-            bodies += text.split(separator: "\n", omittingEmptySubsequences: true).map { Array($0.utf8) }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { Array($0.utf8) }
+            guard !lines.isEmpty else { throw ValidationError("--input \(input): no events (one body per line)") }
+            bodies += lines
         }
         if bodies.isEmpty {
             bodies = (0..<self.count).map { index in
