@@ -73,14 +73,23 @@ public actor EventHubsProducer {
     /// Sends many events pipelined on one link, retries each as the policy says, and returns each
     /// one's final outcome, in order. Throws only for failures that concern every event (no link can
     /// be had: unknown hub, refused credentials).
-    public func send(contentsOf events: [EventHubsEvent], partition: String? = nil) async throws
-        -> [Result<AMQPOutcome, AMQPError>]
-    {
+    ///
+    /// `onSettled`, when given, is called once per event as soon as its final result is known, with
+    /// the event's index, the result and how many times it was sent (1 when no retry was needed).
+    public func send(
+        contentsOf events: [EventHubsEvent], partition: String? = nil,
+        onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)? = nil
+    ) async throws -> [Result<AMQPOutcome, AMQPError>] {
         let target = partition.map { "\(self.eventHub)/Partitions/\($0)" } ?? self.eventHub
         let policy = self.options.retry
         let deadline = ContinuousClock.now + policy.deadline
         var results = [Result<AMQPOutcome, AMQPError>?](repeating: nil, count: events.count)
         var retriesUsed = [Int](repeating: 0, count: events.count)
+        var sends = [Int](repeating: 0, count: events.count)
+        func settle(_ index: Int, _ result: Result<AMQPOutcome, AMQPError>) {
+            results[index] = result
+            onSettled?(index, result, sends[index])
+        }
         var waiting = Array(events.indices)
         var recoveries = 0
         while !waiting.isEmpty {
@@ -91,6 +100,7 @@ public actor EventHubsProducer {
                 let outcomes = try await sender.send(contentsOf: wave.map { events[$0].message })
                 var again: [Int] = []
                 var lostLink: (EventHubsRecovery, AMQPError)?
+                for index in wave { sends[index] += 1 }
                 for (index, outcome) in zip(wave, outcomes) {
                     let recovery: EventHubsRecovery
                     switch outcome {
@@ -101,9 +111,9 @@ public actor EventHubsProducer {
                     }
                     switch recovery {
                     case .fatal:
-                        results[index] = outcome
+                        settle(index, outcome)
                     case .retry where retriesUsed[index] >= policy.maxRetries:
-                        results[index] = outcome
+                        settle(index, outcome)
                     case .retry:
                         retriesUsed[index] += 1
                         wait = max(wait, policy.backoff(attempt: retriesUsed[index]))
@@ -141,7 +151,7 @@ public actor EventHubsProducer {
             guard !waiting.isEmpty else { break }
             if ContinuousClock.now + wait > deadline {
                 let error = AMQPError(.timeout, "\(waiting.count) events not accepted within the retry deadline of \(policy.deadline)")
-                for index in waiting where results[index] == nil { results[index] = .failure(error) }
+                for index in waiting where results[index] == nil { settle(index, .failure(error)) }
                 break
             }
             if wait > .zero { try await Task.sleep(for: wait) }

@@ -6,6 +6,10 @@ import EventHubs
 import Foundation
 import HubcastEmulator
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where an Event Hubs command connects: a connection string, the environment, or the separate fields.
 struct TargetOptions: ParsableArguments {
     @Option(help: "Event Hubs connection string (never printed).") var connectionString: String?
@@ -86,24 +90,19 @@ struct Send: AsyncParsableCommand {
         print("sending \(events.count) events to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")
 
         let started = ContinuousClock.now
-        var accepted = 0
-        var rejected: [String: Int] = [:]
+        let tally = SendTally(count: events.count)
         for chunk in stride(from: 0, to: events.count, by: 1000) {
             let part = Array(events[chunk..<min(chunk + 1000, events.count)])
-            for result in try await producer.send(contentsOf: part, partition: self.partition) {
-                switch result {
-                case .success(.accepted): accepted += 1
-                case .success(.rejected(let condition)): rejected[condition?.name ?? "rejected", default: 0] += 1
-                case .success(let outcome): rejected["\(outcome)", default: 0] += 1
-                case .failure(let error): rejected["\(error.code)", default: 0] += 1
-                }
+            let chunkStart = ContinuousClock.now
+            _ = try await producer.send(contentsOf: part, partition: self.partition) { _, result, sends in
+                tally.record(result, sends: sends, latency: ContinuousClock.now - chunkStart)
             }
+            tally.progress(total: events.count)
         }
         let elapsed = ContinuousClock.now - started
         await producer.close()
         if let running { await running.stop() }
-        print("sent \(events.count), accepted \(accepted) in \(format(elapsed)) (\(rate(events.count, elapsed)) events/s)")
-        for (condition, count) in rejected.sorted(by: { $0.key < $1.key }) { print("  not accepted: \(count) × \(condition)") }
+        let accepted = tally.print(total: events.count, elapsed: elapsed)
         if accepted != events.count { throw ExitCode.failure }
     }
 
@@ -140,5 +139,56 @@ struct Send: AsyncParsableCommand {
         return bodies.map {
             EventHubsEvent(body: $0, contentType: self.contentType, properties: properties, partitionKey: self.partitionKey)
         }
+    }
+}
+
+/// What `send` counts: outcomes by condition, retries and latencies (from a batch's start to each
+/// event's final outcome).
+final class SendTally: @unchecked Sendable {
+    // @unchecked: `record` runs on the producer's connection loop, one call at a time; the totals
+    // are read after the sends returned.
+    private var accepted = 0
+    private var notAccepted: [String: Int] = [:]
+    private var retried = 0
+    private var latencies: [Double] = []
+    private let terminal = isatty(1) != 0
+
+    init(count: Int) { self.latencies.reserveCapacity(count) }
+
+    func record(_ result: Result<AMQPOutcome, AMQPError>, sends: Int, latency: Duration) {
+        switch result {
+        case .success(.accepted): self.accepted += 1
+        case .success(.rejected(let condition)): self.notAccepted[condition?.name ?? "rejected", default: 0] += 1
+        case .success(let outcome): self.notAccepted["\(outcome)", default: 0] += 1
+        case .failure(let error): self.notAccepted["\(error.code)", default: 0] += 1
+        }
+        if sends > 1 { self.retried += 1 }
+        self.latencies.append(seconds(latency) * 1000)
+    }
+
+    /// A one-line progress bar, on a terminal only.
+    func progress(total: Int) {
+        guard self.terminal else { return }
+        let done = self.latencies.count
+        let width = 30
+        let filled = total == 0 ? width : done * width / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandleStderr.write("\r[\(bar)] \(done)/\(total)")
+        if done == total { FileHandleStderr.write("\n") }
+    }
+
+    /// Prints the summary; returns how many were accepted.
+    func print(total: Int, elapsed: Duration) -> Int {
+        let sorted = self.latencies.sorted()
+        func percentile(_ p: Int) -> String {
+            guard !sorted.isEmpty else { return "n/a" }
+            return format2f(sorted[min(sorted.count - 1, sorted.count * p / 100)]) + " ms"
+        }
+        Swift.print("sent \(total), accepted \(self.accepted), retried \(self.retried) in \(format(elapsed)) (\(rate(total, elapsed)) events/s)")
+        Swift.print("latency p50 \(percentile(50)), p95 \(percentile(95)), p99 \(percentile(99))")
+        for (condition, count) in self.notAccepted.sorted(by: { $0.key < $1.key }) {
+            Swift.print("  not accepted: \(count) × \(condition)")
+        }
+        return self.accepted
     }
 }

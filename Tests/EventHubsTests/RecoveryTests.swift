@@ -2,6 +2,7 @@ import AMQP
 @testable import EventHubs
 import Foundation
 import HubcastEmulator
+import Synchronization
 import Testing
 
 /// Fast retry settings for tests; the spec's defaults stay the library's defaults.
@@ -28,8 +29,14 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
             options.retry.maxRetries = 0  // throttling must not need any
             let producer = try EventHubsProducer(
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
-            let results = try await producer.send(contentsOf: distinctEvents(300))
+            let settled = Mutex<[Int: Int]>([:])
+            let results = try await producer.send(contentsOf: distinctEvents(300)) { index, _, sends in
+                settled.withLock { $0[index] = sends }
+            }
             #expect(results.allSatisfy { (try? $0.get()) == .accepted })
+            // Every event reported once; the throttled ones were sent more than once.
+            #expect(settled.withLock { $0.count } == 300)
+            #expect(settled.withLock { $0.values.contains { $0 > 1 } })
             let stored = bodies(emulator)
             #expect(stored.count == 300)
             #expect(Set(stored) == Set((0..<300).map { "event-\($0)" }))
