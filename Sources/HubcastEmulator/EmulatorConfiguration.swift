@@ -46,7 +46,8 @@ public struct EmulatorConfiguration: Sendable {
     /// as many are held. Default: 100,000.
     public var retainedEventsPerPartition = 100_000
     /// Write every field of outgoing performatives, as the real service does (Microsoft's Python
-    /// SDK needs it). Default: true.
+    /// SDK needs it). Plain AMQP only: with TLS the frames are encrypted below the hook, so they
+    /// go as Proton writes them. Default: true.
     public var padPerformatives = true
     /// Faults to inject, for tests. Default: none.
     public var faults = Faults()

@@ -37,7 +37,10 @@ public final class HubcastEmulator: Sendable {
         listen.sasl = .eventHubs()
         listen.containerID = "hubcast-emulator"
         listen.idleTimeout = .seconds(240)
-        if configuration.padPerformatives { listen.byteStreamHook = { PerformativePadding() } }
+        // The hook sees the bytes under TLS, so it can only rewrite frames on plain connections.
+        if configuration.padPerformatives && configuration.tls == nil {
+            listen.byteStreamHook = { PerformativePadding() }
+        }
         let listener = try await AMQPListener.listen(listen, handler: core, logger: logger)
         return HubcastEmulator(core: core, listener: listener)
     }

@@ -14,6 +14,8 @@ final class PerformativePadding: AMQPByteStreamHook, @unchecked Sendable {
     // @unchecked: a hook is used by one connection's loop thread only.
     private var buffer: [UInt8] = []
     private var headerBytesLeft = 8
+    /// Set when the stream is not AMQP frames (for example TLS records): bytes then pass unchanged.
+    private var passThrough = false
 
     /// Field counts of the composite types to pad, by descriptor code (AMQP 1.0 part 2 and 5).
     static let fieldCounts: [UInt64: Int] = [
@@ -41,6 +43,7 @@ final class PerformativePadding: AMQPByteStreamHook, @unchecked Sendable {
     func incoming(_ bytes: UnsafeRawBufferPointer) -> [UInt8] { Array(bytes) }
 
     func outgoing(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        if self.passThrough { return Array(bytes) }
         self.buffer += bytes
         var output: [UInt8] = []
         var position = 0
@@ -57,7 +60,14 @@ final class PerformativePadding: AMQPByteStreamHook, @unchecked Sendable {
             guard self.buffer.count - position >= 8 else { break }
             let size = Int(self.buffer[position]) << 24 | Int(self.buffer[position + 1]) << 16
                 | Int(self.buffer[position + 2]) << 8 | Int(self.buffer[position + 3])
-            guard size >= 8, self.buffer.count - position >= size else { break }
+            guard size >= 8, size <= 1 << 30 else {
+                // Not a frame header: stop rewriting and pass everything on as it is.
+                self.passThrough = true
+                output += self.buffer[position...]
+                position = self.buffer.count
+                break
+            }
+            guard self.buffer.count - position >= size else { break }
             let frame = Array(self.buffer[position..<position + size])
             position += size
             output += Self.pad(frame)

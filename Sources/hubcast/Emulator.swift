@@ -1,6 +1,8 @@
 // Hubcast — `hubcast emulator`: the local Event Hubs emulator in the foreground.
 
+import AMQP
 import ArgumentParser
+import Foundation
 import HubcastEmulator
 
 struct Emulator: AsyncParsableCommand {
@@ -19,6 +21,8 @@ struct Emulator: AsyncParsableCommand {
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(name: .customLong("hub"), help: "An event hub as NAME or NAME:PARTITIONS (repeatable).")
     var hubs: [String] = ["hub:4"]
+    @Option(help: "Serve TLS with this certificate (PEM), for example certs/server.pem (TEST ONLY).") var tlsCert: String?
+    @Option(help: "The TLS certificate's key (PEM), for example certs/server-key.pem.") var tlsKey: String?
 
     @OptionGroup var logging: LoggingOptions
 
@@ -27,6 +31,11 @@ struct Emulator: AsyncParsableCommand {
         configuration.port = self.port
         configuration.host = self.host
         configuration.hubs = [:]
+        switch (self.tlsCert, self.tlsKey) {
+        case (let certificate?, let key?): configuration.tls = AMQPServerTLS(certificateFile: certificate, keyFile: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
         for spec in self.hubs {
             let parts = spec.split(separator: ":")
             guard let name = parts.first, !name.isEmpty, parts.count <= 2,
@@ -37,8 +46,12 @@ struct Emulator: AsyncParsableCommand {
         let emulator = try await HubcastEmulator.start(configuration, logger: makeLogger(self.logging))
         print("emulator listening on \(self.host):\(emulator.port)")
         for (hub, partitions) in configuration.hubs.sorted(by: { $0.key < $1.key }) {
-            print("  hub \(hub), \(partitions) partitions: \(emulator.connectionString(eventHub: hub))")
+            var string = emulator.connectionString(eventHub: hub)
+            // With TLS the string must not say UseDevelopmentEmulator (that means plain AMQP).
+            if configuration.tls != nil { string = string.replacingOccurrences(of: ";UseDevelopmentEmulator=true", with: "") }
+            print("  hub \(hub), \(partitions) partitions: \(string)")
         }
+        if configuration.tls != nil { print("  TLS on: clients must trust the CA that signed \(self.tlsCert ?? "")") }
         fflushStdout()
         while readLine() != nil {}
         await emulator.stop()

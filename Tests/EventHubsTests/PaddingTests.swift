@@ -40,4 +40,14 @@ import Testing
         #expect(output.count == stream.count + 3)  // close: list0 became a list8 holding one null
         #expect(Array(output.suffix(8)) == self.frame([]))  // a heartbeat passes unchanged
     }
+
+    /// Bytes that are not AMQP frames (a TLS record, say) pass unchanged instead of being held back.
+    @Test func nonFramesPassThrough() {
+        let hook = PerformativePadding()
+        let tlsLike: [UInt8] = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]
+        let first = tlsLike.withUnsafeBytes { hook.outgoing($0) }
+        let second = [UInt8](repeating: 7, count: 10).withUnsafeBytes { hook.outgoing($0) }
+        #expect(first == tlsLike)
+        #expect(second == [UInt8](repeating: 7, count: 10))
+    }
 }

@@ -197,3 +197,30 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
         }
     }
 }
+
+@Suite struct TLSEmulatorTests {
+    static var certs: String {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path + "/certs"
+    }
+
+    /// The cloud form of a connection string (TLS) against the emulator with the test certificates.
+    @Test func producerOverTLS() async throws {
+        try await withEmulator({
+            $0.tls = AMQPServerTLS(certificateFile: Self.certs + "/server.pem", keyFile: Self.certs + "/server-key.pem")
+        }) { emulator in
+            let string = try EventHubsConnectionString(
+                parsing: "Endpoint=sb://localhost:\(emulator.port)/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;EntityPath=hub")
+            #expect(string.usesTLS)
+            var options = EventHubsProducerOptions()
+            options.trustedCAFile = Self.certs + "/ca.pem"
+            let producer = try EventHubsProducer(connectionString: string, options: options)
+            #expect(try await producer.send(EventHubsEvent(body: [42])) == .accepted)
+            #expect(emulator.events(hub: "hub").flatMap { $0 }.count == 1)
+            await producer.close()
+            let untrusting = try EventHubsProducer(connectionString: string)
+            await #expect(throws: AMQPError.self) { _ = try await untrusting.send(EventHubsEvent(body: [1])) }
+        }
+    }
+}
