@@ -24,6 +24,9 @@ final class EmulatorCore: AMQPServerHandler {
         /// Connections dropped by an injected fault: what they sent after the drop is ignored, as a
         /// lost connection delivers nothing more.
         var dropped: Set<UInt64> = []
+        /// Producer links: their path, read once at attach, and until when their tokens hold (checked
+        /// again only after that), so that each event costs no string work.
+        var producers: [ObjectIdentifier: (path: [String], validUntil: Int64)] = [:]
         /// Consumer links: where each reads (hub, partition) and the next sequence number it gets.
         var consumers: [ObjectIdentifier: (link: AMQPServerLink, hub: String, partition: Int, next: Int64)] = [:]
 
@@ -67,13 +70,18 @@ final class EmulatorCore: AMQPServerHandler {
 
     /// Whether the connection holds a live token with `right` that covers `path`.
     private func authorized(_ connection: UInt64, path: [String], right: EmulatorConfiguration.Rule.Rights) -> Bool {
+        self.authorizedUntil(connection, path: path, right: right) != nil
+    }
+
+    /// Until when (Unix seconds) the connection's live tokens with `right` cover `path`, or nil.
+    private func authorizedUntil(_ connection: UInt64, path: [String], right: EmulatorConfiguration.Rule.Rights) -> Int64? {
         let audience = "amqps://\(self.configuration.namespace)/" + path.joined(separator: "/")
         let now = Self.nowSeconds()
         return self.state.withLock { state in
-            (state.grants[connection] ?? []).contains { grant in
+            (state.grants[connection] ?? []).filter { grant in
                 grant.rights.contains(right) && grant.token.isValid(at: now)
                     && (grant.token.covers(audience) || Self.coversPath(grant.token, path))
-            }
+            }.map(\.token.expiresAt).max()
         }
     }
 
@@ -171,6 +179,7 @@ final class EmulatorCore: AMQPServerHandler {
         self.state.withLock { state in
             state.cbsReplies[link.connection.id]?.removeAll { $0 === link }
             state.consumers[ObjectIdentifier(link)] = nil
+            state.producers[ObjectIdentifier(link)] = nil
         }
     }
 
@@ -193,16 +202,24 @@ final class EmulatorCore: AMQPServerHandler {
             self.management(delivery)
             return
         }
-        let path = Self.path(delivery.link.address)
+        let id = ObjectIdentifier(delivery.link)
+        let now = Self.nowSeconds()
+        let known: (path: [String], validUntil: Int64)? = self.state.withLock { $0.producers[id] }
+        var producer: (path: [String], validUntil: Int64) = known ?? (Self.path(delivery.link.address), 0)
+        if producer.validUntil <= now {
+            producer.validUntil = self.authorizedUntil(delivery.link.connection.id, path: producer.path, right: .send) ?? 0
+            self.state.withLock { $0.producers[id] = producer }
+        }
+        let path = producer.path
         guard let hub = path.first else { return delivery.settle(.rejected(nil)) }
-        guard self.authorized(delivery.link.connection.id, path: path, right: .send) else {
+        guard producer.validUntil > now else {
             delivery.settle(.rejected(AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired")))
             delivery.link.close(condition: AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired"))
             return
         }
         let linkPartition = path.count >= 3 ? Int(path[2]) : nil
         let key = delivery.message.annotation("x-opt-partition-key")?.text
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
         let faults = self.configuration.faults
         let connection = delivery.link.connection.id
         if self.state.withLock({ $0.dropped.contains(connection) }) { return }
@@ -211,7 +228,7 @@ final class EmulatorCore: AMQPServerHandler {
             if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction { return nil }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
             for event in events {
-                _ = state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: now)
+                _ = state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
             }
             state.accepted += 1
             return (state.accepted, partition)
