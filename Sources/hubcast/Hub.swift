@@ -12,11 +12,11 @@ struct Hub: AsyncParsableCommand {
             abstract: "Print the hub's partitions and, for each, its sequence numbers and last enqueued time.")
 
         @OptionGroup var target: TargetOptions
+        @OptionGroup var logging: LoggingOptions
 
         func run() async throws {
             guard let target = try self.target.target() else { throw ValidationError(TargetOptions.missing) }
-            var options = EventHubsProducerOptions()
-            options.trustedCAFile = self.target.caFile
+            let options = self.target.clientOptions(self.logging)
             let hub = try await EventHubsManagement.hubProperties(connectionString: target, options: options)
             print("hub \(hub.name): \(hub.partitionIDs.count) partitions")
             for id in hub.partitionIDs {

@@ -35,9 +35,7 @@ struct Receive: AsyncParsableCommand {
 
     func run() async throws {
         guard let target = try self.target.target() else { throw ValidationError(TargetOptions.missing) }
-        var options = EventHubsProducerOptions()
-        options.trustedCAFile = self.target.caFile
-        options.traceFrames = self.logging.traceFrames
+        let options = self.target.clientOptions(self.logging)
         let consumer = try await EventHubsConsumer.connect(
             connectionString: target, consumerGroup: self.consumerGroup, partition: self.partition,
             from: try self.position(), options: options, logger: makeLogger(self.logging))

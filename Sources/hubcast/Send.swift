@@ -31,6 +31,14 @@ struct TargetOptions: ParsableArguments {
         return try EventHubsConnectionString(namespace: namespace, eventHub: hub, sasKeyName: name, sasKey: key)
     }
 
+    /// Client options with this target's CA file and the logging flags.
+    func clientOptions(_ logging: LoggingOptions) -> EventHubsProducerOptions {
+        var options = EventHubsProducerOptions()
+        options.trustedCAFile = self.caFile
+        options.traceFrames = logging.traceFrames
+        return options
+    }
+
     static let missing = """
         no target: give --connection-string, set EVENTHUBS_CONNECTION_STRING, or give --namespace with \
         --event-hub, --sas-key-name and --sas-key
@@ -82,9 +90,7 @@ struct Send: AsyncParsableCommand {
         } else {
             throw ValidationError(TargetOptions.missing + ", or use --emulator")
         }
-        var options = EventHubsProducerOptions()
-        options.trustedCAFile = self.target.caFile
-        options.traceFrames = self.logging.traceFrames
+        let options = self.target.clientOptions(self.logging)
         let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(self.logging))
         let events = try self.events()
         print("sending \(events.count) events to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")

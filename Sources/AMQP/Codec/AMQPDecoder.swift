@@ -19,9 +19,6 @@ struct AMQPDecoder {
 
     var isAtEnd: Bool { self.index >= self.end }
 
-    /// The byte at the cursor without consuming it, or nil at the end.
-    var peek: UInt8? { self.index < self.end ? self.bytes[self.index] : nil }
-
     private func failure(_ what: String) -> AMQPError {
         AMQPError(.decodingFailed, "\(what) at byte \(self.index)")
     }

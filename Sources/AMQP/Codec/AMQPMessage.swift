@@ -53,8 +53,6 @@ public struct AMQPMessage: Hashable, Sendable {
 
         public init() {}
 
-        var isEmpty: Bool { self.fieldCount == 0 }
-
         /// How many leading fields are written: up to the last one present.
         var fieldCount: Int {
             if self.replyToGroupID != nil { return 13 }
