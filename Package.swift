@@ -8,6 +8,8 @@ import PackageDescription
 /// - `AMQP`: the only module that imports `CQpidProton`; AMQP 1.0 client and server.
 /// - `EventHubs`: connection strings, SAS tokens and the Event Hubs client, over `AMQP`.
 /// - `HubcastEmulator`: a local Event Hubs emulator on `AMQP`'s server side.
+/// - `ProfileExport`: the rules engine (profiles, audiences, dataflows, export decisions, payloads);
+///   imports nothing of AMQP or Event Hubs.
 /// - `hubcast`: the command-line tool.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -21,12 +23,16 @@ let package = Package(
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "EventHubs", targets: ["EventHubs"]),
         .library(name: "HubcastEmulator", targets: ["HubcastEmulator"]),
+        .library(name: "ProfileExport", targets: ["ProfileExport"]),
         .executable(name: "hubcast", targets: ["hubcast"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -60,12 +66,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "ProfileExport",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hubcast",
             dependencies: [
                 "AMQP",
                 "EventHubs",
                 "HubcastEmulator",
+                "ProfileExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -79,6 +95,14 @@ let package = Package(
         .testTarget(
             name: "EventHubsTests",
             dependencies: ["EventHubs", "HubcastEmulator", "AMQP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProfileExportTests",
+            dependencies: [
+                "ProfileExport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],
