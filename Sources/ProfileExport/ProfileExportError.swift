@@ -1,5 +1,7 @@
 // Hubcast — errors of the rules engine.
 
+import OrderedCollections
+
 /// The error type of the rules engine. Match on ``code``; ``location`` says where in which input.
 public struct ProfileExportError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of failure this is. New codes may be added: switch with a `default`.

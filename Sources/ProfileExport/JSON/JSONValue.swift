@@ -1,8 +1,10 @@
+public import OrderedCollections
+
 /// A JSON value as profiles, updates and payloads hold it.
 ///
 /// Numbers keep whether they were written as integers, so `42` is written back as `42` and large
-/// ids stay exact; rules compare `int` and `double` by numeric value. Objects are unordered here;
-/// the writer puts their keys in a stable order.
+/// ids stay exact; rules compare `int` and `double` by numeric value. Objects keep their members in
+/// the order they were first written, so equal inputs give byte-equal output.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -10,7 +12,7 @@ public enum JSONValue: Sendable, Hashable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     /// The numeric value of `int` and `double`, `nil` for every other case.
     public var number: Double? {
@@ -22,7 +24,7 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// The members of an object, `nil` for every other case.
-    public var object: [String: JSONValue]? {
+    public var object: JSONObject? {
         if case .object(let members) = self { return members }
         return nil
     }
@@ -37,6 +39,9 @@ public enum JSONValue: Sendable, Hashable {
         return current
     }
 }
+
+/// The members of a JSON object, in the order first written.
+public typealias JSONObject = OrderedDictionary<String, JSONValue>
 
 /// A dotted attribute path in a profile's attribute document, such as `person.name.firstName`.
 public struct AttributePath: Sendable, Hashable, Comparable, CustomStringConvertible {

@@ -1,0 +1,106 @@
+// Hubcast — why a profile was (or was not) exported to a dataflow (spec §3).
+
+import OrderedCollections
+
+/// What made an update export-worthy for a dataflow.
+public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
+    /// The profile joined (`realized`) or left (`exited`) a mapped audience (spec §3.1).
+    case membership(audienceId: String, status: MembershipStatus)
+    /// Identities were added or removed while the profile is in a mapped audience (spec §3.2).
+    case identity(added: [Identity], removed: [Identity])
+    /// Mapped attributes were written or removed while the profile is in a mapped audience (§3.3).
+    case attribute(paths: [AttributePath])
+    /// The profile already qualified for audiences newly mapped to the dataflow (spec §5).
+    case backfill(audienceIds: [String])
+
+    public var description: String {
+        switch self {
+        case .membership(let audience, let status): "membership: \(status) in mapped audience \(audience)"
+        case .identity(let added, let removed):
+            "identity: " + (added.isEmpty ? "" : "added \(added.map(\.description).joined(separator: ", "))")
+                + (added.isEmpty || removed.isEmpty ? "" : "; ")
+                + (removed.isEmpty ? "" : "removed \(removed.map(\.description).joined(separator: ", "))")
+        case .attribute(let paths): "attribute: wrote mapped \(paths.map(\.description).joined(separator: ", "))"
+        case .backfill(let audiences): "backfill: already qualified for newly mapped \(audiences.joined(separator: ", "))"
+        }
+    }
+
+    /// The trigger as JSON (`{"type": "membership", "audience": …, "status": …}` and so on).
+    public var json: JSONValue {
+        switch self {
+        case .membership(let audience, let status):
+            .object(["type": .string("membership"), "audience": .string(audience), "status": .string(status.rawValue)])
+        case .identity(let added, let removed):
+            .object([
+                "type": .string("identity"),
+                "added": .array(added.map { .object(["namespace": .string($0.namespace), "id": .string($0.id)]) }),
+                "removed": .array(removed.map { .object(["namespace": .string($0.namespace), "id": .string($0.id)]) }),
+            ])
+        case .attribute(let paths):
+            .object(["type": .string("attribute"), "paths": .array(paths.map { .string($0.description) })])
+        case .backfill(let audiences):
+            .object(["type": .string("backfill"), "audiences": .array(audiences.map { .string($0) })])
+        }
+    }
+
+    /// Reads ``json`` back.
+    public init?(json: JSONValue) {
+        guard let object = json.object, case .string(let type)? = object["type"] else { return nil }
+        func strings(_ key: String) -> [String] {
+            guard case .array(let items)? = object[key] else { return [] }
+            return items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+        }
+        func identities(_ key: String) -> [Identity] {
+            guard case .array(let items)? = object[key] else { return [] }
+            return items.compactMap {
+                guard case .string(let namespace)? = $0.object?["namespace"], case .string(let id)? = $0.object?["id"] else { return nil }
+                return Identity(namespace: namespace, id: id)
+            }
+        }
+        switch type {
+        case "membership":
+            guard case .string(let audience)? = object["audience"], case .string(let status)? = object["status"],
+                  let parsed = MembershipStatus(rawValue: status) else { return nil }
+            self = .membership(audienceId: audience, status: parsed)
+        case "identity": self = .identity(added: identities("added"), removed: identities("removed"))
+        case "attribute": self = .attribute(paths: strings("paths").compactMap { try? AttributePath($0) })
+        case "backfill": self = .backfill(audienceIds: strings("audiences"))
+        default: return nil
+        }
+    }
+}
+
+/// The decision for one dataflow about one update (or upload, or backfill) of one profile.
+public struct ExportDecision: Sendable, Hashable {
+    /// Whether an event was made for the dataflow.
+    public var exported: Bool
+    /// The time of the update that was decided on.
+    public var time: Timestamp
+    /// What made it export-worthy; empty when not exported.
+    public var triggers: [ExportTrigger]
+    /// The decision in words, for `hubcast explain`.
+    public var reason: String
+
+    public init(exported: Bool, time: Timestamp, triggers: [ExportTrigger], reason: String) {
+        self.exported = exported
+        self.time = time
+        self.triggers = triggers
+        self.reason = reason
+    }
+
+    public var json: JSONValue {
+        .object([
+            "exported": .bool(exported), "time": .string(time.description),
+            "triggers": .array(triggers.map(\.json)), "reason": .string(reason),
+        ])
+    }
+
+    public init?(json: JSONValue) {
+        guard let object = json.object, case .bool(let exported)? = object["exported"],
+              case .string(let time)? = object["time"], let parsedTime = Timestamp.parse(time),
+              case .string(let reason)? = object["reason"] else { return nil }
+        var triggers: [ExportTrigger] = []
+        if case .array(let items)? = object["triggers"] { triggers = items.compactMap(ExportTrigger.init(json:)) }
+        self.init(exported: exported, time: parsedTime, triggers: triggers, reason: reason)
+    }
+}

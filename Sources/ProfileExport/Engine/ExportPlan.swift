@@ -1,0 +1,89 @@
+// Hubcast — the configuration compiled for fast decisions: lookups by id, attribute tries.
+
+import OrderedCollections
+
+/// A dataflow with everything the engine needs at hand.
+struct DataflowPlan: Sendable {
+    let dataflow: Dataflow
+    let destination: Destination
+    /// Mapped audience id → mapping, and the ids in mapping order.
+    let mapped: [String: MappedAudience]
+    let mappedOrder: [String]
+    /// Mapped attribute paths as a tree, in the order first mapped.
+    let attributes: AttributeTree
+}
+
+/// The mapped attribute paths of a dataflow as a tree, so a payload is written in one walk.
+struct AttributeTree: Sendable {
+    struct Node: Sendable {
+        var name: String
+        /// True when this node's path is itself mapped (then its whole value is written).
+        var isMapped = false
+        var children: [Node] = []
+    }
+
+    var roots: [Node] = []
+
+    init(_ paths: [AttributePath]) {
+        for path in paths { Self.insert(path.components[...], into: &roots) }
+    }
+
+    private static func insert(_ components: ArraySlice<String>, into nodes: inout [Node]) {
+        guard let head = components.first else { return }
+        let index: Int
+        if let existing = nodes.firstIndex(where: { $0.name == head }) {
+            index = existing
+        } else {
+            nodes.append(Node(name: head))
+            index = nodes.count - 1
+        }
+        if components.count == 1 {
+            nodes[index].isMapped = true
+        } else {
+            insert(components.dropFirst(), into: &nodes[index].children)
+        }
+    }
+}
+
+/// The whole configuration, compiled.
+struct ExportPlan: Sendable {
+    let configuration: ExportConfiguration
+    let dataflows: [DataflowPlan]
+    let audiences: [String: AudienceDefinition]
+    /// Rule audiences, in configuration order.
+    let rules: [(id: String, rule: AudienceRule)]
+    /// Audiences Hubcast evaluates itself (rule or upload): upstream statuses for them are ignored.
+    let evaluatedHere: Set<String>
+    /// Every attribute path mapped by any dataflow.
+    let mappedPaths: [AttributePath]
+
+    init(_ configuration: ExportConfiguration) {
+        self.configuration = configuration
+        var audiences: [String: AudienceDefinition] = [:]
+        var rules: [(id: String, rule: AudienceRule)] = []
+        var evaluated = Set<String>()
+        for audience in configuration.audiences {
+            audiences[audience.id] = audience
+            switch audience.origin {
+            case .rule(let rule):
+                rules.append((audience.id, rule))
+                evaluated.insert(audience.id)
+            case .upload: evaluated.insert(audience.id)
+            case .upstream: break
+            }
+        }
+        self.audiences = audiences
+        self.rules = rules
+        self.evaluatedHere = evaluated
+        var paths: [AttributePath] = []
+        dataflows = configuration.dataflows.compactMap { dataflow in
+            guard let destination = configuration.destination(dataflow.destination) else { return nil }
+            for path in dataflow.attributes where !paths.contains(path) { paths.append(path) }
+            return DataflowPlan(
+                dataflow: dataflow, destination: destination,
+                mapped: Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
+                mappedOrder: dataflow.audiences.map(\.id), attributes: AttributeTree(dataflow.attributes))
+        }
+        mappedPaths = paths
+    }
+}

@@ -1,0 +1,164 @@
+// Hubcast — applying profile updates and deciding what is export-worthy (spec §3, §4, §9, §11).
+
+import OrderedCollections
+
+/// The rules engine: applies updates to stored profiles, re-evaluates audiences, decides per
+/// dataflow whether the update is export-worthy (with an explanation) and builds the payloads.
+///
+/// Not thread-safe: one task drives an engine (and its store).
+public final class ProfileEngine {
+    public let configuration: ExportConfiguration
+    public let store: any ProfileStore
+    let plan: ExportPlan
+    let payloads: PayloadBuilder
+
+    public init(configuration: ExportConfiguration, store: any ProfileStore) {
+        self.configuration = configuration
+        self.store = store
+        self.plan = ExportPlan(configuration)
+        self.payloads = PayloadBuilder(plan: plan)
+    }
+
+    /// Applies one update and returns its exports, one per dataflow it is export-worthy for.
+    /// Call inside ``ProfileStore/batch(_:)`` to group the writes of many updates.
+    /// Throws ``ProfileExportError/Code/identityConflict`` (nothing changed) when the update's
+    /// profile id and identities point at different profiles.
+    public func apply(_ update: ProfileUpdate, receivedAt: Timestamp = .now()) throws(ProfileExportError) -> [ExportItem] {
+        let time = update.timestamp ?? receivedAt
+        let previous = try resolve(update)
+        var profile: Profile
+        if let previous { profile = previous } else { profile = Profile(key: try store.newKey(), profileId: update.profileId) }
+        if profile.profileId == nil { profile.profileId = update.profileId }
+
+        // Identities (spec §11: re-adding or removing an absent one is no change).
+        var added: [Identity] = []
+        var removed: [Identity] = []
+        for identity in update.identities where profile.identities.add(identity) { added.append(identity) }
+        for identity in update.removeIdentities where profile.identities.remove(identity) { removed.append(identity) }
+
+        // Attributes: writes, then removals; which mapped paths they touched.
+        let changedPaths = applyAttributes(update, to: &profile)
+
+        // Memberships: upstream statuses, then every rule audience.
+        var changes: [MembershipChange] = []
+        for given in update.memberships where !plan.evaluatedHere.contains(given.audienceId) {
+            let before = profile.memberships[given.audienceId]
+            let after = Membership(given.status, at: given.time ?? time)
+            profile.memberships[given.audienceId] = after
+            changes.append(MembershipChange(audienceId: given.audienceId, from: before?.status, to: after))
+        }
+        for (audienceId, rule) in plan.rules {
+            if let change = Self.evaluate(rule.matches(.object(profile.attributes)), audienceId, in: &profile, at: time) {
+                changes.append(change)
+            }
+        }
+
+        let items = decide(&profile, time: time, changes: changes, added: added, removed: removed, changedPaths: changedPaths)
+        try store.save(profile, replacing: previous)
+        return items
+    }
+
+    /// Finds the profile an update is about, or `nil` for a new one; refuses conflicts (spec §11).
+    private func resolve(_ update: ProfileUpdate) throws(ProfileExportError) -> Profile? {
+        var owner: Int64?
+        var ownerWitness = ""
+        if let profileId = update.profileId, let key = try store.key(profileId: profileId) {
+            owner = key
+            ownerWitness = "profileId '\(profileId)'"
+        }
+        for identity in update.identities + update.removeIdentities {
+            guard let key = try store.key(identity: identity) else { continue }
+            if let owner, owner != key {
+                throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than \(ownerWitness)")
+            }
+            if owner == nil, let profileId = update.profileId {
+                throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than the new profileId '\(profileId)'")
+            }
+            owner = key
+            ownerWitness = "identity \(identity)"
+        }
+        guard let owner else { return nil }
+        guard let profile = try store.profile(key: owner) else {
+            throw ProfileExportError(.store, "the index names profile \(owner), which is missing")
+        }
+        if let profileId = update.profileId, let existing = profile.profileId, existing != profileId {
+            throw ProfileExportError(.identityConflict, "\(ownerWitness) belongs to profile '\(existing)', not '\(profileId)'")
+        }
+        return profile
+    }
+
+    /// Re-evaluates one audience (spec §4): newly qualified → `realized` at `time`; still
+    /// qualified → `existing` keeping its time; no longer qualified → `exited` at `time`.
+    static func evaluate(_ qualifies: Bool, _ audienceId: String, in profile: inout Profile, at time: Timestamp) -> MembershipChange? {
+        let before = profile.memberships[audienceId]
+        let after: Membership
+        switch (qualifies, before?.status) {
+        case (true, nil), (true, .exited?): after = Membership(.realized, at: time)
+        case (true, .realized?): after = Membership(.existing, at: before!.lastQualificationTime)
+        case (true, .existing?): return nil
+        case (false, .realized?), (false, .existing?): after = Membership(.exited, at: time)
+        case (false, nil), (false, .exited?): return nil
+        }
+        profile.memberships[audienceId] = after
+        return MembershipChange(audienceId: audienceId, from: before?.status, to: after)
+    }
+
+    /// Decides every dataflow for a changed profile, records the decisions, builds the items.
+    func decide(_ profile: inout Profile, time: Timestamp, changes: [MembershipChange], added: [Identity],
+                removed: [Identity], changedPaths: Set<AttributePath>, backfill: [String: [String]] = [:]) -> [ExportItem] {
+        var items: [ExportItem] = []
+        let flipped = Set(changes.lazy.filter(\.isTransition).map(\.audienceId))
+        for dataflow in plan.dataflows {
+            var triggers: [ExportTrigger] = []
+            for change in changes where change.isTransition && dataflow.mapped[change.audienceId] != nil {
+                triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))
+            }
+            let memberOf = dataflow.mappedOrder.filter { profile.isMember(of: $0) }
+            if let audiences = backfill[dataflow.dataflow.id], !audiences.isEmpty {
+                triggers.append(.backfill(audienceIds: audiences))
+            }
+            if !memberOf.isEmpty {
+                if !added.isEmpty || !removed.isEmpty { triggers.append(.identity(added: added, removed: removed)) }
+                let paths = dataflow.dataflow.attributes.filter { changedPaths.contains($0) }
+                if !paths.isEmpty { triggers.append(.attribute(paths: paths)) }
+            }
+            let decision: ExportDecision
+            if triggers.isEmpty {
+                decision = ExportDecision(exported: false, time: time, triggers: [],
+                                          reason: Self.reasonNotExported(memberOf: memberOf, dataflow: dataflow, changes: changes,
+                                                                         changedPaths: changedPaths))
+            } else {
+                decision = ExportDecision(exported: true, time: time, triggers: triggers,
+                                          reason: "exported: " + triggers.map(\.description).joined(separator: "; "))
+                items.append(ExportItem(
+                    dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
+                    partitionKey: Self.partitionKey(of: profile, namespace: dataflow.dataflow.partitionKey),
+                    triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changed: flipped),
+                    profileKey: profile.key, time: time))
+            }
+            profile.lastDecisions[dataflow.dataflow.id] = decision
+        }
+        return items
+    }
+
+    private static func reasonNotExported(memberOf: [String], dataflow: DataflowPlan, changes: [MembershipChange],
+                                          changedPaths: Set<AttributePath>) -> String {
+        if memberOf.isEmpty {
+            return "not exported: the profile is in none of the mapped audiences (\(dataflow.mappedOrder.joined(separator: ", "))) and did not just leave one"
+        }
+        var notes: [String] = []
+        let stayed = changes.filter { !$0.isTransition && dataflow.mapped[$0.audienceId] != nil }.map(\.audienceId)
+        if !stayed.isEmpty { notes.append("stayed qualified for \(stayed.joined(separator: ", ")) (realized → existing is not a change)") }
+        if !changedPaths.isEmpty { notes.append("wrote no mapped attribute of this dataflow") }
+        return "not exported: member of \(memberOf.joined(separator: ", ")), but the update changed no mapped membership, identity or mapped attribute"
+            + (notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")")
+    }
+
+    /// Spec §4: the first id of `namespace`, else the profile id, else the first identity.
+    static func partitionKey(of profile: Profile, namespace: String?) -> String {
+        if let namespace, let id = profile.identities.first(in: namespace) { return id }
+        if let profileId = profile.profileId { return profileId }
+        if let first = profile.identities.first { return first.id }
+        return "profile-\(profile.key)"
+    }
+}

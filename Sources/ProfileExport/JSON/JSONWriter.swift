@@ -1,0 +1,109 @@
+// Hubcast — compact JSON output with a stable key order.
+
+import OrderedCollections
+
+/// Writes compact JSON into a byte buffer.
+///
+/// Object members of a ``JSONValue`` are written in their stored order (first written first), so
+/// equal inputs give byte-equal text. Callers that need another order (the payload builder) write
+/// keys themselves with ``key(_:)`` between ``beginObject()`` and ``endObject()``.
+public struct JSONWriter: Sendable {
+    /// The text written so far, UTF-8.
+    public private(set) var bytes: [UInt8] = []
+    private var needsComma = false
+
+    public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+
+    /// The text written so far.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    public mutating func beginObject() { separate(); bytes.append(0x7B); needsComma = false }
+    public mutating func endObject() { bytes.append(0x7D); needsComma = true }
+    public mutating func beginArray() { separate(); bytes.append(0x5B); needsComma = false }
+    public mutating func endArray() { bytes.append(0x5D); needsComma = true }
+
+    /// Writes a member name and the colon; the next value written is its value.
+    public mutating func key(_ name: String) {
+        separate()
+        string(name)
+        bytes.append(0x3A)
+        needsComma = false
+    }
+
+    public mutating func value(_ text: String) { separate(); string(text); needsComma = true }
+    public mutating func value(_ number: Int64) { separate(); integer(number); needsComma = true }
+    public mutating func value(_ flag: Bool) { separate(); bytes.append(contentsOf: flag ? Array("true".utf8) : Array("false".utf8)); needsComma = true }
+
+    /// Writes text that is already JSON, as one value.
+    public mutating func raw(_ json: [UInt8]) { separate(); bytes.append(contentsOf: json); needsComma = true }
+
+    /// Writes any value.
+    public mutating func value(_ json: JSONValue) {
+        switch json {
+        case .null: separate(); bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]); needsComma = true
+        case .bool(let flag): value(flag)
+        case .int(let number): value(number)
+        case .double(let number):
+            separate()
+            if number.rounded() == number, abs(number) < 1e15 {
+                integer(Int64(number))
+                bytes.append(contentsOf: [0x2E, 0x30])
+            } else {
+                bytes.append(contentsOf: number.description.utf8)
+            }
+            needsComma = true
+        case .string(let text): value(text)
+        case .array(let elements):
+            beginArray()
+            for element in elements { value(element) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for (name, member) in members {
+                key(name)
+                value(member)
+            }
+            endObject()
+        }
+    }
+
+    private mutating func separate() {
+        if needsComma { bytes.append(0x2C) }
+    }
+
+    private mutating func integer(_ number: Int64) {
+        if number == 0 { bytes.append(0x30); return }
+        var magnitude = number.magnitude
+        if number < 0 { bytes.append(0x2D) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while magnitude > 0 {
+                buffer[count] = UInt8(0x30 + magnitude % 10)
+                magnitude /= 10
+                count += 1
+            }
+            for position in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[position]) }
+        }
+    }
+
+    private mutating func string(_ text: String) {
+        bytes.append(0x22)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22: bytes.append(0x5C); bytes.append(0x22)
+            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
+            case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
+            case 0x0D: bytes.append(0x5C); bytes.append(0x72)
+            case 0x09: bytes.append(0x5C); bytes.append(0x74)
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(0x22)
+    }
+}

@@ -1,0 +1,79 @@
+// Hubcast — where profiles live between updates.
+
+import OrderedCollections
+
+/// Profiles, their identity index, and small named values (checkpoints, applied uploads, mapped
+/// audiences), behind one interface with an in-memory and a durable (SQLite) implementation.
+///
+/// Not thread-safe: one engine owns a store and calls it from one task at a time. Writes made
+/// inside ``batch(_:)`` become durable together when the batch returns.
+public protocol ProfileStore: AnyObject {
+    /// Runs `body` as one unit of work: a durable store commits everything it wrote at the end,
+    /// and rolls it back when `body` throws.
+    func batch<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T
+
+    /// The profile with store key `key`.
+    func profile(key: Int64) throws(ProfileExportError) -> Profile?
+    /// The key of the profile with profile id `profileId`.
+    func key(profileId: String) throws(ProfileExportError) -> Int64?
+    /// The key of the profile that has `identity`.
+    func key(identity: Identity) throws(ProfileExportError) -> Int64?
+    /// A key no profile has yet.
+    func newKey() throws(ProfileExportError) -> Int64
+    /// Stores `profile` (new or changed) and indexes its id and identities; `previous` is the
+    /// stored version it replaces, so the index can drop identities the profile no longer has.
+    func save(_ profile: Profile, replacing previous: Profile?) throws(ProfileExportError)
+    /// Calls `body` with every profile, in key order.
+    func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError)
+    /// How many profiles there are.
+    func profileCount() throws(ProfileExportError) -> Int
+
+    /// A named value; `nil` when unset.
+    func value(named name: String) throws(ProfileExportError) -> String?
+    /// Sets (or with `nil`, removes) a named value.
+    func setValue(_ value: String?, named name: String) throws(ProfileExportError)
+}
+
+/// A store that keeps everything in memory: fast, and gone when the process ends.
+public final class MemoryProfileStore: ProfileStore {
+    private var profiles: [Int64: Profile] = [:]
+    private var byId: [String: Int64] = [:]
+    private var byIdentity: [Identity: Int64] = [:]
+    private var values: [String: String] = [:]
+    private var nextKey: Int64 = 1
+
+    public init() {}
+
+    public func batch<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T { try body() }
+
+    public func profile(key: Int64) -> Profile? { profiles[key] }
+    public func key(profileId: String) -> Int64? { byId[profileId] }
+    public func key(identity: Identity) -> Int64? { byIdentity[identity] }
+
+    public func newKey() -> Int64 {
+        defer { nextKey += 1 }
+        return nextKey
+    }
+
+    public func save(_ profile: Profile, replacing previous: Profile?) {
+        if let profileId = profile.profileId, previous?.profileId != profileId { byId[profileId] = profile.key }
+        profiles[profile.key] = profile
+        if let previous, previous.identities == profile.identities { return }
+        if let previous {
+            for identity in previous.identities.all where !profile.identities.contains(identity) {
+                byIdentity[identity] = nil
+            }
+        }
+        for (namespace, ids) in profile.identities.namespaces {
+            for id in ids { byIdentity[Identity(namespace: namespace, id: id)] = profile.key }
+        }
+    }
+
+    public func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError) {
+        for key in profiles.keys.sorted() { try body(profiles[key]!) }
+    }
+
+    public func profileCount() -> Int { profiles.count }
+    public func value(named name: String) -> String? { values[name] }
+    public func setValue(_ value: String?, named name: String) { values[name] = value }
+}
