@@ -103,6 +103,7 @@ let package = Package(
             name: "ProfileExportTests",
             dependencies: [
                 "ProfileExport",
+                .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,202 @@
+import OrderedCollections
+import Testing
+@testable import ProfileExport
+
+/// Spec §3, §4 and §11, one case per rule; each fails if its rule is broken.
+@Suite struct ExportRuleTests {
+    static let yaml = destinationsYAML + """
+
+        audiences:
+          - {id: johns, name: Johns, mergePolicy: default, rule: 'person.name.firstName = "John"'}
+          - {id: vip, name: VIP, mergePolicy: default}
+          - {id: same-policy, mergePolicy: default}
+          - {id: other-policy, mergePolicy: other}
+        dataflows:
+          - id: flow
+            destination: hub
+            audiences: [johns, vip]
+            attributes: [person.name.firstName, person.name.lastName, personalEmail.address]
+            partitionKey: ecid
+          - id: second
+            destination: hub
+            audiences: [same-policy]
+            attributes: [person.name.lastName]
+        """
+
+    func harness() throws -> Harness { try Harness(Self.yaml) }
+
+    func join(_ harness: Harness) throws {
+        let items = try harness.apply(#"{"profileId": "p", "timestamp": "2026-11-22T10:00:00Z", "identities": {"ecid": ["e1"]}, "attributes": {"person": {"name": {"firstName": "John", "lastName": "Doe"}}}}"#)
+        #expect(items.map(\.dataflow) == ["flow"])
+        #expect(items.first?.triggers.first == .membership(audienceId: "johns", status: .realized))
+    }
+
+    @Test func newQualifierIsExportedWithRealizedAtTheUpdateTime() throws {
+        let harness = try harness()
+        try join(harness)
+        let membership = try harness.profile("p")?.memberships["johns"]
+        #expect(membership == Membership(.realized, at: try Timestamp(parsing: "2026-11-22T10:00:00Z")))
+    }
+
+    @Test func sameValueOverwriteOfMappedAttributeIsExported() throws {
+        let harness = try harness()
+        try join(harness)
+        let items = try harness.apply(#"{"profileId": "p", "timestamp": "2026-11-22T11:00:00Z", "attributes": {"person": {"name": {"lastName": "Doe"}}}}"#)
+        #expect(items.map(\.dataflow) == ["flow"])
+        #expect(items.first?.triggers == [.attribute(paths: [try AttributePath("person.name.lastName")])])
+        // The re-evaluation kept the profile qualified: existing, with the time it qualified.
+        #expect(items.first?.payloadText.contains(#""johns":{"lastQualificationTime":"2026-11-22T10:00:00Z","status":"existing"}"#) == true)
+    }
+
+    @Test func unmappedAttributeWriteIsNotExported() throws {
+        let harness = try harness()
+        try join(harness)
+        let items = try harness.apply(#"{"profileId": "p", "attributes": {"person": {"gender": "m"}, "loyalty": {"points": 3}}}"#)
+        #expect(items.isEmpty)
+        let decision = try harness.profile("p")?.lastDecisions["flow"]
+        #expect(decision?.exported == false)
+        #expect(decision?.reason.contains("realized → existing is not a change") == true)
+    }
+
+    @Test func realizedToExistingIsNotAnExport() throws {
+        let harness = try harness()
+        try join(harness)
+        #expect(try harness.apply(#"{"profileId": "p", "timestamp": "2026-11-23T10:00:00Z"}"#).isEmpty)
+        #expect(try harness.profile("p")?.memberships["johns"]?.status == .existing)
+        #expect(try harness.apply(#"{"profileId": "p", "timestamp": "2026-11-24T10:00:00Z"}"#).isEmpty)
+    }
+
+    @Test func exitIsExportedWithExitedAtTheUpdateTime() throws {
+        let harness = try harness()
+        try join(harness)
+        let items = try harness.apply(#"{"profileId": "p", "timestamp": "2026-11-23T08:30:00Z", "attributes": {"person": {"name": {"firstName": "Jon"}}}}"#)
+        #expect(items.map(\.dataflow) == ["flow"])
+        #expect(items.first?.triggers.first == .membership(audienceId: "johns", status: .exited))
+        #expect(items.first?.payloadText.contains(#""johns":{"lastQualificationTime":"2026-11-23T08:30:00Z","status":"exited"}"#) == true)
+        // A later update: the exit is not listed again and nothing is exported.
+        #expect(try harness.apply(#"{"profileId": "p", "attributes": {"person": {"name": {"lastName": "X"}}}}"#).isEmpty)
+    }
+
+    @Test func identityChangeOfAMemberIsExported() throws {
+        let harness = try harness()
+        try join(harness)
+        let items = try harness.apply(#"{"profileId": "p", "identities": {"email": ["a@b.c"]}}"#)
+        #expect(items.first?.triggers == [.identity(added: [Identity(namespace: "email", id: "a@b.c")], removed: [])])
+        #expect(items.first?.payloadText.hasSuffix(#""identityMap":{"ecid":[{"id":"e1"}],"email":[{"id":"a@b.c"}]}}"#) == true)
+        let removal = try harness.apply(#"{"profileId": "p", "removeIdentities": {"email": ["a@b.c"]}}"#)
+        #expect(removal.first?.triggers == [.identity(added: [], removed: [Identity(namespace: "email", id: "a@b.c")])])
+        // The emptied namespace disappears from identityMap (spec §11).
+        #expect(removal.first?.payloadText.hasSuffix(#""identityMap":{"ecid":[{"id":"e1"}]}}"#) == true)
+    }
+
+    @Test func resendingOrRemovingAbsentIdentitiesIsNoChange() throws {
+        let harness = try harness()
+        try join(harness)
+        #expect(try harness.apply(#"{"profileId": "p", "identities": {"ecid": ["e1"]}, "removeIdentities": {"email": ["nope"]}}"#).isEmpty)
+    }
+
+    @Test func identityChangeOfANonMemberIsNotExported() throws {
+        let harness = try harness()
+        #expect(try harness.apply(#"{"profileId": "q", "identities": {"ecid": ["e9"]}, "attributes": {"person": {"name": {"firstName": "Ann"}}}}"#).isEmpty)
+        #expect(try harness.apply(#"{"profileId": "q", "identities": {"email": ["q@x"]}}"#).isEmpty)
+        #expect(try harness.profile("q")?.lastDecisions["flow"]?.reason.contains("none of the mapped audiences") == true)
+    }
+
+    @Test func mergePolicyDecidesWhichUnmappedAudiencesRideAlong() throws {
+        let harness = try harness()
+        try harness.apply(#"{"profileId": "p", "segmentMembership": {"ups": {"same-policy": {"status": "realized"}, "other-policy": {"status": "realized"}}}}"#)
+        let items = try harness.apply(#"{"profileId": "p", "timestamp": "2026-11-22T10:00:00Z", "attributes": {"person": {"name": {"firstName": "John"}}}}"#)
+        let flow = try #require(items.first { $0.dataflow == "flow" })
+        #expect(flow.payloadText.contains(#""same-policy":"#))
+        #expect(!flow.payloadText.contains(#""other-policy":"#))
+        // Unmapped in this dataflow, though mapped in another: no mapping times, listed as (c).
+        #expect(flow.payloadText.contains(#""ups":{"johns":{"lastQualificationTime":"2026-11-22T10:00:00Z","status":"realized"},"same-policy":"#))
+    }
+
+    @Test func noMergePolicyRideAlongWithoutAMappedEntry() throws {
+        let harness = try harness()
+        // Member of 'same-policy' (mapped only in 'second'): 'second' exports on the join.
+        let items = try harness.apply(#"{"profileId": "p", "segmentMembership": {"ups": {"same-policy": {"status": "realized"}}}}"#)
+        #expect(items.map(\.dataflow) == ["second"])
+        #expect(items.first?.payloadText.contains("johns") == false)
+    }
+
+    @Test func missingMappedAttributeIsLeftOutNotNull() throws {
+        let harness = try harness()
+        let items = try harness.apply(#"{"profileId": "p", "attributes": {"person": {"name": {"firstName": "John"}}}}"#)
+        #expect(items.first?.payloadText.hasPrefix(#"{"person":{"name":{"firstName":"John"}},"segmentMembership""#) == true)
+        #expect(items.first?.payloadText.contains("null") == false)
+    }
+
+    @Test func removingAMappedAttributeIsAChangeAndAbsentRemovalIsNot() throws {
+        let harness = try harness()
+        try join(harness)
+        let items = try harness.apply(#"{"profileId": "p", "removeAttributes": ["person.name.lastName"]}"#)
+        #expect(items.first?.triggers == [.attribute(paths: [try AttributePath("person.name.lastName")])])
+        #expect(items.first?.payloadText.contains("Doe") == false)
+        #expect(try harness.apply(#"{"profileId": "p", "removeAttributes": ["person.name.lastName", "personalEmail.address"]}"#).isEmpty)
+        let nullWrite = try harness.apply(#"{"profileId": "p", "attributes": {"person": {"name": {"lastName": "Roe"}}}}"#)
+        #expect(nullWrite.count == 1)
+        let removed = try harness.apply(#"{"profileId": "p", "attributes": {"person": {"name": {"lastName": null}}}}"#)
+        #expect(removed.first?.triggers == [.attribute(paths: [try AttributePath("person.name.lastName")])])
+    }
+
+    @Test func writesApplyBeforeRemovals() throws {
+        let harness = try harness()
+        try join(harness)
+        try harness.apply(#"{"profileId": "p", "attributes": {"personalEmail": {"address": "x@y"}}, "removeAttributes": ["personalEmail.address"]}"#)
+        #expect(try harness.profile("p")?.attributes["personalEmail"] == nil)
+    }
+
+    @Test func partitionKeyFallsBackToProfileIdThenFirstIdentity() throws {
+        let harness = try harness()
+        let withId = try harness.apply(#"{"profileId": "p", "identities": {"email": ["a"]}, "attributes": {"person": {"name": {"firstName": "John"}}}}"#)
+        #expect(withId.first?.partitionKey == "p")
+        let withEcid = try harness.apply(#"{"profileId": "p", "identities": {"ecid": ["e5", "e6"]}}"#)
+        #expect(withEcid.first?.partitionKey == "e5")
+        let anonymous = try harness.apply(#"{"identities": {"email": ["z"], "ecid2": ["y"]}, "attributes": {"person": {"name": {"firstName": "John"}}}}"#)
+        #expect(anonymous.first?.partitionKey == "z")
+    }
+
+    @Test func identityConflictsAreRejectedAndChangeNothing() throws {
+        let harness = try harness()
+        try harness.apply(#"{"profileId": "a", "identities": {"ecid": ["1"]}}"#)
+        try harness.apply(#"{"profileId": "b", "identities": {"ecid": ["2"]}}"#)
+        for line in [#"{"identities": {"ecid": ["1", "2"]}}"#, #"{"profileId": "a", "identities": {"ecid": ["2"]}}"#,
+                     #"{"profileId": "c", "identities": {"ecid": ["1"]}, "attributes": {"x": 1}}"#] {
+            #expect { try harness.apply(line) } throws: { ($0 as? ProfileExportError)?.code == .identityConflict }
+        }
+        #expect(try harness.profile("a")?.identities.all == [Identity(namespace: "ecid", id: "1")])
+        #expect(try harness.profile("c") == nil)
+    }
+
+    @Test func profileFoundByIdentityWithoutProfileId() throws {
+        let harness = try harness()
+        try harness.apply(#"{"profileId": "a", "identities": {"ecid": ["1"]}}"#)
+        try harness.apply(#"{"identities": {"ecid": ["1"], "email": ["m"]}, "attributes": {"x": 1}}"#)
+        let profile = try harness.profile("a")
+        #expect(profile?.identities.all.count == 2)
+        #expect(profile?.attributes["x"] == .int(1))
+        #expect(try harness.engine.store.profileCount() == 1)
+    }
+
+    @Test func upstreamStatusesApplyOnlyToAudiencesWithoutRule() throws {
+        let harness = try harness()
+        let items = try harness.apply(#"{"profileId": "p", "segmentMembership": {"ups": {"johns": {"status": "realized"}}}}"#)
+        #expect(items.isEmpty)
+        #expect(try harness.profile("p")?.memberships["johns"] == nil)
+    }
+
+    @Test(arguments: [
+        #"not json"#, #"[1]"#, #"{"timestamp": "yesterday", "profileId": "p"}"#, #"{"attributes": {"a": 1}}"#,
+        #"{"profileId": 5}"#, #"{"profileId": "p", "identities": {"ecid": [1]}}"#,
+        #"{"profileId": "p", "removeAttributes": ["a..b"]}"#,
+        #"{"profileId": "p", "segmentMembership": {"ups": {"a": {"status": "maybe"}}}}"#,
+    ])
+    func malformedUpdatesAreRefusedWithAReason(line: String) throws {
+        #expect { try ProfileUpdate(jsonLine: line) } throws: { error in
+            guard let error = error as? ProfileExportError else { return false }
+            return (error.code == .invalidUpdate || error.code == .invalidJSON) && !error.message.isEmpty
+        }
+    }
+}
