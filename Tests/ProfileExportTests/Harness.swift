@@ -36,3 +36,11 @@ let destinationsYAML = """
         name: Premium customers
         connectionString: "Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0;EntityPath=profiles"
     """
+
+/// A fresh folder under the system's temporary directory.
+func temporaryFolder(_ name: String = #function) -> String {
+    let folder = FileManager.default.temporaryDirectory
+        .appendingPathComponent("hubcast-tests-\(UUID().uuidString.prefix(8))-\(name.prefix(20).filter(\.isLetter))").path
+    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    return folder
+}

@@ -105,10 +105,11 @@ public final class ProfileEngine {
 
     /// Decides every dataflow for a changed profile, records the decisions, builds the items.
     func decide(_ profile: inout Profile, time: Timestamp, changes: [MembershipChange], added: [Identity],
-                removed: [Identity], changedPaths: Set<AttributePath>, backfill: [String: [String]] = [:]) -> [ExportItem] {
+                removed: [Identity], changedPaths: Set<AttributePath>, backfill: [String: [String]] = [:],
+                only: String? = nil) -> [ExportItem] {
         var items: [ExportItem] = []
         let flipped = Set(changes.lazy.filter(\.isTransition).map(\.audienceId))
-        for dataflow in plan.dataflows {
+        for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
             var triggers: [ExportTrigger] = []
             for change in changes where change.isTransition && dataflow.mapped[change.audienceId] != nil {
                 triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))

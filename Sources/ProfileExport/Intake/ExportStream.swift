@@ -1,0 +1,117 @@
+// Hubcast — the pull interface: export items produced on demand from profile updates.
+
+public import OrderedCollections
+
+/// What a run has done so far.
+public struct RunSummary: Sendable, Hashable {
+    public var updatesRead = 0
+    public var updatesApplied = 0
+    public var rejected = 0
+    /// Rejections by reason kind (the error code), for the summary line.
+    public var rejectedByKind: OrderedDictionary<String, Int> = [:]
+    /// Exports per dataflow, in configuration order.
+    public var exports: OrderedDictionary<String, Int> = [:]
+
+    public init() {}
+}
+
+/// An async sequence of ``ExportItem``s made by applying updates read from a ``LineReader``.
+///
+/// Work happens only when the consumer asks: ``next()`` reads and applies up to `batchSize`
+/// updates in one store batch (one durable commit) and hands out their exports one at a time, so
+/// the consumer's pace bounds the work in progress. A malformed update or an identity conflict is
+/// reported with its line number, counted, written to the rejects file and skipped; nothing else
+/// stops. With a `checkpoint` name, the number of the last committed line is kept in the store in
+/// the same batch, and a later stream over the same input skips the lines already applied.
+public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
+    public typealias Element = ExportItem
+
+    private let engine: ProfileEngine
+    private let reader: LineReader
+    private let batchSize: Int
+    private let rejects: RejectsFile?
+    private let checkpoint: String?
+    private let onBatch: (([ExportItem]) throws(ProfileExportError) -> Void)?
+    private let onReject: ((Int, ProfileExportError) -> Void)?
+    private var pending: [ExportItem] = []
+    private var pendingIndex = 0
+    private var skipThrough = 0
+    private var started = false
+    private var exhausted = false
+    /// Counters so far.
+    public private(set) var summary = RunSummary()
+
+    /// - Parameters:
+    ///   - checkpoint: a store name for the input's progress (for files; `nil` for stdin).
+    ///   - onBatch: runs inside each batch, before it commits, with the batch's exports (the
+    ///     connector writes its outbox here, so updates and exports commit together).
+    ///   - onReject: told about each rejected line (for logging).
+    public init(engine: ProfileEngine, reader: LineReader, batchSize: Int = 256, rejects: RejectsFile? = nil,
+                checkpoint: String? = nil, onBatch: (([ExportItem]) throws(ProfileExportError) -> Void)? = nil,
+                onReject: ((Int, ProfileExportError) -> Void)? = nil) {
+        self.engine = engine
+        self.reader = reader
+        self.batchSize = Swift.max(1, batchSize)
+        self.rejects = rejects
+        self.checkpoint = checkpoint
+        self.onBatch = onBatch
+        self.onReject = onReject
+        for dataflow in engine.configuration.dataflows { summary.exports[dataflow.id] = 0 }
+    }
+
+    public func makeAsyncIterator() -> ExportStream { self }
+
+    public func next() async throws -> ExportItem? {
+        try nextItem()
+    }
+
+    /// The next export, applying more updates when needed; `nil` at the end of the input.
+    public func nextItem() throws(ProfileExportError) -> ExportItem? {
+        while pendingIndex >= pending.count {
+            if exhausted { return nil }
+            try fill()
+        }
+        defer { pendingIndex += 1 }
+        return pending[pendingIndex]
+    }
+
+    private func fill() throws(ProfileExportError) {
+        pending.removeAll(keepingCapacity: true)
+        pendingIndex = 0
+        if !started {
+            started = true
+            if let checkpoint, let value = try engine.store.value(named: checkpoint), let line = Int(value) { skipThrough = line }
+        }
+        let receivedAt = Timestamp.now()
+        try engine.store.batch { () throws(ProfileExportError) in
+            var applied = 0
+            while applied < batchSize {
+                guard let line = reader.next() else {
+                    exhausted = true
+                    break
+                }
+                let number = reader.lineNumber
+                if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                summary.updatesRead += 1
+                applied += 1
+                do throws(ProfileExportError) {
+                    let update = try line.withUnsafeBufferPointer { bytes in
+                        Result { () throws(ProfileExportError) in try ProfileUpdate(json: JSONParser.parse(bytes: bytes)) }
+                    }.get()
+                    let items = try engine.apply(update, receivedAt: receivedAt)
+                    summary.updatesApplied += 1
+                    for item in items { summary.exports[item.dataflow, default: 0] += 1 }
+                    pending += items
+                } catch where error.code != .store {
+                    summary.rejected += 1
+                    summary.rejectedByKind[error.code.description, default: 0] += 1
+                    rejects?.append(source: reader.source, line: number, reason: error.description, text: line)
+                    onReject?(number, error)
+                }
+            }
+            if let checkpoint { try engine.store.setValue(String(reader.lineNumber), named: checkpoint) }
+            try onBatch?(pending)
+        }
+        rejects?.synchronize()
+    }
+}

@@ -1,0 +1,93 @@
+// Hubcast — reading JSON-lines input (a file or standard input), line by line.
+
+import Foundation
+
+/// Reads lines from a file or standard input with a large buffer; numbers them from 1.
+public final class LineReader {
+    /// The file's path, or `-` for standard input.
+    public let source: String
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var finished = false
+    /// The number of the last line returned.
+    public private(set) var lineNumber = 0
+
+    /// Opens `path` (`-` is standard input).
+    public init(path: String) throws(ProfileExportError) {
+        source = path
+        if path == "-" {
+            handle = FileHandle.standardInput
+        } else {
+            guard let opened = FileHandle(forReadingAtPath: path) else {
+                throw ProfileExportError(.invalidUpdate, "cannot open the input file", at: .init(file: path))
+            }
+            handle = opened
+        }
+    }
+
+    /// The next line without its line break, or `nil` at the end of the input.
+    public func next() -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                var end = newline
+                if end > start, buffer[end - 1] == 0x0D { end -= 1 }
+                let line = Array(buffer[start..<end])
+                start = newline + 1
+                lineNumber += 1
+                return line
+            }
+            if finished {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                lineNumber += 1
+                return line
+            }
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+}
+
+/// Where malformed updates are kept aside: one JSON line each with source, line number, reason
+/// and the original text (`rejects.jsonl` in the store folder).
+public final class RejectsFile {
+    public let path: String
+    private let handle: FileHandle
+
+    public init(path: String) throws(ProfileExportError) {
+        self.path = path
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw ProfileExportError(.store, "cannot write the rejects file", at: .init(file: path))
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    /// Appends one rejected line.
+    public func append(source: String, line: Int, reason: String, text: [UInt8]) {
+        var writer = JSONWriter(capacity: text.count + 128)
+        writer.beginObject()
+        writer.key("source")
+        writer.value(source)
+        writer.key("line")
+        writer.value(Int64(line))
+        writer.key("reason")
+        writer.value(reason)
+        writer.key("text")
+        writer.value(String(decoding: text, as: UTF8.self))
+        writer.endObject()
+        handle.write(Data(writer.bytes + [0x0A]))
+    }
+
+    /// Forces what was appended to disk.
+    public func synchronize() { try? handle.synchronize() }
+}

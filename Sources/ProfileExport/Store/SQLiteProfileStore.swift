@@ -1,0 +1,176 @@
+// Hubcast — the embedded durable profile store: one SQLite file in WAL mode (through GRDB).
+
+import Foundation
+import GRDB
+import OrderedCollections
+
+/// Profiles in one SQLite database file, `profiles.sqlite`, under the configured store folder.
+///
+/// WAL mode with `synchronous = NORMAL`: a committed ``batch(_:)`` survives a crash of the process
+/// (kill -9); a power loss may lose the last batches but never corrupts the file. Profiles are
+/// one compact JSON record each, indexed by profile id and by every identity.
+public final class SQLiteProfileStore: ProfileStore {
+    /// The database file.
+    public let path: String
+    private let queue: DatabaseQueue
+    private var current: Database?
+    private var nextKey: Int64 = 1
+
+    /// Opens (or creates) the store in `folder`, creating the folder when needed.
+    public init(folder: String) throws(ProfileExportError) {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ProfileExportError(.store, "cannot create the store folder \(folder): \(error.localizedDescription)")
+        }
+        path = URL(fileURLWithPath: folder).appendingPathComponent("profiles.sqlite").path
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS profiles (key INTEGER PRIMARY KEY, profile_id TEXT UNIQUE, record BLOB NOT NULL);
+                    CREATE TABLE IF NOT EXISTS identities (namespace TEXT NOT NULL, id TEXT NOT NULL, key INTEGER NOT NULL,
+                                                           PRIMARY KEY (namespace, id)) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS named_values (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                    """)
+            }
+            nextKey = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(key) FROM profiles") ?? 0 } + 1
+        } catch {
+            throw Self.failure(error, "cannot open the profile store at \(path)")
+        }
+    }
+
+    private static func failure(_ error: any Error, _ what: String) -> ProfileExportError {
+        if let error = error as? ProfileExportError { return error }
+        return ProfileExportError(.store, "\(what): \(error)")
+    }
+
+    /// Runs `work` on the batch's connection, or alone (autocommit) outside a batch.
+    private func withDatabase<T>(_ what: String, _ work: (Database) throws -> T) throws(ProfileExportError) -> T {
+        do {
+            if let current { return try work(current) }
+            return try queue.writeWithoutTransaction { db in try work(db) }
+        } catch {
+            throw Self.failure(error, what)
+        }
+    }
+
+    public func batch<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T {
+        if current != nil { return try body() }
+        var result: Result<T, ProfileExportError>?
+        do {
+            try queue.inTransaction(.immediate) { db in
+                current = db
+                defer { current = nil }
+                result = Result { () throws(ProfileExportError) in try body() }
+                if case .failure = result { return .rollback }
+                return .commit
+            }
+        } catch {
+            throw Self.failure(error, "cannot commit to the profile store")
+        }
+        return try result!.get()
+    }
+
+    public func profile(key: Int64) throws(ProfileExportError) -> Profile? {
+        let row = try withDatabase("cannot read profile \(key)") { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT record, profile_id FROM profiles WHERE key = ?"), arguments: [key])
+        }
+        guard let row else { return nil }
+        let record: Data = row[0]
+        let profileId: String? = row[1]
+        return try record.withUnsafeBytes { raw in
+            Result { () throws(ProfileExportError) in
+                try ProfileRecord.decode(raw.bindMemory(to: UInt8.self), key: key, profileId: profileId)
+            }
+        }.get()
+    }
+
+    public func key(profileId: String) throws(ProfileExportError) -> Int64? {
+        try withDatabase("cannot look up a profile id") { db in
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT key FROM profiles WHERE profile_id = ?"), arguments: [profileId])
+        }
+    }
+
+    public func key(identity: Identity) throws(ProfileExportError) -> Int64? {
+        try withDatabase("cannot look up an identity") { db in
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT key FROM identities WHERE namespace = ? AND id = ?"),
+                               arguments: [identity.namespace, identity.id])
+        }
+    }
+
+    public func newKey() -> Int64 {
+        defer { nextKey += 1 }
+        return nextKey
+    }
+
+    public func save(_ profile: Profile, replacing previous: Profile?) throws(ProfileExportError) {
+        let record = Data(ProfileRecord.encode(profile))
+        try withDatabase("cannot save profile \(profile.key)") { db in
+            try db.cachedStatement(sql: """
+                INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
+                """).execute(arguments: [profile.key, profile.profileId, record])
+            if let previous, previous.identities == profile.identities { return }
+            if let previous {
+                let delete = try db.cachedStatement(sql: "DELETE FROM identities WHERE namespace = ? AND id = ?")
+                for identity in previous.identities.all where !profile.identities.contains(identity) {
+                    try delete.execute(arguments: [identity.namespace, identity.id])
+                }
+            }
+            let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO identities (namespace, id, key) VALUES (?, ?, ?)")
+            for identity in profile.identities.all where !(previous?.identities.contains(identity) ?? false) {
+                try insert.execute(arguments: [identity.namespace, identity.id, profile.key])
+            }
+        }
+    }
+
+    public func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError) {
+        var failure: ProfileExportError?
+        try withDatabase("cannot read the profiles") { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT key, profile_id, record FROM profiles ORDER BY key")
+            while let row = try rows.next() {
+                let key: Int64 = row[0]
+                let profileId: String? = row[1]
+                let record: Data = row[2]
+                do throws(ProfileExportError) {
+                    let profile = try record.withUnsafeBytes { raw in
+                        Result { () throws(ProfileExportError) in
+                            try ProfileRecord.decode(raw.bindMemory(to: UInt8.self), key: key, profileId: profileId)
+                        }
+                    }.get()
+                    try body(profile)
+                } catch {
+                    failure = error
+                    return
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    public func profileCount() throws(ProfileExportError) -> Int {
+        try withDatabase("cannot count the profiles") { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM profiles") ?? 0 }
+    }
+
+    public func value(named name: String) throws(ProfileExportError) -> String? {
+        try withDatabase("cannot read '\(name)'") { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM named_values WHERE name = ?"), arguments: [name])
+        }
+    }
+
+    public func setValue(_ value: String?, named name: String) throws(ProfileExportError) {
+        try withDatabase("cannot write '\(name)'") { db in
+            if let value {
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO named_values (name, value) VALUES (?, ?)").execute(arguments: [name, value])
+            } else {
+                try db.cachedStatement(sql: "DELETE FROM named_values WHERE name = ?").execute(arguments: [name])
+            }
+        }
+    }
+}

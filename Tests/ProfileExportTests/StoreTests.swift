@@ -1,0 +1,64 @@
+import Foundation
+import OrderedCollections
+import Testing
+@testable import ProfileExport
+
+/// The durable store: a real SQLite file, closed and reopened.
+@Suite struct StoreTests {
+    static let yaml = ExportRuleTests.yaml
+
+    @Test func restartKeepsEveryProfileMembershipAndDecision() throws {
+        let folder = temporaryFolder()
+        do {
+            let harness = try Harness(Self.yaml, store: try SQLiteProfileStore(folder: folder))
+            for index in 0..<200 {
+                let name = index % 2 == 0 ? "John" : "Ann"
+                try harness.apply(#"{"profileId": "p\#(index)", "timestamp": "2026-11-22T10:00:00Z", "identities": {"ecid": ["e\#(index)"], "email": ["m\#(index)"]}, "attributes": {"person": {"name": {"firstName": "\#(name)", "lastName": "L\#(index)"}}, "n": \#(index), "f": 1.5}}"#)
+            }
+            try harness.apply(#"{"profileId": "p0", "removeIdentities": {"email": ["m0"]}}"#)
+        }
+        let store = try SQLiteProfileStore(folder: folder)
+        #expect(try store.profileCount() == 200)
+        let harness = try Harness(Self.yaml, store: store)
+        let john = try #require(try harness.profile("p4"))
+        #expect(john.memberships["johns"] == Membership(.realized, at: try Timestamp(parsing: "2026-11-22T10:00:00Z")))
+        #expect(john.identities.all == [Identity(namespace: "ecid", id: "e4"), Identity(namespace: "email", id: "m4")])
+        #expect(john.attributes["n"] == .int(4))
+        #expect(john.attributes["f"] == .double(1.5))
+        #expect(john.lastDecisions["flow"]?.exported == true)
+        #expect(try harness.profile("p5")?.memberships.isEmpty == true)
+        // Identity index survives: found by identity, and a removed identity is free again.
+        #expect(try store.key(identity: Identity(namespace: "ecid", id: "e4")) == john.key)
+        #expect(try store.key(identity: Identity(namespace: "email", id: "m0")) == nil)
+        // The next update continues from the stored state: realized → existing, not an export.
+        #expect(try harness.apply(#"{"profileId": "p4", "attributes": {"x": 1}}"#).isEmpty)
+        // New keys do not collide with stored ones.
+        try harness.apply(#"{"profileId": "new", "identities": {"ecid": ["n"]}}"#)
+        #expect(try store.profileCount() == 201)
+    }
+
+    @Test func failedBatchRollsBackEverything() throws {
+        let store = try SQLiteProfileStore(folder: temporaryFolder())
+        let harness = try Harness(Self.yaml, store: store)
+        #expect(throws: ProfileExportError.self) {
+            try store.batch { () throws(ProfileExportError) in
+                _ = try harness.engine.apply(try ProfileUpdate(jsonLine: #"{"profileId": "a"}"#))
+                throw ProfileExportError(.store, "disk full (simulated)")
+            }
+        }
+        #expect(try store.profileCount() == 0)
+        #expect(try store.key(profileId: "a") == nil)
+    }
+
+    @Test func storeInAnUnwritablePlaceIsAClearError() {
+        #expect { try SQLiteProfileStore(folder: "/proc/hubcast-cannot-be-here") } throws: { error in
+            (error as? ProfileExportError)?.code == .store
+        }
+    }
+
+    @Test func namedValuesPersist() throws {
+        let folder = temporaryFolder()
+        try SQLiteProfileStore(folder: folder).setValue("42", named: "checkpoint")
+        #expect(try SQLiteProfileStore(folder: folder).value(named: "checkpoint") == "42")
+    }
+}
