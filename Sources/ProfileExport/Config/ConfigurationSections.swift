@@ -8,10 +8,10 @@ import Yams
 extension ConfigReader {
     func destination(_ node: Node, key: String) throws(ProfileExportError) -> Destination {
         let fields = try mapping(node, key: key)
-        try allow(["id", "name", "description", "connectionString", "namespace", "sasKeyName", "sasKey", "eventHubName",
-                   "includeSegmentNames", "includeSegmentTimestamps"], in: fields, context: key)
         let id = try nonEmpty(fields["id"], key: "\(key).id", in: node)
         let key = "destinations.\(id)"
+        try allow(["id", "name", "description", "connectionString", "namespace", "sasKeyName", "sasKey", "eventHubName",
+                   "includeSegmentNames", "includeSegmentTimestamps"], in: fields, context: key)
         let name = try fields["name"].map { (node) throws(ProfileExportError) in try string(node, key: "\(key).name") }
         let details = try fields["description"].map { (node) throws(ProfileExportError) in try string(node, key: "\(key).description") } ?? ""
         let hubName = try fields["eventHubName"].map { (node) throws(ProfileExportError) in try nonEmpty(node, key: "\(key).eventHubName", in: node) }
@@ -38,9 +38,9 @@ extension ConfigReader {
 
     func audience(_ node: Node, key: String, folder: String) throws(ProfileExportError) -> AudienceDefinition {
         let fields = try mapping(node, key: key)
-        try allow(["id", "name", "mergePolicy", "rule", "upload", "createdAt", "updatedAt"], in: fields, context: key)
         let id = try nonEmpty(fields["id"], key: "\(key).id", in: node)
         let key = "audiences.\(id)"
+        try allow(["id", "name", "mergePolicy", "rule", "upload", "createdAt", "updatedAt"], in: fields, context: key)
         let origin: AudienceDefinition.Origin
         switch (fields["rule"], fields["upload"]) {
         case (.some, .some): throw failure("has both rule and upload; an audience has one origin", node, key: key)
@@ -70,9 +70,9 @@ extension ConfigReader {
 
     func dataflow(_ node: Node, key: String) throws(ProfileExportError) -> Dataflow {
         let fields = try mapping(node, key: key)
-        try allow(["id", "destination", "audiences", "attributes", "partitionKey"], in: fields, context: key)
         let id = try nonEmpty(fields["id"], key: "\(key).id", in: node)
         let key = "dataflows.\(id)"
+        try allow(["id", "destination", "audiences", "attributes", "partitionKey"], in: fields, context: key)
         let destination = try nonEmpty(fields["destination"], key: "\(key).destination", in: node)
         let audiences = try list(fields["audiences"], key: "\(key).audiences") { (item, itemKey) throws(ProfileExportError) -> MappedAudience in
             if case .scalar = item { return MappedAudience(id: try nonEmpty(item, key: itemKey, in: item)) }

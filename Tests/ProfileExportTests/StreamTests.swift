@@ -1,0 +1,111 @@
+import Foundation
+import OrderedCollections
+import Testing
+@testable import ProfileExport
+
+/// The pull interface over JSON-lines input, with rejects, checkpoints and backfill.
+@Suite struct StreamTests {
+    func write(_ lines: [String], in folder: String) throws -> String {
+        let path = folder + "/updates.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func join(_ index: Int) -> String {
+        #"{"profileId": "p\#(index)", "identities": {"ecid": ["e\#(index)"]}, "attributes": {"person": {"name": {"firstName": "John"}}}}"#
+    }
+
+    @Test func malformedLinesAreReportedKeptAsideAndSkipped() async throws {
+        let folder = temporaryFolder()
+        let input = try write([Self.join(1), "{not json", #"{"attributes": {}}"#, "", Self.join(2),
+                               #"{"profileId": "p9", "identities": {"ecid": ["e1"]}}"#], in: folder)
+        let harness = try Harness(ExportRuleTests.yaml)
+        let rejects = try RejectsFile(path: folder + "/rejects.jsonl")
+        var rejectedLines: [Int] = []
+        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), rejects: rejects,
+                                  onReject: { line, _ in rejectedLines.append(line) })
+        var exported: [String] = []
+        for try await item in stream { exported.append(item.partitionKey) }
+        #expect(exported == ["e1", "e2"])
+        #expect(rejectedLines == [2, 3, 6])
+        #expect(stream.summary.updatesRead == 5)
+        #expect(stream.summary.rejected == 3)
+        #expect(stream.summary.exports == ["flow": 2, "second": 0])
+        #expect(stream.summary.rejectedByKind == ["invalid JSON": 1, "invalid profile update": 1, "identity conflict": 1])
+        let kept = try String(contentsOfFile: folder + "/rejects.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(kept.count == 3)
+        let first = try JSONParser.parse(String(kept[0]))
+        #expect(first.object?["line"] == .int(2))
+        #expect(first.object?["text"] == .string("{not json"))
+    }
+
+    @Test func workHappensOnlyAsTheConsumerPulls() throws {
+        let folder = temporaryFolder()
+        let input = try write((1...100).map(Self.join), in: folder)
+        let harness = try Harness(ExportRuleTests.yaml)
+        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), batchSize: 10)
+        _ = try stream.nextItem()
+        #expect(stream.summary.updatesRead == 10)
+        #expect(try harness.engine.store.profileCount() == 10)
+        for _ in 0..<10 { _ = try stream.nextItem() }
+        #expect(stream.summary.updatesRead == 20)
+    }
+
+    @Test func checkpointResumesAfterTheLastCommittedLine() throws {
+        let folder = temporaryFolder()
+        let input = try write((1...50).map(Self.join), in: folder)
+        let store = try SQLiteProfileStore(folder: folder + "/store")
+        let harness = try Harness(ExportRuleTests.yaml, store: store)
+        let first = ExportStream(engine: harness.engine, reader: try LineReader(path: input), batchSize: 20, checkpoint: "input")
+        for _ in 0..<25 { _ = try first.nextItem() }  // two batches committed: 40 lines
+        #expect(try store.value(named: "input") == "40")
+        let second = ExportStream(engine: harness.engine, reader: try LineReader(path: input), batchSize: 20, checkpoint: "input")
+        var keys: [String] = []
+        while let item = try second.nextItem() { keys.append(item.partitionKey) }
+        #expect(keys == (41...50).map { "e\($0)" })
+    }
+
+    @Test func onBatchRunsInsideTheBatchAndItsFailureRollsBack() throws {
+        let folder = temporaryFolder()
+        let input = try write((1...5).map(Self.join), in: folder)
+        let store = try SQLiteProfileStore(folder: folder + "/store")
+        let harness = try Harness(ExportRuleTests.yaml, store: store)
+        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), onBatch: { _ throws(ProfileExportError) in
+            throw ProfileExportError(.store, "outbox full (simulated)")
+        })
+        #expect(throws: ProfileExportError.self) { try stream.nextItem() }
+        #expect(try store.profileCount() == 0)
+    }
+
+    @Test func backfillExportsExactlyThePreQualifiedMembersOnce() throws {
+        let folder = temporaryFolder()
+        let store = try SQLiteProfileStore(folder: folder)
+        let before = try Harness(destinationsYAML + """
+
+            audiences:
+              - {id: johns, rule: 'person.name.firstName = "John"'}
+              - {id: anns, rule: 'person.name.firstName = "Ann"'}
+            dataflows:
+              - {id: flow, destination: hub, audiences: [johns], attributes: [person.name.firstName]}
+            """, store: store)
+        #expect(try before.engine.backfill().isEmpty)
+        for (index, name) in ["John", "Ann", "Ann", "Bob"].enumerated() {
+            try before.apply(#"{"profileId": "p\#(index)", "attributes": {"person": {"name": {"firstName": "\#(name)"}}}}"#)
+        }
+        // 'anns' is newly mapped: p1 and p2 already qualified and are exported; p0 only for 'johns', known already.
+        let after = try Harness(destinationsYAML + """
+
+            audiences:
+              - {id: johns, rule: 'person.name.firstName = "John"'}
+              - {id: anns, rule: 'person.name.firstName = "Ann"'}
+            dataflows:
+              - {id: flow, destination: hub, audiences: [johns, anns], attributes: [person.name.firstName]}
+            """, store: store)
+        #expect(try after.engine.newlyMappedAudiences() == ["flow": ["anns"]])
+        let items = try after.engine.backfill()
+        #expect(items.map(\.partitionKey) == ["p1", "p2"])
+        #expect(items.first?.triggers == [.backfill(audienceIds: ["anns"])])
+        #expect(items.first?.payloadText.contains(#""anns":{"lastQualificationTime":"#) == true)
+        #expect(try after.engine.backfill().isEmpty)
+    }
+}
