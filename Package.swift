@@ -84,6 +84,7 @@ let package = Package(
                 "EventHubs",
                 "HubcastEmulator",
                 "ProfileExport",
+                .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

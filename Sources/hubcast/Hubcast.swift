@@ -12,7 +12,7 @@ struct Hubcast: AsyncParsableCommand {
             Until the connector lands, `hubcast demo` runs an AMQP 1.0 loopback demo: an in-process \
             listener, a sender and a receiver over a real socket.
             """,
-        subcommands: [Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self, Bench.self]
+        subcommands: [Run.self, Explain.self, Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self, Bench.self]
     )
 }
 

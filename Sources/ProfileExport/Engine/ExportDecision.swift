@@ -71,6 +71,9 @@ public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The decision for one dataflow about one update (or upload, or backfill) of one profile.
+///
+/// Kept with the profile for `hubcast explain`; the facts are stored and ``reason`` puts them
+/// into words, so deciding costs no string work.
 public struct ExportDecision: Sendable, Hashable {
     /// Whether an event was made for the dataflow.
     public var exported: Bool
@@ -78,29 +81,44 @@ public struct ExportDecision: Sendable, Hashable {
     public var time: Timestamp
     /// What made it export-worthy; empty when not exported.
     public var triggers: [ExportTrigger]
-    /// The decision in words, for `hubcast explain`.
-    public var reason: String
+    /// The mapped audiences the profile was a member of after the update.
+    public var memberOf: [String]
+    /// The mapped audiences it stayed qualified for (`realized` → `existing`, not a change).
+    public var stayed: [String]
 
-    public init(exported: Bool, time: Timestamp, triggers: [ExportTrigger], reason: String) {
+    public init(exported: Bool, time: Timestamp, triggers: [ExportTrigger], memberOf: [String] = [], stayed: [String] = []) {
         self.exported = exported
         self.time = time
         self.triggers = triggers
-        self.reason = reason
+        self.memberOf = memberOf
+        self.stayed = stayed
+    }
+
+    /// The decision in words.
+    public var reason: String {
+        if exported { return "exported: " + triggers.map(\.description).joined(separator: "; ") }
+        if memberOf.isEmpty { return "not exported: the profile is in none of the mapped audiences and did not just leave one" }
+        var text = "not exported: member of \(memberOf.joined(separator: ", ")), but the update changed no mapped audience "
+            + "membership, no identity and no mapped attribute"
+        if !stayed.isEmpty { text += " (stayed qualified for \(stayed.joined(separator: ", ")): realized → existing is not a change)" }
+        return text
     }
 
     public var json: JSONValue {
         .object([
-            "exported": .bool(exported), "time": .string(time.description),
-            "triggers": .array(triggers.map(\.json)), "reason": .string(reason),
+            "exported": .bool(exported), "time": .int(time.seconds), "triggers": .array(triggers.map(\.json)),
+            "memberOf": .array(memberOf.map { .string($0) }), "stayed": .array(stayed.map { .string($0) }),
         ])
     }
 
     public init?(json: JSONValue) {
-        guard let object = json.object, case .bool(let exported)? = object["exported"],
-              case .string(let time)? = object["time"], let parsedTime = Timestamp.parse(time),
-              case .string(let reason)? = object["reason"] else { return nil }
+        guard let object = json.object, case .bool(let exported)? = object["exported"], case .int(let time)? = object["time"] else { return nil }
+        func strings(_ key: String) -> [String] {
+            guard case .array(let items)? = object[key] else { return [] }
+            return items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+        }
         var triggers: [ExportTrigger] = []
         if case .array(let items)? = object["triggers"] { triggers = items.compactMap(ExportTrigger.init(json:)) }
-        self.init(exported: exported, time: parsedTime, triggers: triggers, reason: reason)
+        self.init(exported: exported, time: Timestamp(seconds: time), triggers: triggers, memberOf: strings("memberOf"), stayed: strings("stayed"))
     }
 }

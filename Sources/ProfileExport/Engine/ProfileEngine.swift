@@ -123,36 +123,22 @@ public final class ProfileEngine {
                 let paths = dataflow.dataflow.attributes.filter { changedPaths.contains($0) }
                 if !paths.isEmpty { triggers.append(.attribute(paths: paths)) }
             }
-            let decision: ExportDecision
-            if triggers.isEmpty {
-                decision = ExportDecision(exported: false, time: time, triggers: [],
-                                          reason: Self.reasonNotExported(memberOf: memberOf, dataflow: dataflow, changes: changes,
-                                                                         changedPaths: changedPaths))
-            } else {
-                decision = ExportDecision(exported: true, time: time, triggers: triggers,
-                                          reason: "exported: " + triggers.map(\.description).joined(separator: "; "))
+            let exported = !triggers.isEmpty
+            if exported {
                 items.append(ExportItem(
                     dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
                     partitionKey: Self.partitionKey(of: profile, namespace: dataflow.dataflow.partitionKey),
                     triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changed: flipped),
                     profileKey: profile.key, time: time))
             }
+            var stayed: [String] = []
+            if !exported, !memberOf.isEmpty {
+                for change in changes where !change.isTransition && dataflow.mapped[change.audienceId] != nil { stayed.append(change.audienceId) }
+            }
+            let decision = ExportDecision(exported: exported, time: time, triggers: triggers, memberOf: memberOf, stayed: stayed)
             profile.lastDecisions[dataflow.dataflow.id] = decision
         }
         return items
-    }
-
-    private static func reasonNotExported(memberOf: [String], dataflow: DataflowPlan, changes: [MembershipChange],
-                                          changedPaths: Set<AttributePath>) -> String {
-        if memberOf.isEmpty {
-            return "not exported: the profile is in none of the mapped audiences (\(dataflow.mappedOrder.joined(separator: ", "))) and did not just leave one"
-        }
-        var notes: [String] = []
-        let stayed = changes.filter { !$0.isTransition && dataflow.mapped[$0.audienceId] != nil }.map(\.audienceId)
-        if !stayed.isEmpty { notes.append("stayed qualified for \(stayed.joined(separator: ", ")) (realized → existing is not a change)") }
-        if !changedPaths.isEmpty { notes.append("wrote no mapped attribute of this dataflow") }
-        return "not exported: member of \(memberOf.joined(separator: ", ")), but the update changed no mapped membership, identity or mapped attribute"
-            + (notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")")
     }
 
     /// Spec §4: the first id of `namespace`, else the profile id, else the first identity.
