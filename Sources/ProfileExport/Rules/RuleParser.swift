@@ -203,7 +203,7 @@ struct RuleParser {
             throw failure("expected a date string inside date(…), found \(token.quoted)")
         }
         guard let timestamp = Timestamp.parse(text) else {
-            throw failure("bad date literal: \(token.quoted) is not an ISO 8601 date or date-time (such as \"2000-01-01\" or \"2000-01-01T12:00:00Z\")")
+            throw failure("bad date literal: \(token.text) is not an ISO 8601 date or date-time (such as \"2000-01-01\" or \"2000-01-01T12:00:00Z\")")
         }
         try advance()
         guard token.kind == .rightParenthesis else {
