@@ -1,3 +1,4 @@
+import OrderedCollections
 import PropertyBased
 import Testing
 @testable import ProfileExport

@@ -1,3 +1,4 @@
+import OrderedCollections
 import PropertyBased
 import Testing
 @testable import ProfileExport
@@ -41,8 +42,8 @@ enum RuleRandom {
     /// Documents that give each of ``evaluablePaths`` a value, `null`, or nothing.
     static var document: Generator<JSONValue, Shrink.None<JSONValue>> {
         Generator { rng in
-            var top: [String: JSONValue] = [:]
-            var inner: [String: JSONValue] = [:]
+            var top: JSONObject = [:]
+            var inner: JSONObject = [:]
             for key in ["a", "b"] where Bool.random(using: &rng) || Bool.random(using: &rng) {
                 top[key] = evaluableValues.randomElement(using: &rng)!
             }

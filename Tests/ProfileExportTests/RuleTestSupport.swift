@@ -1,3 +1,4 @@
+import OrderedCollections
 import Testing
 @testable import ProfileExport
 
@@ -38,4 +39,4 @@ func ruleError(_ rule: String) -> ProfileExportError? {
 }
 
 /// A flat attribute document from key-value pairs.
-func attributes(_ members: [String: JSONValue]) -> JSONValue { .object(members) }
+func attributes(_ members: JSONObject) -> JSONValue { .object(members) }

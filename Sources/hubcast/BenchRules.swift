@@ -1,0 +1,245 @@
+// Hubcast — `hubcast bench rules`: the rules engine's update rate, in memory and with the durable store.
+
+import ArgumentParser
+import Foundation
+import OrderedCollections
+import ProfileExport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchRules: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Updates per second through evaluate + decide + payload, on one core, in memory and with SQLite.",
+        discussion: """
+            Loads --profiles profiles (2 identities, 9 attributes each), then applies --updates updates to \
+            random profiles (2–3 attribute writes each, mapped and unmapped) with 20 rule audiences and 2 \
+            dataflows. Updates are built before the clock starts; the rate counts apply() alone (evaluate \
+            all rules, decide both dataflows, build payloads, store the profile), in store batches of \
+            --batch. Each store runs in a child process so its peak RSS is its own. A second table gives \
+            the cost of parsing a JSON line into an update.
+            """
+    )
+
+    @Option(help: "Profiles to load first.") var profiles = 1_000_000
+    @Option(help: "Updates to apply after loading.") var updates = 1_000_000
+    @Option(help: "memory, sqlite, or both (each in its own child process).") var store = "both"
+    @Option(help: "Updates per store batch (one commit each).") var batch = 1000
+    @Option(help: "Folder for the SQLite store (default: a fresh temporary folder).") var folder: String?
+
+    func validate() throws {
+        guard profiles > 0, updates > 0, batch > 0, ["memory", "sqlite", "both"].contains(store) else {
+            throw ValidationError("--profiles, --updates and --batch must be positive; --store is memory, sqlite or both")
+        }
+    }
+
+    func run() async throws {
+        if store == "both" {
+            var lines: [String] = []
+            for kind in ["memory", "sqlite"] {
+                let child = try ChildProcess(executablePath(), ["bench", "rules", "--store", kind, "--profiles", "\(profiles)",
+                                                                "--updates", "\(updates)", "--batch", "\(batch)"])
+                child.closeInput()
+                while let line = child.readLine() { if line.hasPrefix("|") { lines.append(line) } }
+                let result = child.wait()
+                guard result.status == 0 else { throw BenchError("bench rules --store \(kind) failed with status \(result.status)") }
+            }
+            printTable(lines)
+            return
+        }
+        printTable(try measure())
+    }
+
+    private func printTable(_ lines: [String]) {
+        let rows = lines.filter { !$0.hasPrefix("| parse") }
+        print("| store | profiles | updates | updates/s | µs/update | exports | load profiles/s | peak RSS MiB | store file MiB |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for line in rows { print(line) }
+        if let parse = lines.first(where: { $0.hasPrefix("| parse") }) {
+            print("\n| step | lines/s | µs/line |\n|---|---|---|\n\(parse)")
+        }
+    }
+
+    private func measure() throws -> [String] {
+        let configuration = try ExportConfiguration.parse(yaml: Self.yaml)
+        var path: String?
+        let profileStore: any ProfileStore
+        if store == "sqlite" {
+            let folder = self.folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("hubcast-bench-\(getpid())").path
+            try? FileManager.default.removeItem(atPath: folder)
+            let sqlite = try SQLiteProfileStore(folder: folder)
+            path = sqlite.path
+            profileStore = sqlite
+        } else {
+            profileStore = MemoryProfileStore()
+        }
+        let engine = ProfileEngine(configuration: configuration, store: profileStore)
+        var random = SplitMix(seed: 42)
+        let time = Timestamp(seconds: 1_764_000_000)
+
+        // Load.
+        let loadStart = ContinuousClock.now
+        var index = 0
+        while index < profiles {
+            let end = min(profiles, index + batch)
+            let chunk = (index..<end).map { Self.newProfile($0, &random) }
+            try profileStore.batch { () throws(ProfileExportError) in
+                for update in chunk { _ = try engine.apply(update, receivedAt: time) }
+            }
+            index = end
+            if index % 200_000 == 0 { FileHandleStderr.write("\(store): loaded \(index) profiles\n") }
+        }
+        let loadRate = Double(profiles) / seconds(ContinuousClock.now - loadStart)
+
+        // Updates: built per chunk before the clock runs; only apply() is timed.
+        var elapsed = Duration.zero
+        var exports = 0
+        var applied = 0
+        var samples: [ProfileUpdate] = []
+        while applied < updates {
+            let count = min(batch, updates - applied)
+            let chunk = (0..<count).map { _ in Self.randomUpdate(profiles: profiles, &random) }
+            if samples.count < 10_000 { samples += chunk.prefix(10_000 - samples.count) }
+            let start = ContinuousClock.now
+            try profileStore.batch { () throws(ProfileExportError) in
+                for update in chunk { exports += try engine.apply(update, receivedAt: time).count }
+            }
+            elapsed += ContinuousClock.now - start
+            applied += count
+        }
+        let rate = Double(updates) / seconds(elapsed)
+        let rss = Double(selfUsage().maxRSSKiB) / 1024
+        let fileSize = path.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int } ?? 0
+        var lines = ["| \(store == "sqlite" ? "SQLite (WAL)" : "memory") | \(profiles) | \(updates) | \(Int(rate)) | "
+            + "\(format2f(1e6 / rate)) | \(exports) | \(Int(loadRate)) | \(Int(rss)) | \(path == nil ? "–" : "\(fileSize >> 20)") |"]
+
+        // Parsing JSON lines into updates.
+        let jsonLines = samples.map(Self.jsonLine)
+        let parseStart = ContinuousClock.now
+        var parsed = 0
+        for _ in 0..<5 {
+            for line in jsonLines { if (try? ProfileUpdate(jsonLine: line)) != nil { parsed += 1 } }
+        }
+        let parseRate = Double(parsed) / seconds(ContinuousClock.now - parseStart)
+        lines.append("| parse JSON line → update | \(Int(parseRate)) | \(format2f(1e6 / parseRate)) |")
+        for line in lines { print(line) }
+        return lines
+    }
+
+    static let firstNames = ["John", "Anna", "Maria", "Peter", "Sofia", "Jean", "Lukas", "Emma", "Noah", "Mia",
+                             "Liam", "Olivia", "Paul", "Lea", "Max", "Clara", "Tom", "Nina", "Ben", "Eva"]
+    static let lastNames = ["Miller", "Martin", "Meyer", "Dupont", "Schmidt", "Rossi", "Garcia", "Smith", "Novak", "Berg"]
+    static let countries = ["FR", "DE", "ES", "IT", "US", "GB", "NL", "PL", "SE", "PT"]
+    static let tiers = ["bronze", "silver", "gold", "platinum"]
+
+    static func newProfile(_ index: Int, _ random: inout SplitMix) -> ProfileUpdate {
+        var update = ProfileUpdate(profileId: "p\(index)")
+        update.identities = [Identity(namespace: "ecid", id: "e\(index)"), Identity(namespace: "email_lc_sha256", id: "h\(index)")]
+        let first = firstNames[random.next(firstNames.count)]
+        update.attributes = [
+            "person": .object([
+                "name": .object(["firstName": .string(first), "lastName": .string(lastNames[random.next(lastNames.count)])]),
+                "age": .int(Int64(18 + random.next(63))),
+            ]),
+            "personalEmail": .object(["address": .string("\(first.lowercased()).\(index)@\(random.next(4) == 0 ? "acme.com" : "example.org")")]),
+            "loyalty": .object(["tier": .string(tiers[random.next(4)]), "points": .int(Int64(random.next(10_000)))]),
+            "homeAddress": .object(["country": .string(countries[random.next(countries.count)])]),
+            "commerce": .object(["lastPurchase": .string(date(random.next(900)))]),
+            "consent": .object(["email": .bool(random.next(2) == 0)]),
+        ]
+        return update
+    }
+
+    static func date(_ daysAfter2024: Int) -> String {
+        Timestamp(seconds: 1_704_067_200 + Int64(daysAfter2024) * 86_400).description
+    }
+
+    static func randomUpdate(profiles: Int, _ random: inout SplitMix) -> ProfileUpdate {
+        var update = ProfileUpdate(profileId: "p\(random.next(profiles))")
+        var attributes = JSONObject()
+        for _ in 0..<(2 + random.next(2)) {
+            switch random.next(6) {
+            case 0: attributes["loyalty", default: .object([:])] = merged(attributes["loyalty"], "points", .int(Int64(random.next(10_000))))
+            case 1: attributes["loyalty", default: .object([:])] = merged(attributes["loyalty"], "tier", .string(tiers[random.next(4)]))
+            case 2: attributes["homeAddress"] = .object(["country": .string(countries[random.next(countries.count)])])
+            case 3: attributes["commerce"] = .object(["lastPurchase": .string(date(random.next(900)))])
+            case 4: attributes["web"] = .object(["visits": .int(Int64(random.next(1000)))])
+            default: attributes["consent"] = .object(["email": .bool(random.next(2) == 0)])
+            }
+        }
+        update.attributes = attributes
+        return update
+    }
+
+    private static func merged(_ value: JSONValue?, _ key: String, _ member: JSONValue) -> JSONValue {
+        var object = value?.object ?? [:]
+        object[key] = member
+        return .object(object)
+    }
+
+    static func jsonLine(_ update: ProfileUpdate) -> String {
+        var writer = JSONWriter()
+        writer.beginObject()
+        if let profileId = update.profileId { writer.key("profileId"); writer.value(profileId) }
+        writer.key("timestamp")
+        writer.value("2026-11-22T10:00:00Z")
+        writer.key("attributes")
+        writer.value(.object(update.attributes))
+        writer.endObject()
+        return writer.text
+    }
+
+    static let yaml = """
+        destinations:
+          - {id: hub-a, connectionString: "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=a"}
+          - {id: hub-b, connectionString: "Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=b", includeSegmentNames: true, includeSegmentTimestamps: true}
+        audiences:
+          - {id: a01, name: Johns, rule: 'person.name.firstName = "John"', createdAt: 2026-01-01T00:00:00Z, updatedAt: 2026-01-02T00:00:00Z}
+          - {id: a02, rule: 'loyalty.tier = "gold"'}
+          - {id: a03, rule: 'loyalty.points >= 5000'}
+          - {id: a04, rule: 'homeAddress.country in ["FR", "DE", "ES"]'}
+          - {id: a05, rule: 'person.age < 30'}
+          - {id: a06, rule: 'person.age >= 65'}
+          - {id: a07, rule: 'consent.email = true and loyalty.tier != "bronze"'}
+          - {id: a08, rule: 'personalEmail.address contains "@acme."'}
+          - {id: a09, rule: 'person.name.lastName startsWith "M"'}
+          - {id: a10, rule: 'commerce.lastPurchase >= date("2026-01-01")'}
+          - {id: a11, rule: 'loyalty.points > 8000 or loyalty.tier = "platinum"'}
+          - {id: a12, rule: 'homeAddress.country = "US" and person.age >= 21'}
+          - {id: a13, rule: 'not consent.email = true'}
+          - {id: a14, rule: 'person.name.firstName in ["Anna", "Maria", "Sofia"]'}
+          - {id: a15, rule: 'loyalty.points < 1000'}
+          - {id: a16, rule: 'commerce.lastPurchase < date("2024-06-01")'}
+          - {id: a17, rule: 'homeAddress.country = "FR" and loyalty.tier in ["gold", "platinum"]'}
+          - {id: a18, rule: 'person.age >= 40 and person.age < 50'}
+          - {id: a19, rule: 'personalEmail.address exists and not web.visits exists'}
+          - {id: a20, rule: 'loyalty.points >= 2500 and loyalty.points < 5000', mergePolicy: other}
+        dataflows:
+          - id: flow-a
+            destination: hub-a
+            audiences: [a01, a02, a03, a04, a05]
+            attributes: [person.name.firstName, person.name.lastName, personalEmail.address, loyalty.tier]
+            partitionKey: ecid
+          - id: flow-b
+            destination: hub-b
+            audiences: [a06, a07, a08, a09, a10]
+            attributes: [homeAddress.country, loyalty.points, person.age]
+        """
+}
+
+/// A small deterministic random generator (SplitMix64), so every run applies the same updates.
+struct SplitMix {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next(_ bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(bound))
+    }
+}
