@@ -7,9 +7,10 @@ extension ProfileEngine {
     /// removals, and returns the mapped attribute paths (of any dataflow) that were touched:
     /// a write at or inside a mapped path counts even when the value is the same (spec §3.3); a
     /// write or removal that replaces a mapped path's parent counts when the profile had it; a
-    /// removal of an attribute the profile lacks does nothing.
-    func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> Set<AttributePath> {
-        guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return [] }
+    /// removal of an attribute the profile lacks does nothing. Also returns the top-level names of
+    /// everything written or removed, so only the rules reading under them need evaluating.
+    func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> (mapped: Set<AttributePath>, topNames: Set<String>) {
+        guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return ([], []) }
         let before = JSONValue.object(profile.attributes)
         var touched: [(path: [String], removal: Bool)] = []
         var prefix: [String] = []
@@ -18,7 +19,8 @@ extension ProfileEngine {
             touched.append((path.components, true))
         }
         var changed = Set<AttributePath>()
-        for mapped in plan.mappedPaths {
+        let topNames = Set(touched.map { $0.path[0] })
+        for mapped in plan.mappedPaths where topNames.contains(mapped.components[0]) {
             for (path, _) in touched {
                 let written = AttributePath(components: path)
                 if written.isWithin(mapped) || (mapped.isWithin(written) && before.value(at: mapped) != nil) {
@@ -27,7 +29,7 @@ extension ProfileEngine {
                 }
             }
         }
-        return changed
+        return (changed, topNames)
     }
 
     /// Deep-merges `writes` into `object`, recording each leaf written (a `null` leaf removes and is

@@ -56,6 +56,10 @@ struct ExportPlan: Sendable {
     let evaluatedHere: Set<String>
     /// Every attribute path mapped by any dataflow.
     let mappedPaths: [AttributePath]
+    /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
+    let rulesByTopName: [String: [Int]]
+    /// A fingerprint of the rule audiences (ids and texts); never 0.
+    let ruleVersion: Int64
 
     init(_ configuration: ExportConfiguration) {
         self.configuration = configuration
@@ -75,6 +79,16 @@ struct ExportPlan: Sendable {
         self.audiences = audiences
         self.rules = rules
         self.evaluatedHere = evaluated
+        var byTopName: [String: [Int]] = [:]
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (index, (id, rule)) in rules.enumerated() {
+            for name in Set(rule.paths.map { $0.components[0] }) { byTopName[name, default: []].append(index) }
+            for byte in (id + "\u{1}" + rule.description + "\u{2}").utf8 {
+                hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+            }
+        }
+        rulesByTopName = byTopName
+        ruleVersion = Int64(bitPattern: hash | 1)
         var paths: [AttributePath] = []
         dataflows = configuration.dataflows.compactMap { dataflow in
             guard let destination = configuration.destination(dataflow.destination) else { return nil }

@@ -37,7 +37,7 @@ public final class ProfileEngine {
         for identity in update.removeIdentities where profile.identities.remove(identity) { removed.append(identity) }
 
         // Attributes: writes, then removals; which mapped paths they touched.
-        let changedPaths = applyAttributes(update, to: &profile)
+        let (changedPaths, topNames) = applyAttributes(update, to: &profile)
 
         // Memberships: upstream statuses, then every rule audience.
         var changes: [MembershipChange] = []
@@ -47,11 +47,22 @@ public final class ProfileEngine {
             profile.memberships[given.audienceId] = after
             changes.append(MembershipChange(audienceId: given.audienceId, from: before?.status, to: after))
         }
-        for (audienceId, rule) in plan.rules {
-            if let change = Self.evaluate(rule.matches(.object(profile.attributes)), audienceId, in: &profile, at: time) {
+        // A rule's result depends only on the attributes it reads: a rule that reads nothing this
+        // update wrote gives what it gave last time (the profile's membership), unless the rule set
+        // changed since the profile was last fully evaluated.
+        var affected = Set<Int>()
+        let everything = profile.ruleVersion != plan.ruleVersion
+        if !everything {
+            for name in topNames { affected.formUnion(plan.rulesByTopName[name] ?? []) }
+        }
+        for (index, (audienceId, rule)) in plan.rules.enumerated() {
+            let qualifies = everything || affected.contains(index)
+                ? rule.matches(.object(profile.attributes)) : profile.isMember(of: audienceId)
+            if let change = Self.evaluate(qualifies, audienceId, in: &profile, at: time) {
                 changes.append(change)
             }
         }
+        profile.ruleVersion = plan.ruleVersion
 
         let items = decide(&profile, time: time, changes: changes, added: added, removed: removed, changedPaths: changedPaths)
         try store.save(profile, replacing: previous)

@@ -13,6 +13,8 @@ public struct Profile: Sendable, Hashable {
     public var attributes = JSONObject()
     /// Audience id → membership, in the order first set. Exited memberships stay (with their time).
     public var memberships: OrderedDictionary<String, Membership> = [:]
+    /// The rule set the memberships were last fully evaluated with (see `ProfileEngine`).
+    public var ruleVersion: Int64 = 0
     /// Dataflow id → the decision taken for this profile's last update or upload, for `explain`.
     public var lastDecisions: OrderedDictionary<String, ExportDecision> = [:]
 

@@ -3,7 +3,8 @@
 import OrderedCollections
 
 /// Encodes a profile (without its key and profile id, which have columns of their own) as JSON:
-/// `{"i": {namespace: [ids]}, "a": attributes, "m": {audience: [status, seconds]}, "d": {dataflow: decision}}`.
+/// `{"i": {namespace: [ids]}, "a": attributes, "m": {audience: [status, seconds]}, "g": rule version,
+/// "d": {dataflow: decision}}`.
 enum ProfileRecord {
     static func encode(_ profile: Profile) -> [UInt8] {
         var writer = JSONWriter(capacity: 512)
@@ -29,6 +30,8 @@ enum ProfileRecord {
             writer.endArray()
         }
         writer.endObject()
+        writer.key("g")
+        writer.value(profile.ruleVersion)
         writer.key("d")
         writer.beginObject()
         for (dataflow, decision) in profile.lastDecisions {
@@ -58,6 +61,7 @@ enum ProfileRecord {
                 profile.memberships[audience] = Membership(parsed, at: Timestamp(seconds: seconds))
             }
         }
+        if case .int(let version)? = record["g"] { profile.ruleVersion = version }
         if case .object(let decisions)? = record["d"] {
             for (dataflow, entry) in decisions {
                 if let decision = ExportDecision(json: entry) { profile.lastDecisions[dataflow] = decision }
