@@ -11,37 +11,50 @@ extension ProfileEngine {
     /// everything written or removed, so only the rules reading under them need evaluating.
     func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> (mapped: Set<AttributePath>, topNames: Set<String>) {
         guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return ([], []) }
-        let before = JSONValue.object(profile.attributes)
-        var touched: [(path: [String], removal: Bool)] = []
+        var touched: [Touch] = []
         var prefix: [String] = []
         Self.merge(update.attributes, into: &profile.attributes, prefix: &prefix, touched: &touched)
-        for path in update.removeAttributes where Self.remove(path.components[...], from: &profile.attributes) {
-            touched.append((path.components, true))
+        for path in update.removeAttributes {
+            if let old = Self.remove(path.components[...], from: &profile.attributes) {
+                touched.append(Touch(path: path.components, replaced: old))
+            }
         }
         var changed = Set<AttributePath>()
-        let topNames = Set(touched.map { $0.path[0] })
+        var topNames = Set<String>()
+        for touch in touched { topNames.insert(touch.path[0]) }
         for mapped in plan.mappedPaths where topNames.contains(mapped.components[0]) {
-            for (path, _) in touched {
-                let written = AttributePath(components: path)
-                if written.isWithin(mapped) || (mapped.isWithin(written) && before.value(at: mapped) != nil) {
-                    changed.insert(mapped)
-                    break
-                }
+            for touch in touched where touch.touches(mapped.components) {
+                changed.insert(mapped)
+                break
             }
         }
         return (changed, topNames)
     }
 
+    /// A path written or removed, with the object it replaced there (when it replaced one).
+    struct Touch {
+        var path: [String]
+        var replaced: JSONValue?
+
+        /// Whether this write or removal changes the attribute at `mapped`: it is at or inside it, or
+        /// it replaced an object that held something at `mapped`.
+        func touches(_ mapped: [String]) -> Bool {
+            if path.count >= mapped.count { return path.starts(with: mapped) }
+            guard mapped.starts(with: path), case .object(let old)? = replaced else { return false }
+            return JSONValue.object(old).value(at: AttributePath(components: Array(mapped[path.count...]))) != nil
+        }
+    }
+
     /// Deep-merges `writes` into `object`, recording each leaf written (a `null` leaf removes and is
     /// recorded only when something was there).
     private static func merge(_ writes: JSONObject, into object: inout JSONObject, prefix: inout [String],
-                              touched: inout [(path: [String], removal: Bool)]) {
+                              touched: inout [Touch]) {
         for (name, value) in writes {
             prefix.append(name)
             defer { prefix.removeLast() }
             switch value {
             case .null:
-                if object.removeValue(forKey: name) != nil { touched.append((prefix, true)) }
+                if let old = object.removeValue(forKey: name) { touched.append(Touch(path: prefix, replaced: old)) }
             case .object(let members) where !members.isEmpty:
                 var child: JSONObject
                 if let index = object.index(forKey: name), case .object(let existing) = object.values[index] {
@@ -57,20 +70,21 @@ extension ProfileEngine {
                     object[name] = .object(child)
                 }
             default:
-                object[name] = value
-                touched.append((prefix, false))
+                let old = object.updateValue(value, forKey: name)
+                if case .object? = old {
+                    touched.append(Touch(path: prefix, replaced: old))
+                } else {
+                    touched.append(Touch(path: prefix, replaced: nil))
+                }
             }
         }
     }
 
-    /// Removes the value at `path`; returns whether there was one. Empty parents are removed too.
-    private static func remove(_ path: ArraySlice<String>, from object: inout JSONObject) -> Bool {
-        guard let head = path.first, let index = object.index(forKey: head) else { return false }
-        if path.count == 1 {
-            object.remove(at: index)
-            return true
-        }
-        guard case .object(var child) = object.values[index] else { return false }
+    /// Removes the value at `path` and returns it (`nil` when there was none). Empty parents go too.
+    private static func remove(_ path: ArraySlice<String>, from object: inout JSONObject) -> JSONValue? {
+        guard let head = path.first, let index = object.index(forKey: head) else { return nil }
+        if path.count == 1 { return object.remove(at: index).value }
+        guard case .object(var child) = object.values[index] else { return nil }
         object.values[index] = .null
         let removed = remove(path.dropFirst(), from: &child)
         if child.isEmpty {

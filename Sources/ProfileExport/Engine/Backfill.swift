@@ -42,7 +42,7 @@ extension ProfileEngine {
         var profile = stored
         let items = decide(&profile, time: time, changes: [], added: [], removed: [], changedPaths: [],
                            backfill: [dataflowId: qualified], only: dataflowId)
-        try store.save(profile, replacing: stored)
+        try store.save(profile, previousIdentities: stored.identities)
         return items.first
     }
 

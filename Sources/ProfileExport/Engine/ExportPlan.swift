@@ -45,11 +45,30 @@ struct AttributeTree: Sendable {
     }
 }
 
+/// What a payload needs of an audience, looked up once.
+final class AudienceInfo: Sendable {
+    let mergePolicy: String
+    let name: String?
+    let createdAt: Int64?
+    let updatedAt: Int64?
+
+    init(_ audience: AudienceDefinition) {
+        mergePolicy = audience.mergePolicy
+        name = audience.name
+        createdAt = audience.createdAt?.milliseconds
+        updatedAt = audience.updatedAt?.milliseconds
+    }
+}
+
 /// The whole configuration, compiled.
 struct ExportPlan: Sendable {
     let configuration: ExportConfiguration
     let dataflows: [DataflowPlan]
     let audiences: [String: AudienceDefinition]
+    /// Audience id → what payloads need of it.
+    let audienceInfo: [String: AudienceInfo]
+    /// Configured audiences in order, for the unmapped entries of a payload (spec §4 (c)).
+    let audienceOrder: [(id: String, info: AudienceInfo)]
     /// Rule audiences, in configuration order.
     let rules: [(id: String, rule: AudienceRule)]
     /// Audiences Hubcast evaluates itself (rule or upload): upstream statuses for them are ignored.
@@ -77,6 +96,8 @@ struct ExportPlan: Sendable {
             }
         }
         self.audiences = audiences
+        audienceOrder = configuration.audiences.map { ($0.id, AudienceInfo($0)) }
+        audienceInfo = Dictionary(audienceOrder.map { ($0.id, $0.info) }, uniquingKeysWith: { first, _ in first })
         self.rules = rules
         self.evaluatedHere = evaluated
         var byTopName: [String: [Int]] = [:]

@@ -27,12 +27,12 @@ struct PayloadBuilder {
         for audienceId in dataflow.mappedOrder {
             guard let membership = profile.memberships[audienceId],
                   membership.status.isMember || changed.contains(audienceId) else { continue }
-            if let policy = plan.audiences[audienceId]?.mergePolicy { policies.insert(policy) }
+            if let policy = plan.audienceInfo[audienceId]?.mergePolicy { policies.insert(policy) }
             writeEntry(audienceId, membership, mapping: dataflow.mapped[audienceId], options: dataflow.destination, to: &writer)
         }
         if !policies.isEmpty {
-            for audience in plan.configuration.audiences where dataflow.mapped[audience.id] == nil {
-                guard policies.contains(audience.mergePolicy), let membership = profile.memberships[audience.id],
+            for audience in plan.audienceOrder where dataflow.mapped[audience.id] == nil {
+                guard policies.contains(audience.info.mergePolicy), let membership = profile.memberships[audience.id],
                       membership.status.isMember else { continue }
                 writeEntry(audience.id, membership, mapping: nil, options: dataflow.destination, to: &writer)
             }
@@ -66,10 +66,10 @@ struct PayloadBuilder {
         writer.value(membership.lastQualificationTime.description)
         writer.key("status")
         writer.value(membership.status.rawValue)
-        let audience = plan.audiences[audienceId]
+        let audience = plan.audienceInfo[audienceId]
         if options.includeSegmentTimestamps {
-            if let createdAt = audience?.createdAt { writer.key("createdAt"); writer.value(createdAt.milliseconds) }
-            if let updatedAt = audience?.updatedAt { writer.key("updatedAt"); writer.value(updatedAt.milliseconds) }
+            if let createdAt = audience?.createdAt { writer.key("createdAt"); writer.value(createdAt) }
+            if let updatedAt = audience?.updatedAt { writer.key("updatedAt"); writer.value(updatedAt) }
             if let created = mapping?.mappingCreatedAt { writer.key("mappingCreatedAt"); writer.value(created.milliseconds) }
             if let updated = mapping?.mappingUpdatedAt { writer.key("mappingUpdatedAt"); writer.value(updated.milliseconds) }
         }

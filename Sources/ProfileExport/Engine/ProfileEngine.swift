@@ -25,9 +25,15 @@ public final class ProfileEngine {
     /// profile id and identities point at different profiles.
     public func apply(_ update: ProfileUpdate, receivedAt: Timestamp = .now()) throws(ProfileExportError) -> [ExportItem] {
         let time = update.timestamp ?? receivedAt
-        let previous = try resolve(update)
         var profile: Profile
-        if let previous { profile = previous } else { profile = Profile(key: try store.newKey(), profileId: update.profileId) }
+        let previousIdentities: IdentityMap?
+        if let stored = try resolve(update) {
+            profile = stored
+            previousIdentities = stored.identities
+        } else {
+            profile = Profile(key: try store.newKey(), profileId: update.profileId)
+            previousIdentities = nil
+        }
         if profile.profileId == nil { profile.profileId = update.profileId }
 
         // Identities (spec §11: re-adding or removing an absent one is no change).
@@ -65,11 +71,11 @@ public final class ProfileEngine {
         profile.ruleVersion = plan.ruleVersion
 
         let items = decide(&profile, time: time, changes: changes, added: added, removed: removed, changedPaths: changedPaths)
-        try store.save(profile, replacing: previous)
+        try store.save(profile, previousIdentities: previousIdentities)
         return items
     }
 
-    /// Finds the profile an update is about, or `nil` for a new one; refuses conflicts (spec §11).
+    /// Checks out the profile an update is about, or `nil` for a new one; refuses conflicts (spec §11).
     private func resolve(_ update: ProfileUpdate) throws(ProfileExportError) -> Profile? {
         var owner: Int64?
         var ownerWitness = ""
@@ -89,10 +95,11 @@ public final class ProfileEngine {
             ownerWitness = "identity \(identity)"
         }
         guard let owner else { return nil }
-        guard let profile = try store.profile(key: owner) else {
+        guard let profile = try store.checkout(key: owner) else {
             throw ProfileExportError(.store, "the index names profile \(owner), which is missing")
         }
         if let profileId = update.profileId, let existing = profile.profileId, existing != profileId {
+            try store.save(profile, previousIdentities: profile.identities)
             throw ProfileExportError(.identityConflict, "\(ownerWitness) belongs to profile '\(existing)', not '\(profileId)'")
         }
         return profile

@@ -151,7 +151,7 @@ extension ProfileEngine {
             } else {
                 report.stayed += 1
             }
-            try store.save(profile, replacing: previous)
+            try store.save(profile, previousIdentities: previous?.identities)
         }
         for key in before where !members.contains(key) {
             guard let stored = try store.profile(key: key) else { continue }
@@ -159,7 +159,7 @@ extension ProfileEngine {
             guard let change = Self.evaluate(false, audienceId, in: &profile, at: time) else { continue }
             report.left += 1
             items += decide(&profile, time: time, changes: [change], added: [], removed: [], changedPaths: [])
-            try store.save(profile, replacing: stored)
+            try store.save(profile, previousIdentities: stored.identities)
         }
         return (report, items)
     }

@@ -91,6 +91,16 @@ public struct JSONWriter: Sendable {
 
     private mutating func string(_ text: String) {
         bytes.append(0x22)
+        var text = text
+        let plain = text.withUTF8 { utf8 in
+            for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if plain {
+            bytes.append(0x22)
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case 0x22: bytes.append(0x5C); bytes.append(0x22)

@@ -14,15 +14,19 @@ public protocol ProfileStore: AnyObject {
 
     /// The profile with store key `key`.
     func profile(key: Int64) throws(ProfileExportError) -> Profile?
+    /// The profile with store key `key`, to be changed and saved back with ``save(_:previousIdentities:)``
+    /// in the same batch. The memory store hands over its own copy, so changing it copies nothing.
+    func checkout(key: Int64) throws(ProfileExportError) -> Profile?
     /// The key of the profile with profile id `profileId`.
     func key(profileId: String) throws(ProfileExportError) -> Int64?
     /// The key of the profile that has `identity`.
     func key(identity: Identity) throws(ProfileExportError) -> Int64?
     /// A key no profile has yet.
     func newKey() throws(ProfileExportError) -> Int64
-    /// Stores `profile` (new or changed) and indexes its id and identities; `previous` is the
-    /// stored version it replaces, so the index can drop identities the profile no longer has.
-    func save(_ profile: Profile, replacing previous: Profile?) throws(ProfileExportError)
+    /// Stores `profile` (new or changed) and indexes its id and identities; `previousIdentities` are
+    /// those of the stored version it replaces (`nil` for a new profile), so the index can drop
+    /// identities the profile no longer has.
+    func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError)
     /// Calls `body` with every profile, in key order.
     func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError)
     /// How many profiles there are.
@@ -47,6 +51,7 @@ public final class MemoryProfileStore: ProfileStore {
     public func batch<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T { try body() }
 
     public func profile(key: Int64) -> Profile? { profiles[key] }
+    public func checkout(key: Int64) -> Profile? { profiles.removeValue(forKey: key) }
     public func key(profileId: String) -> Int64? { byId[profileId] }
     public func key(identity: Identity) -> Int64? { byIdentity[identity] }
 
@@ -55,12 +60,12 @@ public final class MemoryProfileStore: ProfileStore {
         return nextKey
     }
 
-    public func save(_ profile: Profile, replacing previous: Profile?) {
-        if let profileId = profile.profileId, previous?.profileId != profileId { byId[profileId] = profile.key }
+    public func save(_ profile: Profile, previousIdentities: IdentityMap?) {
+        if let profileId = profile.profileId, byId[profileId] != profile.key { byId[profileId] = profile.key }
         profiles[profile.key] = profile
-        if let previous, previous.identities == profile.identities { return }
-        if let previous {
-            for identity in previous.identities.all where !profile.identities.contains(identity) {
+        if let previousIdentities, previousIdentities == profile.identities { return }
+        if let previousIdentities {
+            for identity in previousIdentities.all where !profile.identities.contains(identity) {
                 byIdentity[identity] = nil
             }
         }

@@ -91,6 +91,8 @@ public final class SQLiteProfileStore: ProfileStore {
         }.get()
     }
 
+    public func checkout(key: Int64) throws(ProfileExportError) -> Profile? { try profile(key: key) }
+
     public func key(profileId: String) throws(ProfileExportError) -> Int64? {
         try withDatabase("cannot look up a profile id") { db in
             try Int64.fetchOne(db.cachedStatement(sql: "SELECT key FROM profiles WHERE profile_id = ?"), arguments: [profileId])
@@ -109,22 +111,22 @@ public final class SQLiteProfileStore: ProfileStore {
         return nextKey
     }
 
-    public func save(_ profile: Profile, replacing previous: Profile?) throws(ProfileExportError) {
+    public func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError) {
         let record = Data(ProfileRecord.encode(profile))
         try withDatabase("cannot save profile \(profile.key)") { db in
             try db.cachedStatement(sql: """
                 INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
                 ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
                 """).execute(arguments: [profile.key, profile.profileId, record])
-            if let previous, previous.identities == profile.identities { return }
-            if let previous {
+            if let previousIdentities, previousIdentities == profile.identities { return }
+            if let previousIdentities {
                 let delete = try db.cachedStatement(sql: "DELETE FROM identities WHERE namespace = ? AND id = ?")
-                for identity in previous.identities.all where !profile.identities.contains(identity) {
+                for identity in previousIdentities.all where !profile.identities.contains(identity) {
                     try delete.execute(arguments: [identity.namespace, identity.id])
                 }
             }
             let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO identities (namespace, id, key) VALUES (?, ?, ?)")
-            for identity in profile.identities.all where !(previous?.identities.contains(identity) ?? false) {
+            for identity in profile.identities.all where !(previousIdentities?.contains(identity) ?? false) {
                 try insert.execute(arguments: [identity.namespace, identity.id, profile.key])
             }
         }
