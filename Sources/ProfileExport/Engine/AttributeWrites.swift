@@ -9,8 +9,8 @@ extension ProfileEngine {
     /// write or removal that replaces a mapped path's parent counts when the profile had it; a
     /// removal of an attribute the profile lacks does nothing. Also returns the top-level names of
     /// everything written or removed, so only the rules reading under them need evaluating.
-    func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> (mapped: Set<AttributePath>, topNames: Set<String>) {
-        guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return ([], []) }
+    func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> ChangedAttributes {
+        guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return ChangedAttributes() }
         var touched: [Touch] = []
         var prefix: [String] = []
         Self.merge(update.attributes, into: &profile.attributes, prefix: &prefix, touched: &touched)
@@ -19,16 +19,26 @@ extension ProfileEngine {
                 touched.append(Touch(path: path.components, replaced: old))
             }
         }
-        var changed = Set<AttributePath>()
-        var topNames = Set<String>()
-        for touch in touched { topNames.insert(touch.path[0]) }
-        for mapped in plan.mappedPaths where topNames.contains(mapped.components[0]) {
+        var result = ChangedAttributes()
+        for touch in touched where !result.topNames.contains(touch.path[0]) { result.topNames.append(touch.path[0]) }
+        for (index, mapped) in plan.mappedPaths.enumerated() where result.topNames.contains(mapped.components[0]) {
             for touch in touched where touch.touches(mapped.components) {
-                changed.insert(mapped)
+                if result.mapped.isEmpty { result.mapped = [Bool](repeating: false, count: plan.mappedPaths.count) }
+                result.mapped[index] = true
                 break
             }
         }
-        return (changed, topNames)
+        return result
+    }
+
+    /// What an update's attribute writes touched.
+    struct ChangedAttributes {
+        /// Indexed like `plan.mappedPaths`: whether that mapped path changed. Empty when none did.
+        var mapped: [Bool] = []
+        /// The top-level names written or removed under, each once.
+        var topNames: [String] = []
+
+        func changed(_ index: Int) -> Bool { !mapped.isEmpty && mapped[index] }
     }
 
     /// A path written or removed, with the object it replaced there (when it replaced one).

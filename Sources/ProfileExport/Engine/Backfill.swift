@@ -40,7 +40,7 @@ extension ProfileEngine {
         let qualified = audiences.filter(stored.isMember(of:))
         guard !qualified.isEmpty else { return nil }
         var profile = stored
-        let items = decide(&profile, time: time, changes: [], added: [], removed: [], changedPaths: [],
+        let items = decide(&profile, time: time, changes: [], added: [], removed: [], changedAttributes: ChangedAttributes(),
                            backfill: [dataflowId: qualified], only: dataflowId)
         try store.save(profile, previousIdentities: stored.identities)
         return items.first

@@ -11,6 +11,12 @@ struct DataflowPlan: Sendable {
     let mappedOrder: [String]
     /// Mapped attribute paths as a tree, in the order first mapped.
     let attributes: AttributeTree
+    /// The mapped audiences in mapping order, with what payloads need of them.
+    let mappedList: [(id: String, info: AudienceInfo?, mapping: MappedAudience)]
+    /// Configured audiences this dataflow does not map (candidates for spec §4 (c)).
+    let unmapped: [String: AudienceInfo]
+    /// For each mapped attribute, its index in the plan's `mappedPaths`.
+    let attributeIndexes: [Int]
 }
 
 /// The mapped attribute paths of a dataflow as a tree, so a payload is written in one walk.
@@ -73,7 +79,7 @@ struct ExportPlan: Sendable {
     let rules: [(id: String, rule: AudienceRule)]
     /// Audiences Hubcast evaluates itself (rule or upload): upstream statuses for them are ignored.
     let evaluatedHere: Set<String>
-    /// Every attribute path mapped by any dataflow.
+    /// Every attribute path mapped by any dataflow, each once.
     let mappedPaths: [AttributePath]
     /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
     let rulesByTopName: [String: [Int]]
@@ -111,13 +117,20 @@ struct ExportPlan: Sendable {
         rulesByTopName = byTopName
         ruleVersion = Int64(bitPattern: hash | 1)
         var paths: [AttributePath] = []
+        let infos = audienceInfo
+        for dataflow in configuration.dataflows {
+            for path in dataflow.attributes where !paths.contains(path) { paths.append(path) }
+        }
+        let allPaths = paths
         dataflows = configuration.dataflows.compactMap { dataflow in
             guard let destination = configuration.destination(dataflow.destination) else { return nil }
-            for path in dataflow.attributes where !paths.contains(path) { paths.append(path) }
+            let mapped = Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             return DataflowPlan(
-                dataflow: dataflow, destination: destination,
-                mapped: Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }),
-                mappedOrder: dataflow.audiences.map(\.id), attributes: AttributeTree(dataflow.attributes))
+                dataflow: dataflow, destination: destination, mapped: mapped,
+                mappedOrder: dataflow.audiences.map(\.id), attributes: AttributeTree(dataflow.attributes),
+                mappedList: dataflow.audiences.map { ($0.id, infos[$0.id], $0) },
+                unmapped: infos.filter { mapped[$0.key] == nil },
+                attributeIndexes: dataflow.attributes.map { allPaths.firstIndex(of: $0)! })
         }
         mappedPaths = paths
     }

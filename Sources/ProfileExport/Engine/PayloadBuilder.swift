@@ -7,7 +7,8 @@ import OrderedCollections
 ///
 /// Key order is fixed so equal inputs give byte-equal JSON: mapped attributes in the order the
 /// dataflow maps them (a value's own members in the order first written); `ups` entries for the
-/// mapped audiences in mapping order, then the unmapped ones in configuration order; each entry as
+/// mapped audiences in mapping order, then the unmapped ones in the order the profile first got a
+/// status in them; each entry as
 /// `lastQualificationTime`, `status`, `createdAt`, `updatedAt`, `mappingCreatedAt`,
 /// `mappingUpdatedAt`, `name`; identity namespaces and ids in the order added.
 struct PayloadBuilder {
@@ -23,18 +24,19 @@ struct PayloadBuilder {
         writer.beginObject()
         writer.key("ups")
         writer.beginObject()
-        var policies = Set<String>()
-        for audienceId in dataflow.mappedOrder {
+        var policies: [String] = []
+        let names = dataflow.destination.includeSegmentNames
+        let times = dataflow.destination.includeSegmentTimestamps
+        for (audienceId, info, mapping) in dataflow.mappedList {
             guard let membership = profile.memberships[audienceId],
                   membership.status.isMember || changed.contains(audienceId) else { continue }
-            if let policy = plan.audienceInfo[audienceId]?.mergePolicy { policies.insert(policy) }
-            writeEntry(audienceId, membership, mapping: dataflow.mapped[audienceId], options: dataflow.destination, to: &writer)
+            if let policy = info?.mergePolicy, !policies.contains(policy) { policies.append(policy) }
+            writeEntry(audienceId, membership, info: info, mapping: mapping, names: names, times: times, to: &writer)
         }
         if !policies.isEmpty {
-            for audience in plan.audienceOrder where dataflow.mapped[audience.id] == nil {
-                guard policies.contains(audience.info.mergePolicy), let membership = profile.memberships[audience.id],
-                      membership.status.isMember else { continue }
-                writeEntry(audience.id, membership, mapping: nil, options: dataflow.destination, to: &writer)
+            for (audienceId, membership) in profile.memberships where membership.status.isMember {
+                guard let info = dataflow.unmapped[audienceId], policies.contains(info.mergePolicy) else { continue }
+                writeEntry(audienceId, membership, info: info, mapping: nil, names: names, times: times, to: &writer)
             }
         }
         writer.endObject()
@@ -58,22 +60,21 @@ struct PayloadBuilder {
         return writer.bytes
     }
 
-    private func writeEntry(_ audienceId: String, _ membership: Membership, mapping: MappedAudience?,
-                            options: Destination, to writer: inout JSONWriter) {
+    private func writeEntry(_ audienceId: String, _ membership: Membership, info: AudienceInfo?, mapping: MappedAudience?,
+                            names: Bool, times: Bool, to writer: inout JSONWriter) {
         writer.key(audienceId)
         writer.beginObject()
         writer.key("lastQualificationTime")
-        writer.value(membership.lastQualificationTime.description)
+        writer.value(membership.lastQualificationTime)
         writer.key("status")
         writer.value(membership.status.rawValue)
-        let audience = plan.audienceInfo[audienceId]
-        if options.includeSegmentTimestamps {
-            if let createdAt = audience?.createdAt { writer.key("createdAt"); writer.value(createdAt) }
-            if let updatedAt = audience?.updatedAt { writer.key("updatedAt"); writer.value(updatedAt) }
+        if times {
+            if let createdAt = info?.createdAt { writer.key("createdAt"); writer.value(createdAt) }
+            if let updatedAt = info?.updatedAt { writer.key("updatedAt"); writer.value(updatedAt) }
             if let created = mapping?.mappingCreatedAt { writer.key("mappingCreatedAt"); writer.value(created.milliseconds) }
             if let updated = mapping?.mappingUpdatedAt { writer.key("mappingUpdatedAt"); writer.value(updated.milliseconds) }
         }
-        if options.includeSegmentNames, let name = audience?.name {
+        if names, let name = info?.name {
             writer.key("name")
             writer.value(name)
         }

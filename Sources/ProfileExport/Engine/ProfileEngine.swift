@@ -11,12 +11,15 @@ public final class ProfileEngine {
     public let store: any ProfileStore
     let plan: ExportPlan
     let payloads: PayloadBuilder
+    /// Scratch: which rules an update's writes affect (indexed like `plan.rules`), reset after use.
+    private var affected: [Bool]
 
     public init(configuration: ExportConfiguration, store: any ProfileStore) {
         self.configuration = configuration
         self.store = store
         self.plan = ExportPlan(configuration)
         self.payloads = PayloadBuilder(plan: plan)
+        self.affected = [Bool](repeating: false, count: plan.rules.count)
     }
 
     /// Applies one update and returns its exports, one per dataflow it is export-worthy for.
@@ -43,7 +46,7 @@ public final class ProfileEngine {
         for identity in update.removeIdentities where profile.identities.remove(identity) { removed.append(identity) }
 
         // Attributes: writes, then removals; which mapped paths they touched.
-        let (changedPaths, topNames) = applyAttributes(update, to: &profile)
+        let changedAttributes = applyAttributes(update, to: &profile)
 
         // Memberships: upstream statuses, then every rule audience.
         var changes: [MembershipChange] = []
@@ -56,21 +59,23 @@ public final class ProfileEngine {
         // A rule's result depends only on the attributes it reads: a rule that reads nothing this
         // update wrote gives what it gave last time (the profile's membership), unless the rule set
         // changed since the profile was last fully evaluated.
-        var affected = Set<Int>()
         let everything = profile.ruleVersion != plan.ruleVersion
         if !everything {
-            for name in topNames { affected.formUnion(plan.rulesByTopName[name] ?? []) }
+            for name in changedAttributes.topNames {
+                for index in plan.rulesByTopName[name] ?? [] { affected[index] = true }
+            }
         }
         for (index, (audienceId, rule)) in plan.rules.enumerated() {
-            let qualifies = everything || affected.contains(index)
+            let qualifies = everything || affected[index]
                 ? rule.matches(.object(profile.attributes)) : profile.isMember(of: audienceId)
+            affected[index] = false
             if let change = Self.evaluate(qualifies, audienceId, in: &profile, at: time) {
                 changes.append(change)
             }
         }
         profile.ruleVersion = plan.ruleVersion
 
-        let items = decide(&profile, time: time, changes: changes, added: added, removed: removed, changedPaths: changedPaths)
+        let items = decide(&profile, time: time, changes: changes, added: added, removed: removed, changedAttributes: changedAttributes)
         try store.save(profile, previousIdentities: previousIdentities)
         return items
     }
@@ -83,7 +88,7 @@ public final class ProfileEngine {
             owner = key
             ownerWitness = "profileId '\(profileId)'"
         }
-        for identity in update.identities + update.removeIdentities {
+        for identity in [update.identities, update.removeIdentities].joined() {
             guard let key = try store.key(identity: identity) else { continue }
             if let owner, owner != key {
                 throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than \(ownerWitness)")
@@ -123,37 +128,51 @@ public final class ProfileEngine {
 
     /// Decides every dataflow for a changed profile, records the decisions, builds the items.
     func decide(_ profile: inout Profile, time: Timestamp, changes: [MembershipChange], added: [Identity],
-                removed: [Identity], changedPaths: Set<AttributePath>, backfill: [String: [String]] = [:],
+                removed: [Identity], changedAttributes: ChangedAttributes, backfill: [String: [String]] = [:],
                 only: String? = nil) -> [ExportItem] {
         var items: [ExportItem] = []
-        let flipped = Set(changes.lazy.filter(\.isTransition).map(\.audienceId))
+        var flipped = Set<String>()
+        for change in changes where change.isTransition { flipped.insert(change.audienceId) }
         for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
             var triggers: [ExportTrigger] = []
-            for change in changes where change.isTransition && dataflow.mapped[change.audienceId] != nil {
-                triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))
+            if !flipped.isEmpty {
+                for change in changes where change.isTransition && dataflow.mapped[change.audienceId] != nil {
+                    triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))
+                }
             }
-            let memberOf = dataflow.mappedOrder.filter { profile.isMember(of: $0) }
+            let isMember = dataflow.mappedOrder.contains { profile.isMember(of: $0) }
             if let audiences = backfill[dataflow.dataflow.id], !audiences.isEmpty {
                 triggers.append(.backfill(audienceIds: audiences))
             }
-            if !memberOf.isEmpty {
+            if isMember {
                 if !added.isEmpty || !removed.isEmpty { triggers.append(.identity(added: added, removed: removed)) }
-                let paths = dataflow.dataflow.attributes.filter { changedPaths.contains($0) }
-                if !paths.isEmpty { triggers.append(.attribute(paths: paths)) }
+                if !changedAttributes.mapped.isEmpty {
+                    var mine: [AttributePath] = []
+                    for (position, index) in dataflow.attributeIndexes.enumerated() where changedAttributes.mapped[index] {
+                        mine.append(dataflow.dataflow.attributes[position])
+                    }
+                    if !mine.isEmpty { triggers.append(.attribute(paths: mine)) }
+                }
             }
-            let exported = !triggers.isEmpty
-            if exported {
+            let decision: ExportDecision
+            if triggers.isEmpty {
+                // The facts `explain` puts into words; only gathered when nothing was exported.
+                let memberOf = isMember ? dataflow.mappedOrder.filter { profile.isMember(of: $0) } : []
+                var stayed: [String] = []
+                if isMember {
+                    for change in changes where !change.isTransition && dataflow.mapped[change.audienceId] != nil {
+                        stayed.append(change.audienceId)
+                    }
+                }
+                decision = ExportDecision(exported: false, time: time, triggers: [], memberOf: memberOf, stayed: stayed)
+            } else {
                 items.append(ExportItem(
                     dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
                     partitionKey: Self.partitionKey(of: profile, namespace: dataflow.dataflow.partitionKey),
                     triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changed: flipped),
                     profileKey: profile.key, time: time))
+                decision = ExportDecision(exported: true, time: time, triggers: triggers)
             }
-            var stayed: [String] = []
-            if !exported, !memberOf.isEmpty {
-                for change in changes where !change.isTransition && dataflow.mapped[change.audienceId] != nil { stayed.append(change.audienceId) }
-            }
-            let decision = ExportDecision(exported: exported, time: time, triggers: triggers, memberOf: memberOf, stayed: stayed)
             profile.lastDecisions[dataflow.dataflow.id] = decision
         }
         return items

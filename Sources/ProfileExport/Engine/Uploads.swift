@@ -147,7 +147,7 @@ extension ProfileEngine {
             }
             if change.isTransition {
                 report.joined += 1
-                items += decide(&profile, time: time, changes: [change], added: [], removed: [], changedPaths: [])
+                items += decide(&profile, time: time, changes: [change], added: [], removed: [], changedAttributes: ChangedAttributes())
             } else {
                 report.stayed += 1
             }
@@ -158,7 +158,7 @@ extension ProfileEngine {
             var profile = stored
             guard let change = Self.evaluate(false, audienceId, in: &profile, at: time) else { continue }
             report.left += 1
-            items += decide(&profile, time: time, changes: [change], added: [], removed: [], changedPaths: [])
+            items += decide(&profile, time: time, changes: [change], added: [], removed: [], changedAttributes: ChangedAttributes())
             try store.save(profile, previousIdentities: stored.identities)
         }
         return (report, items)

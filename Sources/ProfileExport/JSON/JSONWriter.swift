@@ -34,6 +34,15 @@ public struct JSONWriter: Sendable {
     public mutating func value(_ number: Int64) { separate(); integer(number); needsComma = true }
     public mutating func value(_ flag: Bool) { separate(); bytes.append(contentsOf: flag ? Array("true".utf8) : Array("false".utf8)); needsComma = true }
 
+    /// Writes a timestamp as its `YYYY-MM-DDTHH:MM:SSZ` string.
+    public mutating func value(_ time: Timestamp) {
+        separate()
+        bytes.append(0x22)
+        time.write(to: &bytes)
+        bytes.append(0x22)
+        needsComma = true
+    }
+
     /// Writes text that is already JSON, as one value.
     public mutating func raw(_ json: [UInt8]) { separate(); bytes.append(contentsOf: json); needsComma = true }
 

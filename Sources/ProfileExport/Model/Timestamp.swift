@@ -85,24 +85,34 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// `YYYY-MM-DDTHH:MM:SSZ`.
     public var description: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20)
+        write(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `YYYY-MM-DDTHH:MM:SSZ` to `bytes`.
+    func write(to output: inout [UInt8]) {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = seconds - days * 86_400
         let (year, month, day) = Timestamp.civil(fromDays: days)
-        var bytes = [UInt8](repeating: 0, count: 20)
-        func put(_ value: Int64, _ width: Int, at offset: Int) {
+        func put(_ value: Int64, _ width: Int, then separator: UInt8) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
             var value = value
-            for position in stride(from: offset + width - 1, through: offset, by: -1) {
-                bytes[position] = UInt8(0x30 + value % 10)
-                value /= 10
+            while divisor > 0 {
+                output.append(UInt8(0x30 + value / divisor % 10))
+                value %= divisor
+                divisor /= 10
             }
+            output.append(separator)
         }
-        put(year, 4, at: 0); bytes[4] = 0x2D
-        put(month, 2, at: 5); bytes[7] = 0x2D
-        put(day, 2, at: 8); bytes[10] = 0x54
-        put(rest / 3600, 2, at: 11); bytes[13] = 0x3A
-        put(rest / 60 % 60, 2, at: 14); bytes[16] = 0x3A
-        put(rest % 60, 2, at: 17); bytes[19] = 0x5A
-        return String(decoding: bytes, as: UTF8.self)
+        put(year, 4, then: 0x2D)
+        put(month, 2, then: 0x2D)
+        put(day, 2, then: 0x54)
+        put(rest / 3600, 2, then: 0x3A)
+        put(rest / 60 % 60, 2, then: 0x3A)
+        put(rest % 60, 2, then: 0x5A)
     }
 
     private static func isLeap(_ year: Int64) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
