@@ -103,7 +103,7 @@ struct BenchAMQP: AsyncParsableCommand {
     private func hubcastToListener(stream: Bool) async throws -> Row {
         let child = try ChildProcess(executablePath(), ["listen", "--port", "0"])
         guard let line = child.readLine(), let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
-            throw BenchError("hubcast listen did not report its port")
+            throw CommandError("hubcast listen did not report its port")
         }
         defer {
             child.closeInput()
@@ -135,7 +135,7 @@ struct BenchAMQP: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         let after = selfUsage()
         await connection.close()
-        guard failures == 0 else { throw BenchError("\(failures) messages were not accepted") }
+        guard failures == 0 else { throw CommandError("\(failures) messages were not accepted") }
         let latencies = measured.sorted()
         return Row(
             name: "", rate: Double(self.count) / seconds(elapsed),
@@ -154,7 +154,7 @@ struct BenchAMQP: AsyncParsableCommand {
         // Wait until the broker listens.
         for attempt in 0..<200 {
             if (try? await AMQPConnection.connect(.init(host: "127.0.0.1", port: port)).close()) != nil { break }
-            if attempt == 199 { throw BenchError("the C broker did not start listening on \(port)") }
+            if attempt == 199 { throw CommandError("the C broker did not start listening on \(port)") }
             try await Task.sleep(for: .milliseconds(25))
         }
         return try await body(port)
@@ -185,7 +185,7 @@ struct BenchAMQP: AsyncParsableCommand {
         let child = try ChildProcess(path, ["127.0.0.1", String(port), "examples", String(self.count)])
         let result = child.wait()
         let elapsed = ContinuousClock.now - started
-        guard result.status == 0 else { throw BenchError("the C sender failed with status \(result.status)") }
+        guard result.status == 0 else { throw CommandError("the C sender failed with status \(result.status)") }
         return Row(
             name: "", rate: Double(self.count) / seconds(elapsed), cpuMicros: result.cpuSeconds * 1e6 / Double(self.count),
             p50: nil, p99: nil, rssMiB: Double(result.maxRSSKiB) / 1024)

@@ -46,7 +46,7 @@ struct BenchRules: AsyncParsableCommand {
                 child.closeInput()
                 while let line = child.readLine() { if line.hasPrefix("|") { lines.append(line) } }
                 let result = child.wait()
-                guard result.status == 0 else { throw BenchError("bench rules --store \(kind) failed with status \(result.status)") }
+                guard result.status == 0 else { throw CommandError("bench rules --store \(kind) failed with status \(result.status)") }
             }
             printTable(lines)
             return

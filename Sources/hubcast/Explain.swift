@@ -21,7 +21,7 @@ struct Explain: AsyncParsableCommand {
             key = try store.key(identity: Identity(namespace: String(profile[..<colon]), id: String(profile[profile.index(after: colon)...])))
         }
         guard let key, let stored = try store.profile(key: key) else {
-            throw ValidationError("no profile '\(profile)' in the store at \(configuration.store) (give a profile id or namespace:id)")
+            throw CommandError("no profile '\(profile)' in the store at \(configuration.store) (give a profile id or namespace:id)")
         }
         print(Self.describe(stored, configuration: configuration))
     }

@@ -17,7 +17,7 @@ final class ChildProcess {
     init(_ path: String, _ arguments: [String]) throws {
         var input: [Int32] = [0, 0]
         var output: [Int32] = [0, 0]
-        guard pipe(&input) == 0, pipe(&output) == 0 else { throw BenchError("cannot create pipes") }
+        guard pipe(&input) == 0, pipe(&output) == 0 else { throw CommandError("cannot create pipes") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -34,7 +34,7 @@ final class ChildProcess {
         guard status == 0 else {
             close(input[1])
             close(output[0])
-            throw BenchError("cannot start \(path): \(String(cString: strerror(status)))")
+            throw CommandError("cannot start \(path): \(String(cString: strerror(status)))")
         }
         self.pid = pid
         self.stdinFD = input[1]
@@ -116,7 +116,8 @@ func executablePath() -> String {
     return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-struct BenchError: Error, CustomStringConvertible {
+/// A command failure, printed as `Error: <description>` without the usage text.
+struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }

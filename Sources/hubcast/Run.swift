@@ -9,8 +9,8 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply profile updates to the store and export what is export-worthy.",
         discussion: """
-            Reads the configuration (YAML, spec §10), applies changed audience uploads, exports the \
-            backfill for newly mapped audiences, then applies the updates of --input (JSON lines, spec §9; \
+            Reads the configuration (YAML, spec §10), exports the backfill for newly mapped audiences, \
+            applies audience uploads whose file changed, then applies the updates of --input (JSON lines, spec §9; \
             '-' reads stdin). With --dry-run each export is printed as one JSON line \
             {"dataflow", "destination", "partitionKey", "triggers", "payload"} instead of being sent, and \
             a summary goes to stderr. Malformed lines are reported with their line numbers, kept in \
@@ -29,7 +29,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         guard dryRun else {
-            throw ValidationError("sending to Event Hubs arrives with the connector; use --dry-run to print the exports")
+            throw CommandError("sending to Event Hubs arrives with the connector; use --dry-run to print the exports")
         }
         let configuration = try ExportConfiguration.load(file: config)
         let store: any ProfileStore = memory ? MemoryProfileStore() : try SQLiteProfileStore(folder: configuration.store)
@@ -38,6 +38,9 @@ struct Run: AsyncParsableCommand {
         let rejects = try RejectsFile(path: configuration.store + "/rejects.jsonl")
         let output = OutputLines()
 
+        // Backfill first (profiles that already qualified for newly mapped audiences), then uploads.
+        let backfill = try engine.backfill()
+        for item in backfill { output.write(item.jsonLine) }
         let uploads = try engine.applyChangedUploads()
         for report in uploads.reports {
             var line = "upload \(report.audienceId): \(report.identities) identities, \(report.joined) joined, "
@@ -46,8 +49,6 @@ struct Run: AsyncParsableCommand {
             printError(line)
         }
         for item in uploads.items { output.write(item.jsonLine) }
-        let backfill = try engine.backfill()
-        for item in backfill { output.write(item.jsonLine) }
 
         var summary = RunSummary()
         if let input {

@@ -170,6 +170,18 @@ import Testing
         #expect(try harness.profile("c") == nil)
     }
 
+    @Test func anonymousProfileTakesTheFirstProfileIdThatNamesIt() throws {
+        let harness = try harness()
+        try harness.apply(#"{"identities": {"ecid": ["1"]}, "attributes": {"x": 1}}"#)
+        try harness.apply(#"{"profileId": "named", "identities": {"ecid": ["1"]}, "attributes": {"y": 2}}"#)
+        let profile = try #require(try harness.profile("named"))
+        #expect(profile.attributes["x"] == .int(1) && profile.attributes["y"] == .int(2))
+        #expect(try harness.engine.store.profileCount() == 1)
+        #expect { try harness.apply(#"{"profileId": "other", "identities": {"ecid": ["1"]}}"#) } throws: {
+            ($0 as? ProfileExportError)?.code == .identityConflict
+        }
+    }
+
     @Test func profileFoundByIdentityWithoutProfileId() throws {
         let harness = try harness()
         try harness.apply(#"{"profileId": "a", "identities": {"ecid": ["1"]}}"#)

@@ -80,7 +80,10 @@ public final class ProfileEngine {
         return items
     }
 
-    /// Checks out the profile an update is about, or `nil` for a new one; refuses conflicts (spec §11).
+    /// Checks out the profile an update is about, or `nil` for a new one; refuses conflicts (spec §11):
+    /// identities of two profiles, or a profile id and an identity of a profile with another id. A
+    /// profile with no id yet (made by an upload, or by updates with identities only) takes the
+    /// update's profile id: that names it, it merges nothing.
     private func resolve(_ update: ProfileUpdate) throws(ProfileExportError) -> Profile? {
         var owner: Int64?
         var ownerWitness = ""
@@ -92,9 +95,6 @@ public final class ProfileEngine {
             guard let key = try store.key(identity: identity) else { continue }
             if let owner, owner != key {
                 throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than \(ownerWitness)")
-            }
-            if owner == nil, let profileId = update.profileId {
-                throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than the new profileId '\(profileId)'")
             }
             owner = key
             ownerWitness = "identity \(identity)"
