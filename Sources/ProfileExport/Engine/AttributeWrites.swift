@@ -74,9 +74,9 @@ extension ProfileEngine {
                     child = [:]
                 }
                 merge(members, into: &child, prefix: &prefix, touched: &touched)
-                if child.isEmpty {
-                    object.removeValue(forKey: name)
-                } else {
+                if let index = object.index(forKey: name) {
+                    if child.isEmpty { object.remove(at: index) } else { object.values[index] = .object(child) }
+                } else if !child.isEmpty {
                     object[name] = .object(child)
                 }
             default:

@@ -17,6 +17,8 @@ struct DataflowPlan: Sendable {
     let unmapped: [String: AudienceInfo]
     /// For each mapped attribute, its index in the plan's `mappedPaths`.
     let attributeIndexes: [Int]
+    /// The dataflow's position in the configuration.
+    let index: Int
 }
 
 /// The mapped attribute paths of a dataflow as a tree, so a payload is written in one walk.
@@ -81,6 +83,8 @@ struct ExportPlan: Sendable {
     let evaluatedHere: Set<String>
     /// Every attribute path mapped by any dataflow, each once.
     let mappedPaths: [AttributePath]
+    /// Rule audience id → its index in ``rules``.
+    let ruleIndex: [String: Int]
     /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
     let rulesByTopName: [String: [Int]]
     /// A fingerprint of the rule audiences (ids and texts); never 0.
@@ -115,6 +119,7 @@ struct ExportPlan: Sendable {
             }
         }
         rulesByTopName = byTopName
+        ruleIndex = Dictionary(rules.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
         ruleVersion = Int64(bitPattern: hash | 1)
         var paths: [AttributePath] = []
         let infos = audienceInfo
@@ -122,7 +127,7 @@ struct ExportPlan: Sendable {
             for path in dataflow.attributes where !paths.contains(path) { paths.append(path) }
         }
         let allPaths = paths
-        dataflows = configuration.dataflows.compactMap { dataflow in
+        dataflows = configuration.dataflows.enumerated().compactMap { position, dataflow in
             guard let destination = configuration.destination(dataflow.destination) else { return nil }
             let mapped = Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             return DataflowPlan(
@@ -130,7 +135,7 @@ struct ExportPlan: Sendable {
                 mappedOrder: dataflow.audiences.map(\.id), attributes: AttributeTree(dataflow.attributes),
                 mappedList: dataflow.audiences.map { ($0.id, infos[$0.id], $0) },
                 unmapped: infos.filter { mapped[$0.key] == nil },
-                attributeIndexes: dataflow.attributes.map { allPaths.firstIndex(of: $0)! })
+                attributeIndexes: dataflow.attributes.map { allPaths.firstIndex(of: $0)! }, index: position)
         }
         mappedPaths = paths
     }

@@ -60,17 +60,31 @@ public final class ProfileEngine {
         // update wrote gives what it gave last time (the profile's membership), unless the rule set
         // changed since the profile was last fully evaluated.
         let everything = profile.ruleVersion != plan.ruleVersion
-        if !everything {
+        if everything {
+            for (audienceId, rule) in plan.rules {
+                if let change = Self.evaluate(rule.matches(.object(profile.attributes)), audienceId, in: &profile, at: time) {
+                    changes.append(change)
+                }
+            }
+        } else {
             for name in changedAttributes.topNames {
                 for index in plan.rulesByTopName[name] ?? [] { affected[index] = true }
             }
-        }
-        for (index, (audienceId, rule)) in plan.rules.enumerated() {
-            let qualifies = everything || affected[index]
-                ? rule.matches(.object(profile.attributes)) : profile.isMember(of: audienceId)
-            affected[index] = false
-            if let change = Self.evaluate(qualifies, audienceId, in: &profile, at: time) {
-                changes.append(change)
+            // Rules that read nothing written keep their result: only `realized` moves to `existing`.
+            for position in profile.memberships.values.indices where profile.memberships.values[position].status == .realized {
+                let audienceId = profile.memberships.keys[position]
+                guard let index = plan.ruleIndex[audienceId], !affected[index] else { continue }
+                let before = profile.memberships.values[position]
+                let after = Membership(.existing, at: before.lastQualificationTime)
+                profile.memberships.values[position] = after
+                changes.append(MembershipChange(audienceId: audienceId, from: .realized, to: after))
+            }
+            for (index, isAffected) in affected.enumerated() where isAffected {
+                affected[index] = false
+                let (audienceId, rule) = plan.rules[index]
+                if let change = Self.evaluate(rule.matches(.object(profile.attributes)), audienceId, in: &profile, at: time) {
+                    changes.append(change)
+                }
             }
         }
         profile.ruleVersion = plan.ruleVersion
@@ -173,7 +187,13 @@ public final class ProfileEngine {
                     profileKey: profile.key, time: time))
                 decision = ExportDecision(exported: true, time: time, triggers: triggers)
             }
-            profile.lastDecisions[dataflow.dataflow.id] = decision
+            // Decisions sit in dataflow order: replace in place when the slot is there.
+            let slot = dataflow.index
+            if slot < profile.lastDecisions.count, profile.lastDecisions.keys[slot] == dataflow.dataflow.id {
+                profile.lastDecisions.values[slot] = decision
+            } else {
+                profile.lastDecisions[dataflow.dataflow.id] = decision
+            }
         }
         return items
     }
