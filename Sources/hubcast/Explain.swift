@@ -23,10 +23,11 @@ struct Explain: AsyncParsableCommand {
         guard let key, let stored = try store.profile(key: key) else {
             throw CommandError("no profile '\(profile)' in the store at \(configuration.store) (give a profile id or namespace:id)")
         }
-        print(Self.describe(stored, configuration: configuration))
+        print(Self.describe(stored, engine: ProfileEngine(configuration: configuration, store: store)))
     }
 
-    static func describe(_ profile: Profile, configuration: ExportConfiguration) -> String {
+    static func describe(_ profile: Profile, engine: ProfileEngine) -> String {
+        let configuration = engine.configuration
         var lines = ["profile \(profile.profileId ?? "(no profile id)") (store key \(profile.key))"]
         lines.append("identities:")
         for identity in profile.identities.all { lines.append("  \(identity.namespace): \(identity.id)") }
@@ -47,11 +48,11 @@ struct Explain: AsyncParsableCommand {
         }
         lines.append("dataflows:")
         for dataflow in configuration.dataflows {
-            guard let decision = profile.lastDecisions[dataflow.id] else {
+            guard let decision = profile.lastDecisions[dataflow.id], let reason = engine.explanation(of: profile, dataflow: dataflow.id) else {
                 lines.append("  \(dataflow.id) → \(dataflow.destination): no decision yet")
                 continue
             }
-            lines.append("  \(dataflow.id) → \(dataflow.destination), update of \(decision.time): \(decision.reason)")
+            lines.append("  \(dataflow.id) → \(dataflow.destination), update of \(decision.time): \(reason)")
         }
         return lines.joined(separator: "\n")
     }

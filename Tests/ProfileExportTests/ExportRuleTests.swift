@@ -53,9 +53,10 @@ import Testing
         try join(harness)
         let items = try harness.apply(#"{"profileId": "p", "attributes": {"person": {"gender": "m"}, "loyalty": {"points": 3}}}"#)
         #expect(items.isEmpty)
-        let decision = try harness.profile("p")?.lastDecisions["flow"]
-        #expect(decision?.exported == false)
-        #expect(decision?.reason.contains("realized → existing is not a change") == true)
+        let profile = try #require(try harness.profile("p"))
+        #expect(profile.lastDecisions["flow"]?.exported == false)
+        #expect(harness.engine.explanation(of: profile, dataflow: "flow")?.contains("member of johns") == true)
+        #expect(harness.engine.explanation(of: profile, dataflow: "flow")?.contains("realized → existing is not a change") == true)
     }
 
     @Test func realizedToExistingIsNotAnExport() throws {
@@ -99,7 +100,8 @@ import Testing
         let harness = try harness()
         #expect(try harness.apply(#"{"profileId": "q", "identities": {"ecid": ["e9"]}, "attributes": {"person": {"name": {"firstName": "Ann"}}}}"#).isEmpty)
         #expect(try harness.apply(#"{"profileId": "q", "identities": {"email": ["q@x"]}}"#).isEmpty)
-        #expect(try harness.profile("q")?.lastDecisions["flow"]?.reason.contains("none of the mapped audiences") == true)
+        let profile = try #require(try harness.profile("q"))
+        #expect(harness.engine.explanation(of: profile, dataflow: "flow")?.contains("none of the mapped audiences") == true)
     }
 
     @Test func mergePolicyDecidesWhichUnmappedAudiencesRideAlong() throws {

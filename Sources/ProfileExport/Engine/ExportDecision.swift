@@ -81,7 +81,8 @@ public struct ExportDecision: Sendable, Hashable {
     public var time: Timestamp
     /// What made it export-worthy; empty when not exported.
     public var triggers: [ExportTrigger]
-    /// The mapped audiences the profile was a member of after the update.
+    /// The mapped audiences the profile was a member of after the update, when recorded; the engine
+    /// leaves it empty, since the stored profile's memberships say it (see ``reason(memberOf:)``).
     public var memberOf: [String]
     /// The mapped audiences it stayed qualified for (`realized` → `existing`, not a change).
     public var stayed: [String]
@@ -94,8 +95,11 @@ public struct ExportDecision: Sendable, Hashable {
         self.stayed = stayed
     }
 
-    /// The decision in words.
-    public var reason: String {
+    /// The decision in words, from the recorded facts.
+    public var reason: String { reason(memberOf: memberOf) }
+
+    /// The decision in words, given the mapped audiences the profile was a member of after the update.
+    public func reason(memberOf: [String]) -> String {
         if exported { return "exported: " + triggers.map(\.description).joined(separator: "; ") }
         if memberOf.isEmpty { return "not exported: the profile is in none of the mapped audiences and did not just leave one" }
         var text = "not exported: member of \(memberOf.joined(separator: ", ")), but the update changed no mapped audience "

@@ -105,7 +105,8 @@ public final class ProfileEngine {
             owner = key
             ownerWitness = "profileId '\(profileId)'"
         }
-        for identity in [update.identities, update.removeIdentities].joined() {
+        for index in 0..<(update.identities.count + update.removeIdentities.count) {
+            let identity = index < update.identities.count ? update.identities[index] : update.removeIdentities[index - update.identities.count]
             guard let key = try store.key(identity: identity) else { continue }
             if let owner, owner != key {
                 throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than \(ownerWitness)")
@@ -170,15 +171,15 @@ public final class ProfileEngine {
             }
             let decision: ExportDecision
             if triggers.isEmpty {
-                // The facts `explain` puts into words; only gathered when nothing was exported.
-                let memberOf = isMember ? dataflow.mappedOrder.filter { profile.isMember(of: $0) } : []
+                // What `explain` needs beyond the profile itself (whose memberships are those after this
+                // update): the mapped audiences that stayed qualified. Usually none: no allocation.
                 var stayed: [String] = []
                 if isMember {
                     for change in changes where !change.isTransition && dataflow.mapped[change.audienceId] != nil {
                         stayed.append(change.audienceId)
                     }
                 }
-                decision = ExportDecision(exported: false, time: time, triggers: [], memberOf: memberOf, stayed: stayed)
+                decision = ExportDecision(exported: false, time: time, triggers: [], stayed: stayed)
             } else {
                 items.append(ExportItem(
                     dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
@@ -196,6 +197,13 @@ public final class ProfileEngine {
             }
         }
         return items
+    }
+
+    /// The decision on the profile's last update for `dataflowId`, in words (for `hubcast explain`).
+    public func explanation(of profile: Profile, dataflow dataflowId: String) -> String? {
+        guard let decision = profile.lastDecisions[dataflowId],
+              let dataflow = configuration.dataflows.first(where: { $0.id == dataflowId }) else { return nil }
+        return decision.reason(memberOf: dataflow.audiences.map(\.id).filter(profile.isMember(of:)))
     }
 
     /// Spec §4: the first id of `namespace`, else the profile id, else the first identity.
