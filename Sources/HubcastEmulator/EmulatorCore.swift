@@ -18,6 +18,9 @@ final class EmulatorCore: AMQPServerHandler {
     struct State {
         var store: EmulatorStore
         var grants: [UInt64: [Grant]] = [:]
+        /// Connections that authenticated with SASL PLAIN (user = rule name, password = key): the
+        /// rule's rights on every entity, for the connection's life, without `$cbs`.
+        var plainRights: [UInt64: EmulatorConfiguration.Rule.Rights] = [:]
         var cbsReplies: [UInt64: [AMQPServerLink]] = [:]
         var accepted = 0
         var random: UInt64 = 0
@@ -78,7 +81,8 @@ final class EmulatorCore: AMQPServerHandler {
         let audience = "amqps://\(self.configuration.namespace)/" + path.joined(separator: "/")
         let now = Self.nowSeconds()
         return self.state.withLock { state in
-            (state.grants[connection] ?? []).filter { grant in
+            if let rights = state.plainRights[connection], rights.contains(right) { return Int64.max }
+            return (state.grants[connection] ?? []).filter { grant in
                 grant.rights.contains(right) && grant.token.isValid(at: now)
                     && (grant.token.covers(audience) || Self.coversPath(grant.token, path))
             }.map(\.token.expiresAt).max()
@@ -183,9 +187,29 @@ final class EmulatorCore: AMQPServerHandler {
         }
     }
 
+    func connectionOpened(_ connection: AMQPServerConnection) {
+        // SASL PLAIN already checked the rule's name and key (see `checkPlain`).
+        guard connection.mechanism == "PLAIN", let rule = self.configuration.rules.first(where: { $0.name == connection.user }) else {
+            return
+        }
+        self.state.withLock { $0.plainRights[connection.id] = rule.rights }
+    }
+
+    /// SASL PLAIN as the service documents it: user name = rule name, password = the rule's key.
+    /// Compares the key in constant time.
+    static func checkPlain(rules: [EmulatorConfiguration.Rule], username: String, password: String) -> Bool {
+        guard let rule = rules.first(where: { $0.name == username }) else { return false }
+        let expected = Array(rule.key.utf8)
+        let given = Array(password.utf8)
+        var difference = UInt8(truncatingIfNeeded: expected.count ^ given.count)
+        for index in expected.indices { difference |= expected[index] ^ (index < given.count ? given[index] : 0) }
+        return difference == 0
+    }
+
     func connectionClosed(_ connection: AMQPServerConnection, error: AMQPError?) {
         self.state.withLock { state in
             state.grants[connection.id] = nil
+            state.plainRights[connection.id] = nil
             state.cbsReplies[connection.id] = nil
             state.dropped.remove(connection.id)
         }

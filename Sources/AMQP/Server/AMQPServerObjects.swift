@@ -12,6 +12,8 @@ public final class AMQPServerConnection: @unchecked Sendable {
     public let id: UInt64
     /// The user SASL authenticated (`anonymous` for ANONYMOUS-like mechanisms), or nil without SASL.
     public internal(set) var user: String?
+    /// The SASL mechanism the client authenticated with (`PLAIN`, `ANONYMOUS`, …), or nil without SASL.
+    public internal(set) var mechanism: String?
     /// The client's container id.
     public internal(set) var containerID = ""
     /// The `hostname` the client put in `open`.

@@ -42,6 +42,7 @@ final class ServerEngine: ProtonEngine {
             self.connection.properties = ProtonData.readSymbolMap(pn_connection_remote_properties(handle))
             if let transport = self.channel?.transport, let context = ProtonSASLContext.from(transport) {
                 self.connection.user = context.authenticatedUser
+                self.connection.mechanism = context.authenticatedMechanism
             }
             pn_connection_set_container(handle, self.configuration.containerID)
             pn_connection_open(handle)
