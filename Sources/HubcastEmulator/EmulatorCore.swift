@@ -5,6 +5,9 @@ import EventHubs
 import Foundation
 import Logging
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The emulator's AMQP handler. Called on the listener's loop thread; its state sits behind a mutex
 /// so that tests can read the partitions from any thread.
@@ -57,6 +60,13 @@ final class EmulatorCore: AMQPServerHandler {
     }
 
     static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    /// Milliseconds since the Unix epoch, from one clock read.
+    static func nowMilliseconds() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+    }
 
     // MARK: - Addresses
 
@@ -226,69 +236,92 @@ final class EmulatorCore: AMQPServerHandler {
             self.management(delivery)
             return
         }
-        let id = ObjectIdentifier(delivery.link)
-        let now = Self.nowSeconds()
-        let known: (path: [String], validUntil: Int64)? = self.state.withLock { $0.producers[id] }
-        var producer: (path: [String], validUntil: Int64) = known ?? (Self.path(delivery.link.address), 0)
+        let link = delivery.link
+        let id = ObjectIdentifier(link)
+        let connection = link.connection.id
+        let nowMilliseconds = Self.nowMilliseconds()
+        let now = nowMilliseconds / 1000
+        // What is known about the link: its path, read once, and until when its tokens hold, checked
+        // again only after that, so that each event costs no string work.
+        let known = self.state.withLock { state -> (path: [String], validUntil: Int64)?? in
+            // A connection dropped by an injected fault: what it sent after the drop is ignored, as a
+            // lost connection delivers nothing more.
+            if state.dropped.contains(connection) { return .none }
+            return .some(state.producers[id])
+        }
+        guard let known else { return }
+        var producer = known ?? (Self.path(link.address), 0)
         if producer.validUntil <= now {
-            producer.validUntil = self.authorizedUntil(delivery.link.connection.id, path: producer.path, right: .send) ?? 0
-            self.state.withLock { $0.producers[id] = producer }
+            producer.validUntil = self.authorizedUntil(connection, path: producer.path, right: .send) ?? 0
+            let update = producer
+            self.state.withLock { $0.producers[id] = update }
         }
         let path = producer.path
         guard let hub = path.first else { return delivery.settle(.rejected(nil)) }
         guard producer.validUntil > now else {
-            delivery.settle(.rejected(AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired")))
-            delivery.link.close(condition: AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired"))
+            let condition = AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired")
+            delivery.settle(.rejected(condition))
+            link.close(condition: condition)
             return
         }
         let linkPartition = path.count >= 3 ? Int(path[2]) : nil
-        let key = delivery.message.annotation("x-opt-partition-key")?.text
-        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        let encoded = delivery.encoded
+        let layout = delivery.layout
+        let key = layout.messageAnnotations == nil
+            ? nil : (try? layout.messageAnnotations(of: encoded))?.first { $0.0.name == "x-opt-partition-key" }?.1.text
+        let batch = Self.batchedEvents(encoded, layout: layout)
         let faults = self.configuration.faults
-        let connection = delivery.link.connection.id
-        if self.state.withLock({ $0.dropped.contains(connection) }) { return }
-        let events = Self.unbatch(delivery.message)
-        let stored: (count: Int, partition: Int)? = self.state.withLock { state in
+        let stored = self.state.withLock { state -> (count: Int, partition: Int, consumers: Bool)? in
             if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction { return nil }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
-            for event in events {
-                _ = state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
+            if let batch {
+                for event in batch {
+                    state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
+                }
+            } else {
+                state.store.append(encoded, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
             }
             state.accepted += 1
-            return (state.accepted, partition)
+            return (state.accepted, partition, !state.consumers.isEmpty)
         }
-        guard let (count, partition) = stored else {
+        guard let (count, partition, consumers) = stored else {
             delivery.settle(.rejected(AMQPCondition(
                 name: "com.microsoft:server-busy",
                 description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again.")))
             return
         }
         delivery.settle(.accepted)
-        self.pumpConsumers(hub: hub, partition: partition)
+        if consumers { self.pumpConsumers(hub: hub, partition: partition) }
         if let every = faults.detachLinkEvery, count % every == 0 {
-            delivery.link.close(condition: AMQPCondition(
+            link.close(condition: AMQPCondition(
                 name: AMQPCondition.detachForced, description: "injected fault: link detached after \(count) events"))
         }
         if let every = faults.dropConnectionEvery, count % every == 0 {
             self.state.withLock { _ = $0.dropped.insert(connection) }
-            delivery.link.connection.drop()
+            link.connection.drop()
         }
     }
 
-    /// The events a transfer carries. An Event Hubs batch (spec §6) is an envelope whose data
-    /// sections each hold a whole encoded message; Proton does not expose a transfer's
-    /// message-format, so the envelope is recognised from its sections: every one decodes as a
-    /// message with a body. Anything else is one event.
-    static func unbatch(_ message: AMQPMessage) -> [AMQPMessage] {
-        guard case .data(let sections) = message.body, !sections.isEmpty else { return [message] }
-        var inner: [AMQPMessage] = []
-        for section in sections {
-            guard section.count >= 3, section[0] == 0x00, section[1] == 0x53, (0x70...0x78).contains(section[2]),
-                let decoded = try? AMQPMessage(decoding: section), decoded.body != .empty
-            else { return [message] }
-            inner.append(decoded)
+    /// The events of an Event Hubs batch (spec §6), or nil when the transfer is one event. A batch
+    /// is an envelope whose data sections each hold a whole encoded message; Proton does not expose
+    /// a transfer's message-format, so the envelope is recognised from its sections: every one
+    /// decodes as a message with a body.
+    static func batchedEvents(_ encoded: [UInt8], layout: AMQPMessageLayout) -> [[UInt8]]? {
+        guard let first = layout.dataSections.first, Self.startsWithSection(encoded, first) else { return nil }
+        var inner: [[UInt8]] = []
+        for range in layout.dataSections {
+            guard Self.startsWithSection(encoded, range) else { return nil }
+            let bytes = Array(encoded[range])
+            guard let decoded = try? AMQPMessage(decoding: bytes), decoded.body != .empty else { return nil }
+            inner.append(bytes)
         }
         return inner
+    }
+
+    /// Whether the bytes in `range` start with a message section's descriptor.
+    private static func startsWithSection(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        range.count >= 3 && bytes[range.lowerBound] == 0x00 && bytes[range.lowerBound + 1] == 0x53
+            && (0x70...0x78).contains(bytes[range.lowerBound + 2])
     }
 
     /// Checks a put-token request (spec §4) and answers on the connection's `$cbs` reply link.
