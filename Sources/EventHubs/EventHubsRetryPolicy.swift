@@ -56,6 +56,16 @@ enum EventHubsRecovery: Equatable {
         }
     }
 
+    /// What a send's result asks of the producer; `.fatal` for `accepted` (nothing to do).
+    static func of(_ result: Result<AMQPOutcome, AMQPError>) -> EventHubsRecovery {
+        switch result {
+        case .success(.accepted): return .fatal
+        case .success(.rejected(let condition)): return .of(condition)
+        case .success(.released), .success(.modified): return .retry
+        case .failure(let error): return .of(error)
+        }
+    }
+
     /// Conditions that no retry, re-attach or reconnect can fix (spec §8, "fatal" and "fail fast").
     static let fatalConditions: Set<String> = [
         AMQPCondition.unauthorizedAccess, "com.microsoft:auth-failed", AMQPCondition.messageSizeExceeded,
