@@ -105,6 +105,7 @@ public actor EventHubsProducer {
         }
         var waiting = Array(events.indices)
         var recoveries = 0
+        var reauthorizedWithoutProgress = false
         while !waiting.isEmpty {
             var wait: Duration = .zero
             do {
@@ -113,6 +114,8 @@ public actor EventHubsProducer {
                 let outcomes = try await sender.send(contentsOf: wave.map { events[$0].message })
                 var again: [Int] = []
                 var lostLink: (EventHubsRecovery, AMQPError)?
+                var reauthorize = false
+                if outcomes.contains(where: { (try? $0.get()) == .accepted }) { reauthorizedWithoutProgress = false }
                 for index in wave { sends[index] += 1 }
                 for (index, outcome) in zip(wave, outcomes) {
                     let recovery = EventHubsRecovery.of(outcome)
@@ -128,6 +131,11 @@ public actor EventHubsProducer {
                     case .throttled:
                         wait = max(wait, policy.serverBusyDelay + policy.serverBusyDelay * Double.random(in: 0...0.25))
                         again.append(index)
+                    case .reauthorize where reauthorizedWithoutProgress:
+                        settle(index, outcome)
+                    case .reauthorize:
+                        reauthorize = true
+                        again.append(index)
                     case .reattach, .reconnect:
                         if case .failure(let error) = outcome, lostLink == nil || recovery == .reconnect {
                             lostLink = (recovery, error)
@@ -135,7 +143,10 @@ public actor EventHubsProducer {
                         again.append(index)
                     }
                 }
-                if let (recovery, error) = lostLink {
+                if reauthorize {
+                    reauthorizedWithoutProgress = true
+                    try await self.reauthorize(sender: sender)
+                } else if let (recovery, error) = lostLink {
                     recoveries += 1
                     self.logger.info("link to \(target) lost (\(error)); recovering")
                     await self.recover(recovery, sender: sender)
@@ -198,12 +209,18 @@ public actor EventHubsProducer {
         }
         let state = ProducerStream(next: next, onSettled: onSettled)
         var recoveries = 0
+        var acceptedAtReauthorization = -1
         while !state.exhausted {
             do {
                 let sender = try await self.sender(target)
                 state.startStream()
                 do {
                     try await sender.stream(window: window, fill: { state.fill(&$0) }, onOutcome: { state.outcome($0, $1) })
+                } catch let error as AMQPError where EventHubsRecovery.of(.failure(error)) == .reauthorize {
+                    // The token was refused mid-stream: put a fresh one and go on, unless that did not help.
+                    guard state.accepted > acceptedAtReauthorization else { throw error }
+                    acceptedAtReauthorization = state.accepted
+                    try await self.reauthorize(sender: sender)
                 } catch {
                     // The link or connection failed mid-stream: every unsettled event is in the retry list.
                     let recovery = EventHubsRecovery.of(error)
@@ -244,6 +261,15 @@ public actor EventHubsProducer {
             guard let key = events[index].partitionKey else { return true }
             return seen.insert(key).inserted
         }
+    }
+
+    /// Puts a fresh token on the connection (throws if the service refuses it) and drops the link
+    /// the old token was refused on, so the next send re-attaches.
+    private func reauthorize(sender: AMQPSender) async throws {
+        if let current = self.connection, current === sender.connection, let authorizer = self.authorizer {
+            try await authorizer.renewNow()
+        }
+        await self.recover(.reattach, sender: sender)
     }
 
     /// Drops the link (or the whole connection) that failed, so the next send rebuilds it. A link or
@@ -324,6 +350,8 @@ private final class ProducerStream: @unchecked Sendable {
     private var produced = 0
     private var retries: [(index: Int, event: EventHubsEvent, retries: Int)] = []
     private(set) var exhausted = false
+    /// Events accepted so far.
+    private(set) var accepted = 0
 
     init(next: @escaping @Sendable () -> EventHubsEvent?, onSettled: @escaping @Sendable (Int, Result<AMQPOutcome, AMQPError>, Int) -> Void) {
         self.next = next
@@ -368,6 +396,7 @@ private final class ProducerStream: @unchecked Sendable {
             self.base += UInt64(self.head)
             self.head = 0
         }
+        if case .success(.accepted) = result { self.accepted += 1 }
         switch EventHubsRecovery.of(result) {
         case .fatal: self.onSettled(index, result, 1)
         case .retry: self.retries.append((index, event, 1))

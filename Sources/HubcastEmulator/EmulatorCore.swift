@@ -16,6 +16,9 @@ final class EmulatorCore: AMQPServerHandler {
     struct Grant {
         var token: EventHubsSASToken
         var rights: EmulatorConfiguration.Rule.Rights
+        /// When it stops counting (ms since the epoch): the token's expiry, or earlier under
+        /// ``EmulatorConfiguration/Faults/tokenLifetimeLimit``.
+        var validUntil: Int64
     }
 
     struct State {
@@ -26,12 +29,17 @@ final class EmulatorCore: AMQPServerHandler {
         var plainRights: [UInt64: EmulatorConfiguration.Rule.Rights] = [:]
         var cbsReplies: [UInt64: [AMQPServerLink]] = [:]
         var accepted = 0
+        var faultCounts = EmulatorFaultCounts()
+        /// Producer links detached for a lapsed token: what still arrives on them is ignored.
+        var revoked: Set<ObjectIdentifier> = []
+        /// Producer links in a credit stall, and whether the client ran out of credit in it.
+        var stalled: [ObjectIdentifier: Bool] = [:]
         var random: UInt64 = 0
         /// Connections dropped by an injected fault: what they sent after the drop is ignored, as a
         /// lost connection delivers nothing more.
         var dropped: Set<UInt64> = []
-        /// Producer links: their path, read once at attach, and until when their tokens hold (checked
-        /// again only after that), so that each event costs no string work.
+        /// Producer links: their path, read once at attach, and until when (ms since the epoch) their
+        /// tokens hold (checked again only after that), so that each event costs no string work.
         var producers: [ObjectIdentifier: (path: [String], validUntil: Int64)] = [:]
         /// Consumer links: where each reads (hub, partition) and the next sequence number it gets.
         var consumers: [ObjectIdentifier: (link: AMQPServerLink, hub: String, partition: Int, next: Int64)] = [:]
@@ -61,6 +69,11 @@ final class EmulatorCore: AMQPServerHandler {
 
     static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
     /// Milliseconds since the Unix epoch, from one clock read.
     static func nowMilliseconds() -> Int64 {
         var time = timespec()
@@ -86,16 +99,16 @@ final class EmulatorCore: AMQPServerHandler {
         self.authorizedUntil(connection, path: path, right: right) != nil
     }
 
-    /// Until when (Unix seconds) the connection's live tokens with `right` cover `path`, or nil.
+    /// Until when (ms since the epoch) the connection's live tokens with `right` cover `path`, or nil.
     private func authorizedUntil(_ connection: UInt64, path: [String], right: EmulatorConfiguration.Rule.Rights) -> Int64? {
         let audience = "amqps://\(self.configuration.namespace)/" + path.joined(separator: "/")
-        let now = Self.nowSeconds()
+        let now = Self.nowMilliseconds()
         return self.state.withLock { state in
             if let rights = state.plainRights[connection], rights.contains(right) { return Int64.max }
             return (state.grants[connection] ?? []).filter { grant in
-                grant.rights.contains(right) && grant.token.isValid(at: now)
+                grant.rights.contains(right) && grant.validUntil > now
                     && (grant.token.covers(audience) || Self.coversPath(grant.token, path))
-            }.map(\.token.expiresAt).max()
+            }.map(\.validUntil).max()
         }
     }
 
@@ -194,6 +207,8 @@ final class EmulatorCore: AMQPServerHandler {
             state.cbsReplies[link.connection.id]?.removeAll { $0 === link }
             state.consumers[ObjectIdentifier(link)] = nil
             state.producers[ObjectIdentifier(link)] = nil
+            state.revoked.remove(ObjectIdentifier(link))
+            state.stalled[ObjectIdentifier(link)] = nil
         }
     }
 
@@ -240,26 +255,31 @@ final class EmulatorCore: AMQPServerHandler {
         let id = ObjectIdentifier(link)
         let connection = link.connection.id
         let nowMilliseconds = Self.nowMilliseconds()
-        let now = nowMilliseconds / 1000
         // What is known about the link: its path, read once, and until when its tokens hold, checked
         // again only after that, so that each event costs no string work.
         let known = self.state.withLock { state -> (path: [String], validUntil: Int64)?? in
             // A connection dropped by an injected fault: what it sent after the drop is ignored, as a
-            // lost connection delivers nothing more.
-            if state.dropped.contains(connection) { return .none }
+            // lost connection delivers nothing more; so is what arrives on a link detached for a
+            // lapsed token.
+            if state.dropped.contains(connection) || state.revoked.contains(id) { return .none }
             return .some(state.producers[id])
         }
         guard let known else { return }
         var producer = known ?? (Self.path(link.address), 0)
-        if producer.validUntil <= now {
+        if producer.validUntil <= nowMilliseconds {
             producer.validUntil = self.authorizedUntil(connection, path: producer.path, right: .send) ?? 0
             let update = producer
             self.state.withLock { $0.producers[id] = update }
         }
         let path = producer.path
         guard let hub = path.first else { return delivery.settle(.rejected(nil)) }
-        guard producer.validUntil > now else {
-            let condition = AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired")
+        guard producer.validUntil > nowMilliseconds else {
+            let condition = AMQPCondition(
+                name: AMQPCondition.unauthorizedAccess, description: "ExpiredToken: the token for \(path.joined(separator: "/")) expired")
+            self.state.withLock { state in
+                state.revoked.insert(id)
+                if self.configuration.faults.tokenLifetimeLimit != nil { state.faultCounts.tokenLapses += 1 }
+            }
             delivery.settle(.rejected(condition))
             link.close(condition: condition)
             return
@@ -272,7 +292,10 @@ final class EmulatorCore: AMQPServerHandler {
         let batch = Self.batchedEvents(encoded, layout: layout)
         let faults = self.configuration.faults
         let stored = self.state.withLock { state -> (count: Int, partition: Int, consumers: Bool)? in
-            if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction { return nil }
+            if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction {
+                state.faultCounts.serverBusy += 1
+                return nil
+            }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
             if let batch {
                 for event in batch {
@@ -290,8 +313,16 @@ final class EmulatorCore: AMQPServerHandler {
                 description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again.")))
             return
         }
-        delivery.settle(.accepted)
+        if let delay = faults.settlementDelay {
+            self.state.withLock { $0.faultCounts.delayedSettlements += 1 }
+            link.connection.schedule(after: delay) { delivery.settle(.accepted) }
+        } else {
+            delivery.settle(.accepted)
+        }
         if consumers { self.pumpConsumers(hub: hub, partition: partition) }
+        if faults.creditStallEvery != nil || !self.state.withLock({ $0.stalled.isEmpty }) {
+            self.stallCredit(link, count: count)
+        }
         if let every = faults.detachLinkEvery, count % every == 0 {
             link.close(condition: AMQPCondition(
                 name: AMQPCondition.detachForced, description: "injected fault: link detached after \(count) events"))
@@ -299,6 +330,34 @@ final class EmulatorCore: AMQPServerHandler {
         if let every = faults.dropConnectionEvery, count % every == 0 {
             self.state.withLock { _ = $0.dropped.insert(connection) }
             link.connection.drop()
+        }
+    }
+
+    /// Starts a credit stall after every N-th event (``EmulatorConfiguration/Faults/creditStallEvery``),
+    /// and notes when a stalled client has run out of credit (loop thread).
+    private func stallCredit(_ link: AMQPServerLink, count: Int) {
+        let id = ObjectIdentifier(link)
+        let faults = self.configuration.faults
+        let start = self.state.withLock { state -> Bool in
+            if let exhausted = state.stalled[id] {
+                if !exhausted && link.credit == 0 {
+                    state.stalled[id] = true
+                    state.faultCounts.creditExhaustedWhileStalled += 1
+                }
+                return false
+            }
+            guard let every = faults.creditStallEvery, count % every == 0 else { return false }
+            state.stalled[id] = link.credit == 0
+            state.faultCounts.creditStalls += 1
+            if link.credit == 0 { state.faultCounts.creditExhaustedWhileStalled += 1 }
+            return true
+        }
+        guard start else { return }
+        link.setCreditWindow(0)
+        let window = self.configuration.creditWindow
+        link.connection.schedule(after: faults.creditStallDuration) { [self] in
+            self.state.withLock { _ = $0.stalled.removeValue(forKey: id) }
+            link.setCreditWindow(window)
         }
     }
 
@@ -420,7 +479,14 @@ final class EmulatorCore: AMQPServerHandler {
         if let hub = path.first, self.state.withLock({ $0.store.hubs[hub] }) == nil {
             return (404, "The messaging entity '\(hub)' could not be found")
         }
-        self.state.withLock { $0.grants[connection, default: []].append(Grant(token: token, rights: rule.rights)) }
+        let now = Self.nowMilliseconds()
+        var validUntil = token.expiresAt * 1000
+        if let limit = self.configuration.faults.tokenLifetimeLimit { validUntil = min(validUntil, now + Self.milliseconds(limit)) }
+        let grant = Grant(token: token, rights: rule.rights, validUntil: validUntil)
+        self.state.withLock { state in
+            state.grants[connection, default: []].removeAll { $0.validUntil <= now }
+            state.grants[connection, default: []].append(grant)
+        }
         return (200, "OK")
     }
 }

@@ -43,6 +43,7 @@ public final class HubcastEmulator: Sendable {
         listen.sasl = .eventHubs { EmulatorCore.checkPlain(rules: rules, username: $0, password: $1) }
         listen.containerID = "hubcast-emulator"
         listen.idleTimeout = .seconds(240)
+        listen.creditWindow = configuration.creditWindow
         // The hook sees the bytes under TLS, so it can only rewrite frames on plain connections.
         if configuration.padPerformatives && configuration.tls == nil {
             listen.byteStreamHook = { PerformativePadding() }
@@ -69,6 +70,9 @@ public final class HubcastEmulator: Sendable {
     public func events(hub: String) -> [[EmulatedEvent]] {
         self.core.state.withLock { ($0.store.hubs[hub] ?? []).map(\.events) }
     }
+
+    /// How many faults were injected so far.
+    public var faultCounts: EmulatorFaultCounts { self.core.state.withLock { $0.faultCounts } }
 
     /// Stops accepting and closes every connection.
     public func stop() async { await self.listener.close() }

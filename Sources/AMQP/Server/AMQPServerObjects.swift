@@ -43,6 +43,13 @@ public final class AMQPServerConnection: @unchecked Sendable {
         }
     }
 
+    /// Runs `task` on the listener's loop thread after `delay` (for a broker that answers later, or
+    /// a test that injects a pause). Dropped if the listener closes first.
+    public func schedule(after delay: Duration, _ task: @escaping @Sendable () -> Void) {
+        let loop = self.loop
+        _ = loop.run { loop.schedule(afterMilliseconds: delay.milliseconds, task) }
+    }
+
     /// Drops the socket at once, without a `close` frame: a lost connection, for tests.
     public func drop() {
         self.loop.run { [weak self] in self?.engine?.channel?.abort() }
