@@ -67,6 +67,14 @@ actor Authorizer {
         self.schedule(expiresAt: token.expiresAt)
     }
 
+    /// Puts a fresh token now (the service refused the current one early), and renews from there.
+    func renewNow() async throws {
+        let token = try self.connectionString.token(for: self.audience, lifetime: self.lifetime)
+        try await self.cbs.putToken(token, audience: self.audience)
+        self.logger.info("token for \(self.audience) put again after the service refused it")
+        self.schedule(expiresAt: token.expiresAt)
+    }
+
     /// Stops renewing.
     func stop() {
         self.refreshTask?.cancel()

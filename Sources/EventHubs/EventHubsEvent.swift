@@ -21,6 +21,15 @@ public struct EventHubsEvent: Sendable {
         self.partitionKey = partitionKey
     }
 
+    /// Writes the event into a reused message (every field an event sets, so nothing of the
+    /// message's previous content remains).
+    func fill(_ message: inout AMQPMessage) {
+        message.body = .data([self.body])
+        message.properties.contentType = self.contentType
+        message.applicationProperties = self.properties
+        message.messageAnnotations = self.partitionKey.map { [("x-opt-partition-key", .string($0))] } ?? []
+    }
+
     /// The event as an AMQP message.
     public var message: AMQPMessage {
         var message = AMQPMessage(bytes: self.body)

@@ -80,18 +80,32 @@ public actor EventHubsProducer {
         contentsOf events: [EventHubsEvent], partition: String? = nil,
         onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)? = nil
     ) async throws -> [Result<AMQPOutcome, AMQPError>] {
-        let target = partition.map { "\(self.eventHub)/Partitions/\($0)" } ?? self.eventHub
+        try await self.send(
+            contentsOf: events, target: self.target(partition), retriesUsed: Array(repeating: 0, count: events.count),
+            sends: Array(repeating: 0, count: events.count), onSettled: onSettled)
+    }
+
+    private func target(_ partition: String?) -> String {
+        partition.map { "\(self.eventHub)/Partitions/\($0)" } ?? self.eventHub
+    }
+
+    /// The retrying batch machinery, for events that may have been sent (and failed) before.
+    private func send(
+        contentsOf events: [EventHubsEvent], target: String, retriesUsed initialRetries: [Int], sends initialSends: [Int],
+        onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)?
+    ) async throws -> [Result<AMQPOutcome, AMQPError>] {
         let policy = self.options.retry
         let deadline = ContinuousClock.now + policy.deadline
         var results = [Result<AMQPOutcome, AMQPError>?](repeating: nil, count: events.count)
-        var retriesUsed = [Int](repeating: 0, count: events.count)
-        var sends = [Int](repeating: 0, count: events.count)
+        var retriesUsed = initialRetries
+        var sends = initialSends
         func settle(_ index: Int, _ result: Result<AMQPOutcome, AMQPError>) {
             results[index] = result
             onSettled?(index, result, sends[index])
         }
         var waiting = Array(events.indices)
         var recoveries = 0
+        var reauthorizedWithoutProgress = false
         while !waiting.isEmpty {
             var wait: Duration = .zero
             do {
@@ -100,15 +114,11 @@ public actor EventHubsProducer {
                 let outcomes = try await sender.send(contentsOf: wave.map { events[$0].message })
                 var again: [Int] = []
                 var lostLink: (EventHubsRecovery, AMQPError)?
+                var reauthorize = false
+                if outcomes.contains(where: { (try? $0.get()) == .accepted }) { reauthorizedWithoutProgress = false }
                 for index in wave { sends[index] += 1 }
                 for (index, outcome) in zip(wave, outcomes) {
-                    let recovery: EventHubsRecovery
-                    switch outcome {
-                    case .success(.accepted): recovery = .fatal
-                    case .success(.rejected(let condition)): recovery = .of(condition)
-                    case .success(.released), .success(.modified): recovery = .retry
-                    case .failure(let error): recovery = .of(error)
-                    }
+                    let recovery = EventHubsRecovery.of(outcome)
                     switch recovery {
                     case .fatal:
                         settle(index, outcome)
@@ -121,6 +131,11 @@ public actor EventHubsProducer {
                     case .throttled:
                         wait = max(wait, policy.serverBusyDelay + policy.serverBusyDelay * Double.random(in: 0...0.25))
                         again.append(index)
+                    case .reauthorize where reauthorizedWithoutProgress:
+                        settle(index, outcome)
+                    case .reauthorize:
+                        reauthorize = true
+                        again.append(index)
                     case .reattach, .reconnect:
                         if case .failure(let error) = outcome, lostLink == nil || recovery == .reconnect {
                             lostLink = (recovery, error)
@@ -128,7 +143,10 @@ public actor EventHubsProducer {
                         again.append(index)
                     }
                 }
-                if let (recovery, error) = lostLink {
+                if reauthorize {
+                    reauthorizedWithoutProgress = true
+                    try await self.reauthorize(sender: sender)
+                } else if let (recovery, error) = lostLink {
                     recoveries += 1
                     self.logger.info("link to \(target) lost (\(error)); recovering")
                     await self.recover(recovery, sender: sender)
@@ -159,6 +177,82 @@ public actor EventHubsProducer {
         return results.map { $0 ?? .failure(AMQPError(.cancelled, "not sent")) }
     }
 
+    /// Sends every event `next` produces on the connection's stream path (see
+    /// ``AMQP/AMQPSender/stream(window:next:onOutcome:)``): the loop thread pulls events as credit
+    /// allows with up to `window` awaiting their outcome, so no task, batch or result array is made
+    /// per event. The cheapest way to send many events.
+    ///
+    /// Every event gets exactly one final result through `onSettled` (its index in the order `next`
+    /// produced it, the result, and how many times it was sent), as with
+    /// ``send(contentsOf:partition:onSettled:)``: events that fail in a way retrying can fix (a lost
+    /// link or connection, throttling, a retriable rejection) are collected and sent again once the
+    /// source is drained, with the same retry policy. `next` and `onSettled` may run on the
+    /// connection's loop thread: keep them quick and never block. When ``EventHubsProducerOptions/preserveKeyOrder``
+    /// is set, events go in batches of 1,000 through ``send(contentsOf:partition:onSettled:)`` instead.
+    /// Throws only what concerns every event (no link can be had: unknown hub, refused credentials);
+    /// events pending then are settled with that error first.
+    public func send(
+        from next: @escaping @Sendable () -> EventHubsEvent?, partition: String? = nil, window: Int = 5000,
+        onSettled: @escaping @Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void
+    ) async throws {
+        let target = self.target(partition)
+        if self.options.preserveKeyOrder {
+            var base = 0
+            while true {
+                var chunk: [EventHubsEvent] = []
+                while chunk.count < 1000, let event = next() { chunk.append(event) }
+                guard !chunk.isEmpty else { return }
+                let offset = base
+                _ = try await self.send(contentsOf: chunk, partition: partition) { onSettled(offset + $0, $1, $2) }
+                base += chunk.count
+            }
+        }
+        let state = ProducerStream(next: next, onSettled: onSettled)
+        var recoveries = 0
+        var acceptedAtReauthorization = -1
+        while !state.exhausted {
+            do {
+                let sender = try await self.sender(target)
+                state.startStream()
+                do {
+                    try await sender.stream(window: window, fill: { state.fill(&$0) }, onOutcome: { state.outcome($0, $1) })
+                } catch let error as AMQPError where EventHubsRecovery.of(.failure(error)) == .reauthorize {
+                    // The token was refused mid-stream: put a fresh one and go on, unless that did not help.
+                    guard state.accepted > acceptedAtReauthorization else { throw error }
+                    acceptedAtReauthorization = state.accepted
+                    try await self.reauthorize(sender: sender)
+                } catch {
+                    // The link or connection failed mid-stream: every unsettled event is in the retry list.
+                    let recovery = EventHubsRecovery.of(error)
+                    guard recovery == .reattach || recovery == .reconnect else { throw error }
+                    recoveries += 1
+                    self.logger.info("link to \(target) lost (\(error)); recovering")
+                    await self.recover(recovery, sender: sender)
+                    try await Task.sleep(for: self.options.retry.backoff(attempt: min(recoveries, 8)) / 4)
+                }
+            } catch {
+                let recovery = EventHubsRecovery.of(error)
+                guard recovery == .reconnect || recovery == .reattach else {
+                    state.failAll(error as? AMQPError ?? AMQPError(.connectionFailed, "\(error)"))
+                    throw error
+                }
+                recoveries += 1
+                await self.recover(.reconnect, sender: nil)
+                let wait = self.options.retry.backoff(attempt: min(recoveries, 8))
+                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(wait)")
+                try await Task.sleep(for: wait)
+            }
+        }
+        let retry = state.takeRetries()
+        guard !retry.isEmpty else { return }
+        let indices = retry.map(\.index)
+        _ = try await self.send(
+            contentsOf: retry.map(\.event), target: target, retriesUsed: retry.map(\.retries), sends: retry.map { _ in 1 }
+        ) { position, result, sends in
+            onSettled(indices[position], result, sends)
+        }
+    }
+
     /// The events to send now when key order is kept: every keyless event, and for each partition key
     /// only its earliest waiting event.
     static func firstPerKey(_ waiting: [Int], of events: [EventHubsEvent]) -> [Int] {
@@ -167,6 +261,15 @@ public actor EventHubsProducer {
             guard let key = events[index].partitionKey else { return true }
             return seen.insert(key).inserted
         }
+    }
+
+    /// Puts a fresh token on the connection (throws if the service refuses it) and drops the link
+    /// the old token was refused on, so the next send re-attaches.
+    private func reauthorize(sender: AMQPSender) async throws {
+        if let current = self.connection, current === sender.connection, let authorizer = self.authorizer {
+            try await authorizer.renewNow()
+        }
+        await self.recover(.reattach, sender: sender)
     }
 
     /// Drops the link (or the whole connection) that failed, so the next send rebuilds it. A link or
@@ -230,5 +333,88 @@ public actor EventHubsProducer {
     /// The margin before expiry at which a token is put again (see ``EventHubsProducerOptions``).
     var refreshMargin: Duration {
         Authorizer.margin(lifetime: self.options.tokenLifetime, configured: self.options.tokenRefreshMargin)
+    }
+}
+
+/// The state of one ``EventHubsProducer/send(from:partition:window:onSettled:)``: the events in flight
+/// (by stream index) and those to send again.
+private final class ProducerStream: @unchecked Sendable {
+    // @unchecked: used by the connection's loop thread while a stream runs, and by the producer
+    // between streams; starting a stream (the loop's queue) and its end (the waiter) order the two.
+    private let next: @Sendable () -> EventHubsEvent?
+    private let onSettled: @Sendable (Int, Result<AMQPOutcome, AMQPError>, Int) -> Void
+    /// Events in flight in the current stream, by stream index minus `base`.
+    private var inFlight: [(index: Int, event: EventHubsEvent)?] = []
+    private var head = 0
+    private var base: UInt64 = 0
+    private var produced = 0
+    private var retries: [(index: Int, event: EventHubsEvent, retries: Int)] = []
+    private(set) var exhausted = false
+    /// Events accepted so far.
+    private(set) var accepted = 0
+
+    init(next: @escaping @Sendable () -> EventHubsEvent?, onSettled: @escaping @Sendable (Int, Result<AMQPOutcome, AMQPError>, Int) -> Void) {
+        self.next = next
+        self.onSettled = onSettled
+    }
+
+    /// Before each stream: its indices start at 0. A failed stream has given every event it had in
+    /// flight an outcome; any left are sent again.
+    func startStream() {
+        for entry in self.inFlight[self.head...] { if let (index, event) = entry { self.retries.append((index, event, 0)) } }
+        self.inFlight.removeAll(keepingCapacity: true)
+        self.head = 0
+        self.base = 0
+    }
+
+    /// Loop thread: the next event into the stream's reused message; false once the source is drained.
+    func fill(_ message: inout AMQPMessage) -> Bool {
+        if self.inFlight.count == self.head && self.head > 0 {
+            // Everything settled: start the table afresh (indices go on).
+            self.base += UInt64(self.head)
+            self.inFlight.removeAll(keepingCapacity: true)
+            self.head = 0
+        }
+        guard let event = self.next() else {
+            self.exhausted = true
+            return false
+        }
+        self.inFlight.append((self.produced, event))
+        self.produced += 1
+        event.fill(&message)
+        return true
+    }
+
+    /// Loop thread: a stream index's outcome.
+    func outcome(_ streamIndex: UInt64, _ result: Result<AMQPOutcome, AMQPError>) {
+        let position = Int(streamIndex &- self.base)
+        guard position >= self.head, position < self.inFlight.count, let (index, event) = self.inFlight[position] else { return }
+        self.inFlight[position] = nil
+        while self.head < self.inFlight.count && self.inFlight[self.head] == nil { self.head += 1 }
+        if self.head >= 4096 && self.head * 2 >= self.inFlight.count {
+            self.inFlight.removeFirst(self.head)
+            self.base += UInt64(self.head)
+            self.head = 0
+        }
+        if case .success(.accepted) = result { self.accepted += 1 }
+        switch EventHubsRecovery.of(result) {
+        case .fatal: self.onSettled(index, result, 1)
+        case .retry: self.retries.append((index, event, 1))
+        default: self.retries.append((index, event, 0))
+        }
+    }
+
+    /// The events to send again, oldest first; resets the table for the next stream.
+    func takeRetries() -> [(index: Int, event: EventHubsEvent, retries: Int)] {
+        defer { self.retries = [] }
+        return self.retries.sorted { $0.index < $1.index }
+    }
+
+    /// Settles every event still pending with `error`.
+    func failAll(_ error: AMQPError) {
+        for entry in self.inFlight[self.head...] { if let (index, _) = entry { self.onSettled(index, .failure(error), 1) } }
+        for entry in self.takeRetries() { self.onSettled(entry.index, .failure(error), 1) }
+        self.inFlight = []
+        self.head = 0
     }
 }

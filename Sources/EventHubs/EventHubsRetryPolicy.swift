@@ -42,6 +42,10 @@ enum EventHubsRecovery: Equatable {
     case reattach
     /// The connection is gone: reconnect and send again; no retry used.
     case reconnect
+    /// A sent event (or the link it was on) was refused for its token: the token lapsed before it
+    /// was renewed (the service may cut a token short). Put a fresh token, re-attach and send again;
+    /// fatal if that already happened with no event accepted since.
+    case reauthorize
     /// Retrying cannot help.
     case fatal
 
@@ -53,6 +57,21 @@ enum EventHubsRecovery: Equatable {
             return .reconnect
         case AMQPCondition.detachForced, "amqp:link:transfer-limit-exceeded": return .reattach
         default: return .fatal
+        }
+    }
+
+    /// What a send's result asks of the producer; `.fatal` for `accepted` (nothing to do). Unlike a
+    /// refused attach, an `amqp:unauthorized-access` on an event or on the link it was sent on asks
+    /// for a fresh token (`.reauthorize`): the link was authorized when it was attached.
+    static func of(_ result: Result<AMQPOutcome, AMQPError>) -> EventHubsRecovery {
+        switch result {
+        case .success(.accepted): return .fatal
+        case .success(.rejected(let condition)) where condition?.name == AMQPCondition.unauthorizedAccess: return .reauthorize
+        case .success(.rejected(let condition)): return .of(condition)
+        case .success(.released), .success(.modified): return .retry
+        case .failure(let error) where error.remoteCondition?.name == AMQPCondition.unauthorizedAccess && error.code == .linkClosed:
+            return .reauthorize
+        case .failure(let error): return .of(error)
         }
     }
 

@@ -49,6 +49,8 @@ public struct EmulatorConfiguration: Sendable {
     /// SDK needs it). Plain AMQP only: with TLS the frames are encrypted below the hook, so they
     /// go as Proton writes them. Default: true.
     public var padPerformatives = true
+    /// Credit kept available on each producer link, topped up as events arrive. Default: 1000.
+    public var creditWindow: UInt32 = 1000
     /// Faults to inject, for tests. Default: none.
     public var faults = Faults()
 
@@ -60,11 +62,43 @@ public struct EmulatorConfiguration: Sendable {
         public var dropConnectionEvery: Int?
         /// Detach the sender link with `amqp:link:detach-forced` after every N-th event accepted.
         public var detachLinkEvery: Int?
+        /// Hold each producer event's disposition this long before settling it (the event is stored
+        /// at once). Default: nil.
+        public var settlementDelay: Duration?
+        /// Treat every token put on `$cbs` as expiring this long after it was put, whatever its `se`
+        /// says: a producer link whose tokens have lapsed is detached with `amqp:unauthorized-access`
+        /// at its next event (the event is rejected with the same condition) until the client puts a
+        /// fresh token. Default: nil.
+        public var tokenLifetimeLimit: Duration?
+        /// Stop granting credit on a producer link right after every N-th event accepted, for
+        /// ``creditStallDuration``; the client stalls once it has used the credit it holds.
+        /// Default: nil.
+        public var creditStallEvery: Int?
+        /// How long a credit stall lasts. Default: 500 ms.
+        public var creditStallDuration: Duration = .milliseconds(500)
         /// The seed of the fault generator.
         public var seed: UInt64 = 42
 
         public init() {}
     }
+
+    public init() {}
+}
+
+/// How many faults an emulator injected (see ``EmulatorConfiguration/Faults``), for tests that
+/// check a fault really happened.
+public struct EmulatorFaultCounts: Sendable, Hashable {
+    /// Events rejected with `com.microsoft:server-busy`.
+    public var serverBusy = 0
+    /// Dispositions held back by ``EmulatorConfiguration/Faults/settlementDelay``.
+    public var delayedSettlements = 0
+    /// Producer links detached because their tokens lapsed under
+    /// ``EmulatorConfiguration/Faults/tokenLifetimeLimit``.
+    public var tokenLapses = 0
+    /// Credit stalls started.
+    public var creditStalls = 0
+    /// Stalls during which the client used up all its credit (it really had to wait).
+    public var creditExhaustedWhileStalled = 0
 
     public init() {}
 }

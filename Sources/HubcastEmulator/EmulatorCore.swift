@@ -5,6 +5,9 @@ import EventHubs
 import Foundation
 import Logging
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The emulator's AMQP handler. Called on the listener's loop thread; its state sits behind a mutex
 /// so that tests can read the partitions from any thread.
@@ -13,19 +16,30 @@ final class EmulatorCore: AMQPServerHandler {
     struct Grant {
         var token: EventHubsSASToken
         var rights: EmulatorConfiguration.Rule.Rights
+        /// When it stops counting (ms since the epoch): the token's expiry, or earlier under
+        /// ``EmulatorConfiguration/Faults/tokenLifetimeLimit``.
+        var validUntil: Int64
     }
 
     struct State {
         var store: EmulatorStore
         var grants: [UInt64: [Grant]] = [:]
+        /// Connections that authenticated with SASL PLAIN (user = rule name, password = key): the
+        /// rule's rights on every entity, for the connection's life, without `$cbs`.
+        var plainRights: [UInt64: EmulatorConfiguration.Rule.Rights] = [:]
         var cbsReplies: [UInt64: [AMQPServerLink]] = [:]
         var accepted = 0
+        var faultCounts = EmulatorFaultCounts()
+        /// Producer links detached for a lapsed token: what still arrives on them is ignored.
+        var revoked: Set<ObjectIdentifier> = []
+        /// Producer links in a credit stall, and whether the client ran out of credit in it.
+        var stalled: [ObjectIdentifier: Bool] = [:]
         var random: UInt64 = 0
         /// Connections dropped by an injected fault: what they sent after the drop is ignored, as a
         /// lost connection delivers nothing more.
         var dropped: Set<UInt64> = []
-        /// Producer links: their path, read once at attach, and until when their tokens hold (checked
-        /// again only after that), so that each event costs no string work.
+        /// Producer links: their path, read once at attach, and until when (ms since the epoch) their
+        /// tokens hold (checked again only after that), so that each event costs no string work.
         var producers: [ObjectIdentifier: (path: [String], validUntil: Int64)] = [:]
         /// Consumer links: where each reads (hub, partition) and the next sequence number it gets.
         var consumers: [ObjectIdentifier: (link: AMQPServerLink, hub: String, partition: Int, next: Int64)] = [:]
@@ -55,6 +69,18 @@ final class EmulatorCore: AMQPServerHandler {
 
     static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Milliseconds since the Unix epoch, from one clock read.
+    static func nowMilliseconds() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+    }
+
     // MARK: - Addresses
 
     /// A link address as a path below the namespace: `hub`, `hub/Partitions/1`, … (accepts `/hub`
@@ -73,15 +99,16 @@ final class EmulatorCore: AMQPServerHandler {
         self.authorizedUntil(connection, path: path, right: right) != nil
     }
 
-    /// Until when (Unix seconds) the connection's live tokens with `right` cover `path`, or nil.
+    /// Until when (ms since the epoch) the connection's live tokens with `right` cover `path`, or nil.
     private func authorizedUntil(_ connection: UInt64, path: [String], right: EmulatorConfiguration.Rule.Rights) -> Int64? {
         let audience = "amqps://\(self.configuration.namespace)/" + path.joined(separator: "/")
-        let now = Self.nowSeconds()
+        let now = Self.nowMilliseconds()
         return self.state.withLock { state in
-            (state.grants[connection] ?? []).filter { grant in
-                grant.rights.contains(right) && grant.token.isValid(at: now)
+            if let rights = state.plainRights[connection], rights.contains(right) { return Int64.max }
+            return (state.grants[connection] ?? []).filter { grant in
+                grant.rights.contains(right) && grant.validUntil > now
                     && (grant.token.covers(audience) || Self.coversPath(grant.token, path))
-            }.map(\.token.expiresAt).max()
+            }.map(\.validUntil).max()
         }
     }
 
@@ -180,12 +207,34 @@ final class EmulatorCore: AMQPServerHandler {
             state.cbsReplies[link.connection.id]?.removeAll { $0 === link }
             state.consumers[ObjectIdentifier(link)] = nil
             state.producers[ObjectIdentifier(link)] = nil
+            state.revoked.remove(ObjectIdentifier(link))
+            state.stalled[ObjectIdentifier(link)] = nil
         }
+    }
+
+    func connectionOpened(_ connection: AMQPServerConnection) {
+        // SASL PLAIN already checked the rule's name and key (see `checkPlain`).
+        guard connection.mechanism == "PLAIN", let rule = self.configuration.rules.first(where: { $0.name == connection.user }) else {
+            return
+        }
+        self.state.withLock { $0.plainRights[connection.id] = rule.rights }
+    }
+
+    /// SASL PLAIN as the service documents it: user name = rule name, password = the rule's key.
+    /// Compares the key in constant time.
+    static func checkPlain(rules: [EmulatorConfiguration.Rule], username: String, password: String) -> Bool {
+        guard let rule = rules.first(where: { $0.name == username }) else { return false }
+        let expected = Array(rule.key.utf8)
+        let given = Array(password.utf8)
+        var difference = UInt8(truncatingIfNeeded: expected.count ^ given.count)
+        for index in expected.indices { difference |= expected[index] ^ (index < given.count ? given[index] : 0) }
+        return difference == 0
     }
 
     func connectionClosed(_ connection: AMQPServerConnection, error: AMQPError?) {
         self.state.withLock { state in
             state.grants[connection.id] = nil
+            state.plainRights[connection.id] = nil
             state.cbsReplies[connection.id] = nil
             state.dropped.remove(connection.id)
         }
@@ -202,69 +251,136 @@ final class EmulatorCore: AMQPServerHandler {
             self.management(delivery)
             return
         }
-        let id = ObjectIdentifier(delivery.link)
-        let now = Self.nowSeconds()
-        let known: (path: [String], validUntil: Int64)? = self.state.withLock { $0.producers[id] }
-        var producer: (path: [String], validUntil: Int64) = known ?? (Self.path(delivery.link.address), 0)
-        if producer.validUntil <= now {
-            producer.validUntil = self.authorizedUntil(delivery.link.connection.id, path: producer.path, right: .send) ?? 0
-            self.state.withLock { $0.producers[id] = producer }
+        let link = delivery.link
+        let id = ObjectIdentifier(link)
+        let connection = link.connection.id
+        let nowMilliseconds = Self.nowMilliseconds()
+        // What is known about the link: its path, read once, and until when its tokens hold, checked
+        // again only after that, so that each event costs no string work.
+        let known = self.state.withLock { state -> (path: [String], validUntil: Int64)?? in
+            // A connection dropped by an injected fault: what it sent after the drop is ignored, as a
+            // lost connection delivers nothing more; so is what arrives on a link detached for a
+            // lapsed token.
+            if state.dropped.contains(connection) || state.revoked.contains(id) { return .none }
+            return .some(state.producers[id])
+        }
+        guard let known else { return }
+        var producer = known ?? (Self.path(link.address), 0)
+        if producer.validUntil <= nowMilliseconds {
+            producer.validUntil = self.authorizedUntil(connection, path: producer.path, right: .send) ?? 0
+            let update = producer
+            self.state.withLock { $0.producers[id] = update }
         }
         let path = producer.path
         guard let hub = path.first else { return delivery.settle(.rejected(nil)) }
-        guard producer.validUntil > now else {
-            delivery.settle(.rejected(AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired")))
-            delivery.link.close(condition: AMQPCondition(name: AMQPCondition.unauthorizedAccess, description: "the token expired"))
+        guard producer.validUntil > nowMilliseconds else {
+            let condition = AMQPCondition(
+                name: AMQPCondition.unauthorizedAccess, description: "ExpiredToken: the token for \(path.joined(separator: "/")) expired")
+            self.state.withLock { state in
+                state.revoked.insert(id)
+                if self.configuration.faults.tokenLifetimeLimit != nil { state.faultCounts.tokenLapses += 1 }
+            }
+            delivery.settle(.rejected(condition))
+            link.close(condition: condition)
             return
         }
         let linkPartition = path.count >= 3 ? Int(path[2]) : nil
-        let key = delivery.message.annotation("x-opt-partition-key")?.text
-        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        let encoded = delivery.encoded
+        let layout = delivery.layout
+        let key = layout.messageAnnotations == nil
+            ? nil : (try? layout.messageAnnotations(of: encoded))?.first { $0.0.name == "x-opt-partition-key" }?.1.text
+        let batch = Self.batchedEvents(encoded, layout: layout)
         let faults = self.configuration.faults
-        let connection = delivery.link.connection.id
-        if self.state.withLock({ $0.dropped.contains(connection) }) { return }
-        let events = Self.unbatch(delivery.message)
-        let stored: (count: Int, partition: Int)? = self.state.withLock { state in
-            if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction { return nil }
+        let stored = self.state.withLock { state -> (count: Int, partition: Int, consumers: Bool)? in
+            if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction {
+                state.faultCounts.serverBusy += 1
+                return nil
+            }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
-            for event in events {
-                _ = state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
+            if let batch {
+                for event in batch {
+                    state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
+                }
+            } else {
+                state.store.append(encoded, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
             }
             state.accepted += 1
-            return (state.accepted, partition)
+            return (state.accepted, partition, !state.consumers.isEmpty)
         }
-        guard let (count, partition) = stored else {
+        guard let (count, partition, consumers) = stored else {
             delivery.settle(.rejected(AMQPCondition(
                 name: "com.microsoft:server-busy",
                 description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again.")))
             return
         }
-        delivery.settle(.accepted)
-        self.pumpConsumers(hub: hub, partition: partition)
+        if let delay = faults.settlementDelay {
+            self.state.withLock { $0.faultCounts.delayedSettlements += 1 }
+            link.connection.schedule(after: delay) { delivery.settle(.accepted) }
+        } else {
+            delivery.settle(.accepted)
+        }
+        if consumers { self.pumpConsumers(hub: hub, partition: partition) }
+        if faults.creditStallEvery != nil || !self.state.withLock({ $0.stalled.isEmpty }) {
+            self.stallCredit(link, count: count)
+        }
         if let every = faults.detachLinkEvery, count % every == 0 {
-            delivery.link.close(condition: AMQPCondition(
+            link.close(condition: AMQPCondition(
                 name: AMQPCondition.detachForced, description: "injected fault: link detached after \(count) events"))
         }
         if let every = faults.dropConnectionEvery, count % every == 0 {
             self.state.withLock { _ = $0.dropped.insert(connection) }
-            delivery.link.connection.drop()
+            link.connection.drop()
         }
     }
 
-    /// The events a transfer carries. An Event Hubs batch (spec §6) is an envelope whose data
-    /// sections each hold a whole encoded message; Proton does not expose a transfer's
-    /// message-format, so the envelope is recognised from its sections: every one decodes as a
-    /// message with a body. Anything else is one event.
-    static func unbatch(_ message: AMQPMessage) -> [AMQPMessage] {
-        guard case .data(let sections) = message.body, !sections.isEmpty else { return [message] }
-        var inner: [AMQPMessage] = []
-        for section in sections {
-            guard section.count >= 3, section[0] == 0x00, section[1] == 0x53, (0x70...0x78).contains(section[2]),
-                let decoded = try? AMQPMessage(decoding: section), decoded.body != .empty
-            else { return [message] }
-            inner.append(decoded)
+    /// Starts a credit stall after every N-th event (``EmulatorConfiguration/Faults/creditStallEvery``),
+    /// and notes when a stalled client has run out of credit (loop thread).
+    private func stallCredit(_ link: AMQPServerLink, count: Int) {
+        let id = ObjectIdentifier(link)
+        let faults = self.configuration.faults
+        let start = self.state.withLock { state -> Bool in
+            if let exhausted = state.stalled[id] {
+                if !exhausted && link.credit == 0 {
+                    state.stalled[id] = true
+                    state.faultCounts.creditExhaustedWhileStalled += 1
+                }
+                return false
+            }
+            guard let every = faults.creditStallEvery, count % every == 0 else { return false }
+            state.stalled[id] = link.credit == 0
+            state.faultCounts.creditStalls += 1
+            if link.credit == 0 { state.faultCounts.creditExhaustedWhileStalled += 1 }
+            return true
+        }
+        guard start else { return }
+        link.setCreditWindow(0)
+        let window = self.configuration.creditWindow
+        link.connection.schedule(after: faults.creditStallDuration) { [self] in
+            self.state.withLock { _ = $0.stalled.removeValue(forKey: id) }
+            link.setCreditWindow(window)
+        }
+    }
+
+    /// The events of an Event Hubs batch (spec §6), or nil when the transfer is one event. A batch
+    /// is an envelope whose data sections each hold a whole encoded message; Proton does not expose
+    /// a transfer's message-format, so the envelope is recognised from its sections: every one
+    /// decodes as a message with a body.
+    static func batchedEvents(_ encoded: [UInt8], layout: AMQPMessageLayout) -> [[UInt8]]? {
+        guard let first = layout.dataSections.first, Self.startsWithSection(encoded, first) else { return nil }
+        var inner: [[UInt8]] = []
+        for range in layout.dataSections {
+            guard Self.startsWithSection(encoded, range) else { return nil }
+            let bytes = Array(encoded[range])
+            guard let decoded = try? AMQPMessage(decoding: bytes), decoded.body != .empty else { return nil }
+            inner.append(bytes)
         }
         return inner
+    }
+
+    /// Whether the bytes in `range` start with a message section's descriptor.
+    private static func startsWithSection(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        range.count >= 3 && bytes[range.lowerBound] == 0x00 && bytes[range.lowerBound + 1] == 0x53
+            && (0x70...0x78).contains(bytes[range.lowerBound + 2])
     }
 
     /// Checks a put-token request (spec §4) and answers on the connection's `$cbs` reply link.
@@ -363,7 +479,14 @@ final class EmulatorCore: AMQPServerHandler {
         if let hub = path.first, self.state.withLock({ $0.store.hubs[hub] }) == nil {
             return (404, "The messaging entity '\(hub)' could not be found")
         }
-        self.state.withLock { $0.grants[connection, default: []].append(Grant(token: token, rights: rule.rights)) }
+        let now = Self.nowMilliseconds()
+        var validUntil = token.expiresAt * 1000
+        if let limit = self.configuration.faults.tokenLifetimeLimit { validUntil = min(validUntil, now + Self.milliseconds(limit)) }
+        let grant = Grant(token: token, rights: rule.rights, validUntil: validUntil)
+        self.state.withLock { state in
+            state.grants[connection, default: []].removeAll { $0.validUntil <= now }
+            state.grants[connection, default: []].append(grant)
+        }
         return (200, "OK")
     }
 }

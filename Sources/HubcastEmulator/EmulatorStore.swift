@@ -4,8 +4,10 @@ public import AMQP
 
 /// One event as a partition holds it.
 public struct EmulatedEvent: Sendable {
-    /// The message as the producer sent it.
-    public var message: AMQPMessage
+    /// The message as the producer sent it, encoded (kept as it arrived: storing costs no decoding).
+    public var encoded: [UInt8]
+    /// The message as the producer sent it (decoded on each read).
+    public var message: AMQPMessage { (try? AMQPMessage(decoding: self.encoded)) ?? AMQPMessage() }
     public var sequenceNumber: Int64
     public var offset: Int64
     /// Milliseconds since the Unix epoch.
@@ -20,18 +22,16 @@ struct EmulatorStore {
         var nextSequence: Int64 = 0
         var nextOffset: Int64 = 0
 
-        mutating func append(_ message: AMQPMessage, partitionKey: String?, size: Int64, now: Int64, retained: Int)
-            -> EmulatedEvent
-        {
+        mutating func append(_ encoded: [UInt8], partitionKey: String?, now: Int64, retained: Int) {
+            let size = Int64(encoded.count)
             let event = EmulatedEvent(
-                message: message, sequenceNumber: self.nextSequence, offset: self.nextOffset, enqueuedTime: now,
+                encoded: encoded, sequenceNumber: self.nextSequence, offset: self.nextOffset, enqueuedTime: now,
                 partitionKey: partitionKey)
             self.nextSequence += 1
             self.nextOffset += size
             self.events.append(event)
             // Drop the oldest in batches, so that each append stays O(1) on average.
             if self.events.count > retained * 2 { self.events.removeFirst(self.events.count - retained) }
-            return event
         }
     }
 
@@ -53,13 +53,10 @@ struct EmulatorStore {
         return self.roundRobin % count
     }
 
-    /// Appends an event and returns it with its sequence number, offset and time. Mutates the
-    /// partition in place (a copy-modify-write-back would copy its whole event list every time).
-    mutating func append(_ message: AMQPMessage, hub: String, partition: Int, partitionKey: String?, now: Int64)
-        -> EmulatedEvent
-    {
-        let size = Int64(message.encoded().count)
-        return self.hubs[hub]![partition].append(message, partitionKey: partitionKey, size: size, now: now, retained: self.retained)
+    /// Appends an encoded event, giving it the partition's next sequence number and offset. Mutates
+    /// the partition in place (a copy-modify-write-back would copy its whole event list every time).
+    mutating func append(_ encoded: [UInt8], hub: String, partition: Int, partitionKey: String?, now: Int64) {
+        self.hubs[hub]![partition].append(encoded, partitionKey: partitionKey, now: now, retained: self.retained)
     }
 
     /// A stable 64-bit FNV-1a hash of the key's UTF-8 bytes. (The service's own hash differs; the

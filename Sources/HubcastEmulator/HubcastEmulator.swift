@@ -10,6 +10,11 @@ import Synchronization
 /// a namespace with hubs and partitions, shared access rules with real token checks on `$cbs`, and
 /// producer links to hub and partition targets.
 ///
+/// Clients authenticate as the service allows: SASL `MSSBCBS` or `ANONYMOUS` followed by tokens on
+/// `$cbs`, or SASL `PLAIN` with a rule's name as user name and its key as password, which grants the
+/// rule's rights for the connection's life (no `$cbs`; this is how plain AMQP clients such as
+/// Proton's C examples send).
+///
 /// ```swift
 /// let emulator = try await HubcastEmulator.start(EmulatorConfiguration())
 /// print(emulator.connectionString(eventHub: "hub"))
@@ -34,9 +39,11 @@ public final class HubcastEmulator: Sendable {
     ) async throws -> HubcastEmulator {
         let core = EmulatorCore(configuration: configuration, logger: logger)
         var listen = AMQPListenerConfiguration(host: configuration.host, port: configuration.port, tls: configuration.tls)
-        listen.sasl = .eventHubs()
+        let rules = configuration.rules
+        listen.sasl = .eventHubs { EmulatorCore.checkPlain(rules: rules, username: $0, password: $1) }
         listen.containerID = "hubcast-emulator"
         listen.idleTimeout = .seconds(240)
+        listen.creditWindow = configuration.creditWindow
         // The hook sees the bytes under TLS, so it can only rewrite frames on plain connections.
         if configuration.padPerformatives && configuration.tls == nil {
             listen.byteStreamHook = { PerformativePadding() }
@@ -63,6 +70,9 @@ public final class HubcastEmulator: Sendable {
     public func events(hub: String) -> [[EmulatedEvent]] {
         self.core.state.withLock { ($0.store.hubs[hub] ?? []).map(\.events) }
     }
+
+    /// How many faults were injected so far.
+    public var faultCounts: EmulatorFaultCounts { self.core.state.withLock { $0.faultCounts } }
 
     /// Stops accepting and closes every connection.
     public func stop() async { await self.listener.close() }

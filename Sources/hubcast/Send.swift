@@ -92,31 +92,36 @@ struct Send: AsyncParsableCommand {
         }
         let options = self.target.clientOptions(self.logging)
         let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(self.logging))
-        let events = try self.events()
-        print("sending \(events.count) events to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")
+        let source = try self.source()
+        print("sending \(source.count) events to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")
 
+        // The stream path: the connection's loop pulls events as credit allows; retries and
+        // recovery as with batches.
+        let tally = SendTally(count: source.count)
         let started = ContinuousClock.now
-        let tally = SendTally(count: events.count)
-        for chunk in stride(from: 0, to: events.count, by: 1000) {
-            let part = Array(events[chunk..<min(chunk + 1000, events.count)])
-            let chunkStart = ContinuousClock.now
-            _ = try await producer.send(contentsOf: part, partition: self.partition) { _, result, sends in
-                tally.record(result, sends: sends, latency: ContinuousClock.now - chunkStart)
-            }
-            tally.progress(total: events.count)
+        try await producer.send(from: { source.next(tally) }, partition: self.partition) { index, result, sends in
+            tally.record(index, result, sends: sends)
         }
         let elapsed = ContinuousClock.now - started
         await producer.close()
         if let running { await running.stop() }
-        let accepted = tally.print(total: events.count, elapsed: elapsed)
-        if accepted != events.count { throw ExitCode.failure }
+        let accepted = tally.print(total: source.count, elapsed: elapsed)
+        if accepted != source.count { throw ExitCode.failure }
     }
 
-    private func events() throws -> [EventHubsEvent] {
+    /// The events to send: the given bodies, or generated ones made as they are pulled.
+    private func source() throws -> EventSource {
         let properties: [(String, AMQPValue)] = self.properties.map { pair in
             let equals = pair.firstIndex(of: "=")!
             return (String(pair[..<equals]), .string(String(pair[pair.index(after: equals)...])))
         }
+        let template = EventHubsEvent(body: [], contentType: self.contentType, properties: properties, partitionKey: self.partitionKey)
+        let bodies = try self.givenBodies()
+        return EventSource(template: template, bodies: bodies, count: bodies?.count ?? self.count, size: self.size)
+    }
+
+    /// Bodies from the arguments and --input, or nil to generate them.
+    private func givenBodies() throws -> [[UInt8]]? {
         var bodies = self.bodies.map { Array($0.utf8) }
         if let input = self.input {
             let text: String
@@ -134,34 +139,84 @@ struct Send: AsyncParsableCommand {
             guard !lines.isEmpty else { throw ValidationError("--input \(input): no events (one body per line)") }
             bodies += lines
         }
-        if bodies.isEmpty {
-            bodies = (0..<self.count).map { index in
-                let head = Array("{\"event\":\(index),\"pad\":\"".utf8)
-                let tail = Array("\"}".utf8)
-                let pad = max(0, self.size - head.count - tail.count)
-                return head + [UInt8](repeating: UInt8(ascii: "x"), count: pad) + tail
-            }
-        }
-        return bodies.map {
-            EventHubsEvent(body: $0, contentType: self.contentType, properties: properties, partitionKey: self.partitionKey)
-        }
+        return bodies.isEmpty ? nil : bodies
     }
 }
 
-/// What `send` counts: outcomes by condition, retries and latencies (from a batch's start to each
-/// event's final outcome).
+/// The events `send` sends, made when the producer pulls them: given bodies, or generated ones
+/// (`{"event":N ,"pad":"xx…"}` of the requested size, each distinct: a template copied with the
+/// number written into room left for it, which JSON allows as whitespace).
+final class EventSource: @unchecked Sendable {
+    // @unchecked: `next` is called by one thread at a time (the connection's loop, or the producer).
+    let count: Int
+    private let template: EventHubsEvent
+    private let bodies: [[UInt8]]?
+    private let generated: [UInt8]
+    private static let digitsAt = 9  // after {"event":
+    private static let room = 20
+    private var produced = 0
+
+    init(template: EventHubsEvent, bodies: [[UInt8]]?, count: Int, size: Int) {
+        self.template = template
+        self.bodies = bodies
+        self.count = count
+        let head = Array("{\"event\":".utf8) + [UInt8](repeating: UInt8(ascii: " "), count: Self.room) + Array(",\"pad\":\"".utf8)
+        self.generated = head + [UInt8](repeating: UInt8(ascii: "x"), count: max(0, size - head.count - 2)) + Array("\"}".utf8)
+    }
+
+    func next(_ tally: SendTally) -> EventHubsEvent? {
+        guard self.produced < self.count else { return nil }
+        let index = self.produced
+        self.produced += 1
+        var event = self.template
+        if let bodies = self.bodies {
+            event.body = bodies[index]
+        } else {
+            var body = self.generated
+            var number = index
+            var digits = 1
+            while number >= 10 {
+                number /= 10
+                digits += 1
+            }
+            number = index
+            for position in stride(from: Self.digitsAt + digits - 1, through: Self.digitsAt, by: -1) {
+                body[position] = UInt8(ascii: "0") + UInt8(number % 10)
+                number /= 10
+            }
+            event.body = body
+        }
+        tally.sent(index)
+        return event
+    }
+}
+
+/// What `send` counts: outcomes by condition, retries and latencies (from an event's first send to
+/// its final outcome, sampled on every 8th event: reading the clock twice per event costs more than
+/// the percentiles need).
 final class SendTally: @unchecked Sendable {
-    // @unchecked: `record` runs on the producer's connection loop, one call at a time; the totals
-    // are read after the sends returned.
+    // @unchecked: `sent` and `record` run one call at a time (on the producer's connection loop or
+    // in the producer); the totals are read after the send returned.
     private var accepted = 0
     private var notAccepted: [String: Int] = [:]
     private var retried = 0
+    private var settled = 0
+    private var sentAt: [ContinuousClock.Instant]
     private var latencies: [Double] = []
     private let terminal = isatty(1) != 0
+    private let count: Int
 
-    init(count: Int) { self.latencies.reserveCapacity(count) }
+    init(count: Int) {
+        self.count = count
+        self.sentAt = Array(repeating: ContinuousClock.now, count: count / 8 + 1)
+        self.latencies.reserveCapacity(count)
+    }
 
-    func record(_ result: Result<AMQPOutcome, AMQPError>, sends: Int, latency: Duration) {
+    func sent(_ index: Int) {
+        if index & 7 == 0 { self.sentAt[index >> 3] = ContinuousClock.now }
+    }
+
+    func record(_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, sends: Int) {
         switch result {
         case .success(.accepted): self.accepted += 1
         case .success(.rejected(let condition)): self.notAccepted[condition?.name ?? "rejected", default: 0] += 1
@@ -169,13 +224,15 @@ final class SendTally: @unchecked Sendable {
         case .failure(let error): self.notAccepted["\(error.code)", default: 0] += 1
         }
         if sends > 1 { self.retried += 1 }
-        self.latencies.append(seconds(latency) * 1000)
+        if index & 7 == 0 { self.latencies.append(seconds(ContinuousClock.now - self.sentAt[index >> 3]) * 1000) }
+        self.settled += 1
+        if self.settled % 4096 == 0 || self.settled == self.count { self.progress(total: self.count) }
     }
 
     /// A one-line progress bar, on a terminal only.
     func progress(total: Int) {
         guard self.terminal else { return }
-        let done = self.latencies.count
+        let done = self.settled
         let width = 30
         let filled = total == 0 ? width : done * width / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)

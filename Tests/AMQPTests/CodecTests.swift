@@ -66,7 +66,30 @@ let everyValue: [AMQPValue] = [
             let bytes = (0..<Int.random(in: 0..<40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             _ = try? AMQPValue(decoding: bytes)
             _ = try? AMQPMessage(decoding: bytes)
+            _ = try? AMQPMessageLayout(scanning: bytes)
         }
+    }
+
+    /// A layout finds the sections without decoding them: the annotations decode on their own and
+    /// the data ranges hold the payloads.
+    @Test func layoutFindsSectionsWithoutDecoding() throws {
+        let message = fullMessage(body: .data([[1, 2], Array(repeating: 7, count: 300)]))
+        let bytes = message.encoded()
+        let layout = try AMQPMessageLayout(scanning: bytes)
+        #expect(layout.dataSections.map { Array(bytes[$0]) } == [[1, 2], Array(repeating: 7, count: 300)])
+        let annotations = try layout.messageAnnotations(of: bytes)
+        #expect(annotations.map(\.0.name) == ["x-opt-partition-key", "x-opt-offset"])
+        #expect(annotations.first?.1 == .string("profile-42"))
+        for value in everyValue {
+            #expect(throws: Never.self, "\(value)") { try AMQPMessageLayout(scanning: fullMessage(body: .value(value)).encoded()) }
+        }
+        let plain = AMQPMessage(text: "hi").encoded()
+        #expect(try AMQPMessageLayout(scanning: plain).messageAnnotations == nil)
+        #expect(try AMQPMessageLayout(scanning: plain).dataSections.isEmpty)
+        // Not sections, a truncated section, a data section that is not binary.
+        #expect(throws: AMQPError.self) { try AMQPMessageLayout(scanning: [0x41]) }
+        #expect(throws: AMQPError.self) { try AMQPMessageLayout(scanning: Array(bytes.dropLast())) }
+        #expect(throws: AMQPError.self) { try AMQPMessageLayout(scanning: [0x00, 0x53, 0x75, 0xa1, 0x01, 0x61]) }
     }
 
     @Test func messageWithEverySectionRoundTrips() throws {

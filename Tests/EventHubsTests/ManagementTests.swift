@@ -53,12 +53,12 @@ import Testing
         }
     }
 
-    @Test func batchEnvelopesAreUnpacked() {
+    @Test func batchEnvelopesAreUnpacked() throws {
         let inner = (0..<3).map { AMQPMessage(bytes: Array("event-\($0)".utf8)) }
-        let envelope = AMQPMessage(body: .data(inner.map { $0.encoded() }))
-        #expect(EmulatorCore.unbatch(envelope) == inner)
-        let json = AMQPMessage(bytes: Array("{\"a\":1}".utf8))
-        #expect(EmulatorCore.unbatch(json) == [json])
+        let envelope = AMQPMessage(body: .data(inner.map { $0.encoded() })).encoded()
+        #expect(try EmulatorCore.batchedEvents(envelope, layout: AMQPMessageLayout(scanning: envelope)) == inner.map { $0.encoded() })
+        let json = AMQPMessage(bytes: Array("{\"a\":1}".utf8)).encoded()
+        #expect(try EmulatorCore.batchedEvents(json, layout: AMQPMessageLayout(scanning: json)) == nil)
     }
 
     @Test func managementClientReadsPropertiesAndRefusesWrongKeys() async throws {

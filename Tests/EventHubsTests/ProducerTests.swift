@@ -5,6 +5,7 @@ import HubcastEmulator
 import Testing
 
 /// An emulator for the test, stopped after `body`.
+@discardableResult
 func withEmulator<T>(
     _ change: (inout EmulatorConfiguration) -> Void = { _ in }, _ body: (HubcastEmulator) async throws -> T
 ) async throws -> T {

@@ -139,3 +139,57 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
         }
     }
 }
+
+@Suite struct StreamSendTests {
+    /// The stream path under throttling and dropped connections: every event settles exactly once,
+    /// accepted, and the hub holds every one (duplicates only from deliveries in doubt at a drop).
+    @Test func everyEventSettlesOnceThroughThrottlingAndDrops() async throws {
+        try await withEmulator({
+            $0.faults.serverBusyFraction = 0.1
+            $0.faults.dropConnectionEvery = 900
+        }) { emulator in
+            var options = fastRetry()
+            options.retry.maxRetries = 0  // throttling and lost connections must not need any
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
+            let count = 3000
+            let pulled = Mutex(0)
+            let settled = Mutex<[Int: (Result<AMQPOutcome, AMQPError>, Int)]>([:])
+            let doubles = Mutex(0)
+            try await producer.send(
+                from: {
+                    pulled.withLock { next in
+                        guard next < count else { return nil }
+                        defer { next += 1 }
+                        return EventHubsEvent(body: Array("event-\(next)".utf8))
+                    }
+                }, window: 200
+            ) { index, result, sends in
+                settled.withLock { if $0.updateValue((result, sends), forKey: index) != nil { doubles.withLock { $0 += 1 } } }
+            }
+            let results = settled.withLock { $0 }
+            #expect(doubles.withLock { $0 } == 0)
+            #expect(results.count == count)
+            #expect(results.values.allSatisfy { (try? $0.0.get()) == .accepted })
+            #expect(results.values.contains { $0.1 > 1 })  // some were sent again
+            let stored = bodies(emulator)
+            #expect(Set(stored) == Set((0..<count).map { "event-\($0)" }))
+            await producer.close()
+        }
+    }
+
+    @Test func unknownHubThrowsNotFound() async throws {
+        try await withEmulator { emulator in
+            let producer = try producer(emulator, hub: "nope")
+            let once = Mutex(false)
+            await #expect(throws: EventHubsError.self) {
+                try await producer.send(from: {
+                    once.withLock { sent in
+                        defer { sent = true }
+                        return sent ? nil : EventHubsEvent(body: [1])
+                    }
+                }) { _, _, _ in }
+            }
+        }
+    }
+}

@@ -143,6 +143,46 @@ struct AMQPDecoder {
         }
     }
 
+    /// Moves past one value without building it. Checks lengths and nesting as ``readValue()`` does,
+    /// but not what compounds hold (skipped by their declared size) nor the UTF-8 of strings.
+    mutating func skipValue() throws {
+        let constructor = try self.readByte()
+        guard constructor == 0x00 else { return try self.skipValue(constructor: constructor) }
+        guard self.depth < Self.maxDepth else { throw self.failure("values nested deeper than \(Self.maxDepth) levels") }
+        self.depth += 1
+        defer { self.depth -= 1 }
+        try self.skipValue()
+        try self.skipValue()
+    }
+
+    mutating func skipValue(constructor: UInt8) throws {
+        let fixed: Int
+        switch constructor {
+        case 0x00:
+            guard self.depth < Self.maxDepth else { throw self.failure("values nested deeper than \(Self.maxDepth) levels") }
+            self.depth += 1
+            defer { self.depth -= 1 }
+            try self.skipValue()
+            try self.skipValue()
+            return
+        case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45: fixed = 0
+        case 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56: fixed = 1
+        case 0x60, 0x61: fixed = 2
+        case 0x70, 0x71, 0x72, 0x73, 0x74: fixed = 4
+        case 0x80, 0x81, 0x82, 0x83, 0x84: fixed = 8
+        case 0x94, 0x98: fixed = 16
+        case 0xa0, 0xa1, 0xa3, 0xb0, 0xb1, 0xb3:
+            fixed = try self.readLength(wide: constructor >= 0xb0)
+        case 0xc0, 0xc1, 0xe0, 0xd0, 0xd1, 0xf0:
+            let (_, limit) = try self.readCompoundHeader(wide: constructor == 0xd0 || constructor == 0xd1 || constructor == 0xf0)
+            self.index = limit
+            return
+        default:
+            throw self.failure("unknown type constructor 0x\(String(constructor, radix: 16))")
+        }
+        _ = try self.readBytes(fixed)
+    }
+
     /// Reads a compound's size and count; returns the count and where the compound ends.
     private mutating func readCompoundHeader(wide: Bool) throws -> (count: Int, limit: Int) {
         let size = try self.readLength(wide: wide)

@@ -315,7 +315,7 @@ extension AMQPMessage {
         if !sequenceSections.isEmpty { self.body = .sequence(sequenceSections) }
     }
 
-    private static func sectionCode(_ descriptor: AMQPValue) -> UInt64? {
+    static func sectionCode(_ descriptor: AMQPValue) -> UInt64? {
         switch descriptor {
         case .ulong(let code): return code
         case .symbol(let name):
@@ -346,7 +346,7 @@ extension AMQPMessage {
         return header
     }
 
-    private static func decodeAnnotations(_ value: AMQPValue) throws -> [(AMQPSymbol, AMQPValue)] {
+    static func decodeAnnotations(_ value: AMQPValue) throws -> [(AMQPSymbol, AMQPValue)] {
         guard case .map(let pairs) = value else { throw Self.bad("annotations") }
         return try pairs.map { key, item in
             switch key {

@@ -103,6 +103,17 @@ enum ProtonDelivery {
         pn_delivery_settle(delivery)
     }
 
+    /// Finds the sections of received bytes, or rejects the delivery with `amqp:decode-error` and
+    /// returns nil.
+    static func scan(_ bytes: [UInt8], delivery: OpaquePointer) -> AMQPMessageLayout? {
+        do {
+            return try AMQPMessageLayout(scanning: bytes)
+        } catch {
+            self.settle(delivery, .rejected(AMQPCondition(name: AMQPCondition.decodeError, description: "\(error)")))
+            return nil
+        }
+    }
+
     /// Decodes received bytes, or rejects the delivery with `amqp:decode-error` and returns nil.
     static func decode(_ bytes: [UInt8], delivery: OpaquePointer) -> AMQPMessage? {
         do {

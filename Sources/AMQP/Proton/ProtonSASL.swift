@@ -21,6 +21,8 @@ final class ProtonSASLContext {
     let checkPlain: (@Sendable (String, String) -> Bool)?
     /// Server: the user name that authenticated, for the application.
     var authenticatedUser: String?
+    /// Server: the mechanism the client authenticated with.
+    var authenticatedMechanism: String?
     /// The same name as a C string that lives as long as the transport: Proton keeps the pointer
     /// given to `pnx_sasl_set_succeeded` without copying it.
     private var authenticatedUserC: UnsafeMutablePointer<CChar>?
@@ -146,6 +148,7 @@ enum ProtonSASL {
             }
         }
         if let user {
+            context.authenticatedMechanism = mechanism
             pnx_sasl_set_succeeded(transport, context.setAuthenticated(user), nil)
         } else {
             pnx_sasl_set_failed(transport)

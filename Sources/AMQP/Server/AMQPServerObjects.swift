@@ -1,6 +1,7 @@
 // Hubcast — connections, links and deliveries as a server application sees them.
 
 internal import CQpidProton
+import Synchronization
 
 /// A client connection accepted by an ``AMQPListener``.
 ///
@@ -12,6 +13,8 @@ public final class AMQPServerConnection: @unchecked Sendable {
     public let id: UInt64
     /// The user SASL authenticated (`anonymous` for ANONYMOUS-like mechanisms), or nil without SASL.
     public internal(set) var user: String?
+    /// The SASL mechanism the client authenticated with (`PLAIN`, `ANONYMOUS`, …), or nil without SASL.
+    public internal(set) var mechanism: String?
     /// The client's container id.
     public internal(set) var containerID = ""
     /// The `hostname` the client put in `open`.
@@ -38,6 +41,13 @@ public final class AMQPServerConnection: @unchecked Sendable {
             self?.engine?.close(condition: condition)
             self?.touched()
         }
+    }
+
+    /// Runs `task` on the listener's loop thread after `delay` (for a broker that answers later, or
+    /// a test that injects a pause). Dropped if the listener closes first.
+    public func schedule(after delay: Duration, _ task: @escaping @Sendable () -> Void) {
+        let loop = self.loop
+        _ = loop.run { loop.schedule(afterMilliseconds: delay.milliseconds, task) }
     }
 
     /// Drops the socket at once, without a `close` frame: a lost connection, for tests.
@@ -145,21 +155,41 @@ public final class AMQPServerLink: @unchecked Sendable {
 }
 
 /// A message a client sent to an ``AMQPListener``, waiting to be settled.
+///
+/// The message is kept as it arrived (``encoded``, with its ``layout``) and decoded only when
+/// ``message`` is first read, so a broker that stores the bytes never pays for decoding them.
 public final class AMQPServerDelivery: @unchecked Sendable {
-    // @unchecked: `handle` is used on the loop thread only; the rest is immutable.
-    /// The decoded message.
-    public let message: AMQPMessage
+    // @unchecked: `handle` is used on the loop thread only; `decoded` is behind its mutex; the rest
+    // is immutable.
     /// The message's bytes as they arrived.
     public let encoded: [UInt8]
+    /// Where the message's sections lie in ``encoded`` (checked when the message arrived).
+    public let layout: AMQPMessageLayout
     /// The link it arrived on.
     public let link: AMQPServerLink
     var handle: OpaquePointer?
+    private let decoded = Mutex<AMQPMessage?>(nil)
 
-    init(message: AMQPMessage, encoded: [UInt8], link: AMQPServerLink, handle: OpaquePointer?) {
-        self.message = message
+    init(encoded: [UInt8], layout: AMQPMessageLayout, link: AMQPServerLink, handle: OpaquePointer?) {
         self.encoded = encoded
+        self.layout = layout
         self.link = link
         self.handle = handle
+    }
+
+    /// The decoded message, decoded on first use. Its sections were checked on arrival; if what one
+    /// holds is malformed (a property of the wrong type, say), this is an empty message and
+    /// ``decodeMessage()`` throws the reason.
+    public var message: AMQPMessage {
+        if let message = self.decoded.withLock({ $0 }) { return message }
+        let message = (try? AMQPMessage(decoding: self.encoded)) ?? AMQPMessage()
+        self.decoded.withLock { $0 = message }
+        return message
+    }
+
+    /// Decodes the message; throws ``AMQPError/Code/decodingFailed`` when it is malformed.
+    public func decodeMessage() throws -> AMQPMessage {
+        try AMQPMessage(decoding: self.encoded)
     }
 
     /// Settles with `outcome` (accepted, rejected with a condition, released, modified). Later calls

@@ -42,6 +42,7 @@ final class ServerEngine: ProtonEngine {
             self.connection.properties = ProtonData.readSymbolMap(pn_connection_remote_properties(handle))
             if let transport = self.channel?.transport, let context = ProtonSASLContext.from(transport) {
                 self.connection.user = context.authenticatedUser
+                self.connection.mechanism = context.authenticatedMechanism
             }
             pn_connection_set_container(handle, self.configuration.containerID)
             pn_connection_open(handle)
@@ -127,7 +128,7 @@ final class ServerEngine: ProtonEngine {
             delivery, on: handle, partial: &self.partial,
             limit: link.maxMessageSize.map { Int(clamping: $0) } ?? ProtonDelivery.defaultLimit) else { return }
         defer { link.topUpCredit() }
-        guard !pn_delivery_aborted(delivery), let message = ProtonDelivery.decode(bytes, delivery: delivery) else { return }
+        guard !pn_delivery_aborted(delivery), let layout = ProtonDelivery.scan(bytes, delivery: delivery) else { return }
         if let limit = link.maxMessageSize, UInt64(bytes.count) > limit {
             let condition = AMQPCondition(
                 name: AMQPCondition.messageSizeExceeded, description: "message of \(bytes.count) bytes exceeds \(limit)")
@@ -137,7 +138,7 @@ final class ServerEngine: ProtonEngine {
         let settled = pn_delivery_settled(delivery)
         if settled { pn_delivery_settle(delivery) }
         self.handler.messageReceived(
-            AMQPServerDelivery(message: message, encoded: bytes, link: link, handle: settled ? nil : delivery))
+            AMQPServerDelivery(encoded: bytes, layout: layout, link: link, handle: settled ? nil : delivery))
     }
 
     func driverReleased() {
