@@ -83,6 +83,8 @@ struct ExportPlan: Sendable {
     let evaluatedHere: Set<String>
     /// Every attribute path mapped by any dataflow, each once.
     let mappedPaths: [AttributePath]
+    /// Audience id → a bit per dataflow (by index, the first 64) that maps it.
+    let dataflowsMapping: [String: UInt64]
     /// Rule audience id → its index in ``rules``.
     let ruleIndex: [String: Int]
     /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
@@ -138,5 +140,10 @@ struct ExportPlan: Sendable {
                 attributeIndexes: dataflow.attributes.map { allPaths.firstIndex(of: $0)! }, index: position)
         }
         mappedPaths = paths
+        var mapping: [String: UInt64] = [:]
+        for (position, dataflow) in configuration.dataflows.enumerated() where position < 64 {
+            for audience in dataflow.audiences { mapping[audience.id, default: 0] |= 1 << UInt64(position) }
+        }
+        dataflowsMapping = mapping
     }
 }

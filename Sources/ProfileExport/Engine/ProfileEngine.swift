@@ -148,6 +148,13 @@ public final class ProfileEngine {
         var items: [ExportItem] = []
         var flipped = Set<String>()
         for change in changes where change.isTransition { flipped.insert(change.audienceId) }
+        // Which dataflows the profile is in a mapped audience of: one pass over its memberships.
+        var memberFlows: UInt64 = 0
+        if plan.dataflows.count <= 64 {
+            for (audienceId, membership) in profile.memberships where membership.status.isMember {
+                memberFlows |= plan.dataflowsMapping[audienceId] ?? 0
+            }
+        }
         for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
             var triggers: [ExportTrigger] = []
             if !flipped.isEmpty {
@@ -155,7 +162,9 @@ public final class ProfileEngine {
                     triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))
                 }
             }
-            let isMember = dataflow.mappedOrder.contains { profile.isMember(of: $0) }
+            let isMember = plan.dataflows.count <= 64
+                ? memberFlows & (1 << UInt64(dataflow.index)) != 0
+                : dataflow.mappedOrder.contains { profile.isMember(of: $0) }
             if let audiences = backfill[dataflow.dataflow.id], !audiences.isEmpty {
                 triggers.append(.backfill(audienceIds: audiences))
             }
