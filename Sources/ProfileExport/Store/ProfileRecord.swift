@@ -1,51 +1,85 @@
-// Hubcast — how a profile is written into the durable store: one compact JSON record.
+// Hubcast — how a profile is written into the durable store: one compact binary record.
 
 import OrderedCollections
 
-/// Encodes a profile (without its key and profile id, which have columns of their own) as JSON:
-/// `{"i": {namespace: [ids]}, "a": attributes, "m": {audience: [status, seconds]}, "g": rule version,
-/// "d": {dataflow: decision}}`.
+/// Encodes a profile (without its key and profile id, which have columns of their own) as a
+/// binary record, and reads it back; records of the first, JSON, format still decode.
+///
+/// Format 2 (all integers LEB128 varints, signed ones zig-zag encoded; a string is its UTF-8
+/// length then its bytes; a list is its count then its items):
+///
+///     record      = 0x02 identities attributes memberships ruleVersion:signed decisions
+///     identities  = count (namespace:string ids:(count≥1 string…))…
+///     attributes  = count (key:string value)…                       — the members of an object
+///     value       = 0 null | 1 false | 2 true | 3 int:signed | 4 double:8 bytes little endian
+///                 | 5 string | 6 count value… | 7 count (key:string value)…
+///     memberships = count (audience:string status:byte seconds:signed)…   — realized 0, existing 1, exited 2
+///     decisions   = count (dataflow:string exported:byte time:signed count trigger… memberOf:strings stayed:strings)…
+///     trigger     = 0 audience:string status:byte | 1 added:(count (namespace:string id:string)…) removed:(same)
+///                 | 2 count (count≥1 component:string…)… | 3 audienceIds:strings
+///
+/// Format 1 is the JSON object `{"i": {namespace: [ids]}, "a": attributes, "m": {audience:
+/// [status, seconds]}, "g": rule version, "d": {dataflow: decision}}`; it starts with `{`.
+///
+/// Decoding checks every length against the bytes left, so a damaged record throws
+/// ``ProfileExportError/Code/store`` and never reads outside the record.
 enum ProfileRecord {
+    /// The first byte of a format 2 record.
+    static let version: UInt8 = 2
+    /// How deep attribute values may nest in a record (the JSON parser allows 128).
+    static let maximumDepth = 1024
+
     static func encode(_ profile: Profile) -> [UInt8] {
-        var writer = JSONWriter(capacity: 512)
-        writer.beginObject()
-        writer.key("i")
-        writer.beginObject()
+        var writer = RecordWriter(capacity: 512)
+        writer.byte(version)
+        writer.count(profile.identities.namespaces.count)
         for (namespace, ids) in profile.identities.namespaces {
-            writer.key(namespace)
-            writer.beginArray()
-            for id in ids { writer.value(id) }
-            writer.endArray()
+            writer.string(namespace)
+            writer.strings(ids)
         }
-        writer.endObject()
-        writer.key("a")
-        writer.value(.object(profile.attributes))
-        writer.key("m")
-        writer.beginObject()
+        writer.members(profile.attributes)
+        writer.count(profile.memberships.count)
         for (audience, membership) in profile.memberships {
-            writer.key(audience)
-            writer.beginArray()
-            writer.value(membership.status.rawValue)
-            writer.value(membership.lastQualificationTime.seconds)
-            writer.endArray()
+            writer.string(audience)
+            writer.byte(membership.status.code)
+            writer.signed(membership.lastQualificationTime.seconds)
         }
-        writer.endObject()
-        writer.key("g")
-        writer.value(profile.ruleVersion)
-        writer.key("d")
-        writer.beginObject()
+        writer.signed(profile.ruleVersion)
+        writer.count(profile.lastDecisions.count)
         for (dataflow, decision) in profile.lastDecisions {
-            writer.key(dataflow)
-            writer.value(decision.json)
+            writer.string(dataflow)
+            writer.byte(decision.exported ? 1 : 0)
+            writer.signed(decision.time.seconds)
+            writer.count(decision.triggers.count)
+            for trigger in decision.triggers { writer.trigger(trigger) }
+            writer.strings(decision.memberOf)
+            writer.strings(decision.stayed)
         }
-        writer.endObject()
-        writer.endObject()
         return writer.bytes
     }
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?) throws(ProfileExportError) -> Profile {
+        guard let first = bytes.first else { throw damaged(key, "it is empty") }
+        if first == 0x7B { return try decodeJSON(bytes, key: key, profileId: profileId) }
+        guard first == version else { throw damaged(key, "its format \(first) is unknown") }
+        var reader = RecordReader(bytes: bytes, index: 1)
+        do {
+            return try reader.profile(key: key, profileId: profileId)
+        } catch {
+            throw damaged(key, "\(error.reason) at byte \(reader.index)")
+        }
+    }
+
+    private static func damaged(_ key: Int64, _ reason: String) -> ProfileExportError {
+        ProfileExportError(.store, "the stored record of profile \(key) is damaged: \(reason)")
+    }
+
+    /// Reads a format 1 (JSON) record.
+    static func decodeJSON(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?) throws(ProfileExportError) -> Profile {
         let damaged = ProfileExportError(.store, "the stored record of profile \(key) is damaged")
-        guard case .object(let record) = try JSONParser.parse(bytes: bytes) else { throw damaged }
+        let parsed: JSONValue
+        do { parsed = try JSONParser.parse(bytes: bytes) } catch { throw damaged }
+        guard case .object(let record) = parsed else { throw damaged }
         var profile = Profile(key: key, profileId: profileId)
         if case .object(let namespaces)? = record["i"] {
             for (namespace, ids) in namespaces {
@@ -68,5 +102,330 @@ enum ProfileRecord {
             }
         }
         return profile
+    }
+}
+
+private enum ValueTag {
+    static let null: UInt8 = 0
+    static let `false`: UInt8 = 1
+    static let `true`: UInt8 = 2
+    static let int: UInt8 = 3
+    static let double: UInt8 = 4
+    static let string: UInt8 = 5
+    static let array: UInt8 = 6
+    static let object: UInt8 = 7
+}
+
+private enum TriggerTag {
+    static let membership: UInt8 = 0
+    static let identity: UInt8 = 1
+    static let attribute: UInt8 = 2
+    static let backfill: UInt8 = 3
+}
+
+extension MembershipStatus {
+    /// The status's byte in a record.
+    fileprivate var code: UInt8 {
+        switch self {
+        case .realized: 0
+        case .existing: 1
+        case .exited: 2
+        }
+    }
+
+    fileprivate init?(code: UInt8) {
+        switch code {
+        case 0: self = .realized
+        case 1: self = .existing
+        case 2: self = .exited
+        default: return nil
+        }
+    }
+}
+
+// MARK: - Writing
+
+private struct RecordWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    @inline(__always)
+    mutating func byte(_ value: UInt8) { bytes.append(value) }
+
+    @inline(__always)
+    mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(truncatingIfNeeded: value))
+    }
+
+    @inline(__always)
+    mutating func count(_ value: Int) { varint(UInt64(value)) }
+
+    /// Zig-zag: 0, -1, 1, -2, … become 0, 1, 2, 3, …
+    @inline(__always)
+    mutating func signed(_ value: Int64) { varint(UInt64(bitPattern: (value &<< 1) ^ (value >> 63))) }
+
+    mutating func string(_ text: String) {
+        let utf8 = text.utf8
+        count(utf8.count)
+        let copied: Void? = utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: $0) }
+        if copied == nil { bytes.append(contentsOf: utf8) }
+    }
+
+    mutating func strings(_ texts: [String]) {
+        count(texts.count)
+        for text in texts { string(text) }
+    }
+
+    mutating func members(_ object: JSONObject) {
+        count(object.count)
+        for (key, value) in object {
+            string(key)
+            self.value(value)
+        }
+    }
+
+    mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: byte(ValueTag.null)
+        case .bool(let flag): byte(flag ? ValueTag.true : ValueTag.false)
+        case .int(let number):
+            byte(ValueTag.int)
+            signed(number)
+        case .double(let number):
+            byte(ValueTag.double)
+            withUnsafeBytes(of: number.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        case .string(let text):
+            byte(ValueTag.string)
+            string(text)
+        case .array(let items):
+            byte(ValueTag.array)
+            count(items.count)
+            for item in items { self.value(item) }
+        case .object(let object):
+            byte(ValueTag.object)
+            members(object)
+        }
+    }
+
+    mutating func identities(_ identities: [Identity]) {
+        count(identities.count)
+        for identity in identities {
+            string(identity.namespace)
+            string(identity.id)
+        }
+    }
+
+    mutating func trigger(_ trigger: ExportTrigger) {
+        switch trigger {
+        case .membership(let audienceId, let status):
+            byte(TriggerTag.membership)
+            string(audienceId)
+            byte(status.code)
+        case .identity(let added, let removed):
+            byte(TriggerTag.identity)
+            identities(added)
+            identities(removed)
+        case .attribute(let paths):
+            byte(TriggerTag.attribute)
+            count(paths.count)
+            for path in paths { strings(path.components) }
+        case .backfill(let audienceIds):
+            byte(TriggerTag.backfill)
+            strings(audienceIds)
+        }
+    }
+}
+
+// MARK: - Reading
+
+/// Why a record could not be read; ``ProfileRecord/decode(_:key:profileId:)`` adds the profile.
+private struct RecordDamage: Error {
+    let reason: StaticString
+}
+
+private struct RecordReader {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index: Int
+
+    var remaining: Int { bytes.count - index }
+
+    mutating func profile(key: Int64, profileId: String?) throws(RecordDamage) -> Profile {
+        var profile = Profile(key: key, profileId: profileId)
+        let namespaces = try count(minimumSize: 2)
+        for _ in 0..<namespaces {
+            let namespace = try string()
+            let ids = try count(minimumSize: 1)
+            guard ids > 0 else { throw RecordDamage(reason: "a namespace without ids") }
+            for _ in 0..<ids { profile.identities.add(Identity(namespace: namespace, id: try string())) }
+        }
+        profile.attributes = try members(depth: 0)
+        let memberships = try count(minimumSize: 3)
+        if memberships > 0 {
+            profile.memberships.reserveCapacity(memberships)
+            for _ in 0..<memberships {
+                let audience = try string()
+                guard let status = MembershipStatus(code: try byte()) else { throw RecordDamage(reason: "an unknown membership status") }
+                let membership = Membership(status, at: Timestamp(seconds: try signed()))
+                guard profile.memberships.updateValue(membership, forKey: audience) == nil else {
+                    throw RecordDamage(reason: "an audience twice")
+                }
+            }
+        }
+        profile.ruleVersion = try signed()
+        let decisions = try count(minimumSize: 6)
+        if decisions > 0 {
+            profile.lastDecisions.reserveCapacity(decisions)
+            for _ in 0..<decisions {
+                let dataflow = try string()
+                let exported: Bool
+                switch try byte() {
+                case 0: exported = false
+                case 1: exported = true
+                default: throw RecordDamage(reason: "a decision neither exported nor not")
+                }
+                let time = Timestamp(seconds: try signed())
+                let triggerCount = try count(minimumSize: 2)
+                var triggers: [ExportTrigger] = []
+                triggers.reserveCapacity(triggerCount)
+                for _ in 0..<triggerCount { triggers.append(try trigger()) }
+                let decision = ExportDecision(exported: exported, time: time, triggers: triggers, memberOf: try strings(), stayed: try strings())
+                guard profile.lastDecisions.updateValue(decision, forKey: dataflow) == nil else {
+                    throw RecordDamage(reason: "a dataflow twice")
+                }
+            }
+        }
+        guard index == bytes.count else { throw RecordDamage(reason: "bytes after the record") }
+        return profile
+    }
+
+    @inline(__always)
+    mutating func byte() throws(RecordDamage) -> UInt8 {
+        guard index < bytes.count else { throw RecordDamage(reason: "the record ends early") }
+        defer { index += 1 }
+        return bytes[index]
+    }
+
+    @inline(__always)
+    mutating func varint() throws(RecordDamage) -> UInt64 {
+        // One byte is the common case: small counts, tags, lengths.
+        if index < bytes.count, bytes[index] < 0x80 {
+            defer { index += 1 }
+            return UInt64(bytes[index])
+        }
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let next = try byte()
+            guard shift < 63 || (shift == 63 && next <= 1) else { throw RecordDamage(reason: "a number too large") }
+            value |= UInt64(next & 0x7F) << shift
+            if next < 0x80 { return value }
+            shift += 7
+        }
+    }
+
+    @inline(__always)
+    mutating func signed() throws(RecordDamage) -> Int64 {
+        let zigzag = try varint()
+        return Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
+    }
+
+    /// A count of items that take at least `minimumSize` bytes each, so it cannot exceed the rest.
+    @inline(__always)
+    mutating func count(minimumSize: Int) throws(RecordDamage) -> Int {
+        let value = try varint()
+        guard value <= UInt64(remaining / minimumSize) else { throw RecordDamage(reason: "a count beyond the end of the record") }
+        return Int(value)
+    }
+
+    mutating func string() throws(RecordDamage) -> String {
+        let length = try count(minimumSize: 1)
+        if length == 0 { return "" }
+        defer { index += length }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<(index + length)]), as: UTF8.self)
+    }
+
+    mutating func strings() throws(RecordDamage) -> [String] {
+        let count = try count(minimumSize: 1)
+        if count == 0 { return [] }
+        var texts: [String] = []
+        texts.reserveCapacity(count)
+        for _ in 0..<count { texts.append(try string()) }
+        return texts
+    }
+
+    mutating func members(depth: Int) throws(RecordDamage) -> JSONObject {
+        let count = try count(minimumSize: 2)
+        if count == 0 { return [:] }
+        var object = JSONObject(minimumCapacity: count)
+        for _ in 0..<count {
+            let key = try string()
+            guard object.updateValue(try value(depth: depth + 1), forKey: key) == nil else {
+                throw RecordDamage(reason: "an object member twice")
+            }
+        }
+        return object
+    }
+
+    mutating func value(depth: Int) throws(RecordDamage) -> JSONValue {
+        guard depth <= ProfileRecord.maximumDepth else { throw RecordDamage(reason: "values nested too deep") }
+        switch try byte() {
+        case ValueTag.null: return .null
+        case ValueTag.false: return .bool(false)
+        case ValueTag.true: return .bool(true)
+        case ValueTag.int: return .int(try signed())
+        case ValueTag.double:
+            guard remaining >= 8 else { throw RecordDamage(reason: "the record ends early") }
+            defer { index += 8 }
+            let bits = UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self)
+            return .double(Double(bitPattern: UInt64(littleEndian: bits)))
+        case ValueTag.string: return .string(try string())
+        case ValueTag.array:
+            let count = try count(minimumSize: 1)
+            var items: [JSONValue] = []
+            items.reserveCapacity(count)
+            for _ in 0..<count { items.append(try value(depth: depth + 1)) }
+            return .array(items)
+        case ValueTag.object: return .object(try members(depth: depth))
+        default: throw RecordDamage(reason: "an unknown value tag")
+        }
+    }
+
+    mutating func identities() throws(RecordDamage) -> [Identity] {
+        let count = try count(minimumSize: 2)
+        var identities: [Identity] = []
+        identities.reserveCapacity(count)
+        for _ in 0..<count { identities.append(Identity(namespace: try string(), id: try string())) }
+        return identities
+    }
+
+    mutating func trigger() throws(RecordDamage) -> ExportTrigger {
+        switch try byte() {
+        case TriggerTag.membership:
+            let audience = try string()
+            guard let status = MembershipStatus(code: try byte()) else { throw RecordDamage(reason: "an unknown membership status") }
+            return .membership(audienceId: audience, status: status)
+        case TriggerTag.identity:
+            return .identity(added: try identities(), removed: try identities())
+        case TriggerTag.attribute:
+            let count = try count(minimumSize: 2)
+            var paths: [AttributePath] = []
+            paths.reserveCapacity(count)
+            for _ in 0..<count {
+                let components = try strings()
+                guard !components.isEmpty else { throw RecordDamage(reason: "an attribute path without steps") }
+                paths.append(AttributePath(components: components))
+            }
+            return .attribute(paths: paths)
+        case TriggerTag.backfill:
+            return .backfill(audienceIds: try strings())
+        default:
+            throw RecordDamage(reason: "an unknown trigger")
+        }
     }
 }
