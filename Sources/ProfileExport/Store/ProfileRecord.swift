@@ -30,31 +30,8 @@ enum ProfileRecord {
     static let maximumDepth = 1024
 
     static func encode(_ profile: Profile) -> [UInt8] {
-        var writer = RecordWriter(capacity: 512)
-        writer.byte(version)
-        writer.count(profile.identities.namespaces.count)
-        for (namespace, ids) in profile.identities.namespaces {
-            writer.string(namespace)
-            writer.strings(ids)
-        }
-        writer.members(profile.attributes)
-        writer.count(profile.memberships.count)
-        for (audience, membership) in profile.memberships {
-            writer.string(audience)
-            writer.byte(membership.status.code)
-            writer.signed(membership.lastQualificationTime.seconds)
-        }
-        writer.signed(profile.ruleVersion)
-        writer.count(profile.lastDecisions.count)
-        for (dataflow, decision) in profile.lastDecisions {
-            writer.string(dataflow)
-            writer.byte(decision.exported ? 1 : 0)
-            writer.signed(decision.time.seconds)
-            writer.count(decision.triggers.count)
-            for trigger in decision.triggers { writer.trigger(trigger) }
-            writer.strings(decision.memberOf)
-            writer.strings(decision.stayed)
-        }
+        var writer = RecordWriter(capacity: 1024)
+        writer.profile(profile)
         return writer.bytes
     }
 
@@ -145,22 +122,57 @@ extension MembershipStatus {
 
 // MARK: - Writing
 
-private struct RecordWriter {
-    var bytes: [UInt8] = []
+/// Appends to a growing buffer of raw memory; ``bytes`` copies the result out once.
+///
+/// Collections are walked by index over their element arrays so that writing borrows every key
+/// and value instead of copying (and retaining) it.
+private struct RecordWriter: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
 
-    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int) {
+        base = .allocate(capacity: capacity)
+        self.capacity = capacity
+    }
+
+    deinit { base.deallocate() }
+
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
     @inline(__always)
-    mutating func byte(_ value: UInt8) { bytes.append(value) }
+    private mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(extra) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ extra: Int) {
+        let newCapacity = max(capacity * 2, count + extra)
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        grown.initialize(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func byte(_ value: UInt8) {
+        reserve(1)
+        base[count] = value
+        count += 1
+    }
 
     @inline(__always)
     mutating func varint(_ value: UInt64) {
+        reserve(10)
         var value = value
         while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            base[count] = UInt8(truncatingIfNeeded: value) | 0x80
+            count += 1
             value >>= 7
         }
-        bytes.append(UInt8(truncatingIfNeeded: value))
+        base[count] = UInt8(truncatingIfNeeded: value)
+        count += 1
     }
 
     @inline(__always)
@@ -172,21 +184,44 @@ private struct RecordWriter {
 
     mutating func string(_ text: String) {
         let utf8 = text.utf8
-        count(utf8.count)
-        let copied: Void? = utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: $0) }
-        if copied == nil { bytes.append(contentsOf: utf8) }
+        let length = utf8.count
+        count(length)
+        reserve(length)
+        let copied: Void? = utf8.withContiguousStorageIfAvailable { source in
+            guard let address = source.baseAddress else { return }
+            if length <= 16 {
+                // Most keys and ids are short: a loop beats calling memcpy.
+                for offset in 0..<length { base[count + offset] = address[offset] }
+            } else {
+                (base + count).initialize(from: address, count: length)
+            }
+        }
+        if copied == nil {
+            for unit in utf8 {
+                base[count] = unit
+                count += 1
+            }
+        } else {
+            count += length
+        }
     }
 
     mutating func strings(_ texts: [String]) {
         count(texts.count)
-        for text in texts { string(text) }
+        texts.withUnsafeBufferPointer { texts in
+            for index in texts.indices { string(texts[index]) }
+        }
     }
 
     mutating func members(_ object: JSONObject) {
         count(object.count)
-        for (key, value) in object {
-            string(key)
-            self.value(value)
+        object.keys.elements.withUnsafeBufferPointer { keys in
+            object.values.withUnsafeBufferPointer { values in
+                for index in keys.indices {
+                    string(keys[index])
+                    value(values[index])
+                }
+            }
         }
     }
 
@@ -198,15 +233,19 @@ private struct RecordWriter {
             byte(ValueTag.int)
             signed(number)
         case .double(let number):
-            byte(ValueTag.double)
-            withUnsafeBytes(of: number.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+            reserve(9)
+            base[count] = ValueTag.double
+            UnsafeMutableRawPointer(base + count + 1).storeBytes(of: number.bitPattern.littleEndian, as: UInt64.self)
+            count += 9
         case .string(let text):
             byte(ValueTag.string)
             string(text)
         case .array(let items):
             byte(ValueTag.array)
             count(items.count)
-            for item in items { self.value(item) }
+            items.withUnsafeBufferPointer { items in
+                for index in items.indices { self.value(items[index]) }
+            }
         case .object(let object):
             byte(ValueTag.object)
             members(object)
@@ -215,9 +254,9 @@ private struct RecordWriter {
 
     mutating func identities(_ identities: [Identity]) {
         count(identities.count)
-        for identity in identities {
-            string(identity.namespace)
-            string(identity.id)
+        for index in identities.indices {
+            string(identities[index].namespace)
+            string(identities[index].id)
         }
     }
 
@@ -234,11 +273,57 @@ private struct RecordWriter {
         case .attribute(let paths):
             byte(TriggerTag.attribute)
             count(paths.count)
-            for path in paths { strings(path.components) }
+            for index in paths.indices { strings(paths[index].components) }
         case .backfill(let audienceIds):
             byte(TriggerTag.backfill)
             strings(audienceIds)
         }
+    }
+
+    mutating func profile(_ profile: Profile) {
+        byte(ProfileRecord.version)
+        let namespaces = profile.identities.namespaces
+        count(namespaces.count)
+        namespaces.keys.elements.withUnsafeBufferPointer { names in
+            namespaces.values.withUnsafeBufferPointer { ids in
+                for index in names.indices {
+                    string(names[index])
+                    strings(ids[index])
+                }
+            }
+        }
+        members(profile.attributes)
+        count(profile.memberships.count)
+        profile.memberships.keys.elements.withUnsafeBufferPointer { audiences in
+            profile.memberships.values.withUnsafeBufferPointer { memberships in
+                for index in audiences.indices {
+                    string(audiences[index])
+                    byte(memberships[index].status.code)
+                    signed(memberships[index].lastQualificationTime.seconds)
+                }
+            }
+        }
+        signed(profile.ruleVersion)
+        count(profile.lastDecisions.count)
+        profile.lastDecisions.keys.elements.withUnsafeBufferPointer { dataflows in
+            profile.lastDecisions.values.withUnsafeBufferPointer { decisions in
+                for index in dataflows.indices {
+                    string(dataflows[index])
+                    decision(decisions[index])
+                }
+            }
+        }
+    }
+
+    mutating func decision(_ decision: ExportDecision) {
+        byte(decision.exported ? 1 : 0)
+        signed(decision.time.seconds)
+        count(decision.triggers.count)
+        decision.triggers.withUnsafeBufferPointer { triggers in
+            for index in triggers.indices { trigger(triggers[index]) }
+        }
+        strings(decision.memberOf)
+        strings(decision.stayed)
     }
 }
 
@@ -257,51 +342,68 @@ private struct RecordReader {
 
     mutating func profile(key: Int64, profileId: String?) throws(RecordDamage) -> Profile {
         var profile = Profile(key: key, profileId: profileId)
-        let namespaces = try count(minimumSize: 2)
-        for _ in 0..<namespaces {
-            let namespace = try string()
-            let ids = try count(minimumSize: 1)
-            guard ids > 0 else { throw RecordDamage(reason: "a namespace without ids") }
-            for _ in 0..<ids { profile.identities.add(Identity(namespace: namespace, id: try string())) }
+        let namespaceCount = try count(minimumSize: 3)
+        if namespaceCount > 0 {
+            var names = ContiguousArray<String>()
+            names.reserveCapacity(namespaceCount)
+            var lists = ContiguousArray<[String]>()
+            lists.reserveCapacity(namespaceCount)
+            for _ in 0..<namespaceCount {
+                names.append(try string())
+                let ids = try strings()
+                guard !ids.isEmpty else { throw RecordDamage(reason: "a namespace without ids") }
+                guard !Self.hasDuplicates(ids) else { throw RecordDamage(reason: "an identity twice") }
+                lists.append(ids)
+            }
+            guard !Self.hasDuplicates(names) else { throw RecordDamage(reason: "a namespace twice") }
+            profile.identities = IdentityMap(uncheckedNamespaces: OrderedDictionary(uncheckedUniqueKeys: names, values: lists))
         }
         profile.attributes = try members(depth: 0)
-        let memberships = try count(minimumSize: 3)
-        if memberships > 0 {
-            profile.memberships.reserveCapacity(memberships)
-            for _ in 0..<memberships {
-                let audience = try string()
+        let membershipCount = try count(minimumSize: 3)
+        if membershipCount > 0 {
+            var audiences = ContiguousArray<String>()
+            audiences.reserveCapacity(membershipCount)
+            var memberships = ContiguousArray<Membership>()
+            memberships.reserveCapacity(membershipCount)
+            for _ in 0..<membershipCount {
+                audiences.append(try string())
                 guard let status = MembershipStatus(code: try byte()) else { throw RecordDamage(reason: "an unknown membership status") }
-                let membership = Membership(status, at: Timestamp(seconds: try signed()))
-                guard profile.memberships.updateValue(membership, forKey: audience) == nil else {
-                    throw RecordDamage(reason: "an audience twice")
-                }
+                memberships.append(Membership(status, at: Timestamp(seconds: try signed())))
             }
+            guard !Self.hasDuplicates(audiences) else { throw RecordDamage(reason: "an audience twice") }
+            profile.memberships = OrderedDictionary(uncheckedUniqueKeys: audiences, values: memberships)
         }
         profile.ruleVersion = try signed()
-        let decisions = try count(minimumSize: 6)
-        if decisions > 0 {
-            profile.lastDecisions.reserveCapacity(decisions)
-            for _ in 0..<decisions {
-                let dataflow = try string()
-                let exported: Bool
-                switch try byte() {
-                case 0: exported = false
-                case 1: exported = true
-                default: throw RecordDamage(reason: "a decision neither exported nor not")
-                }
-                let time = Timestamp(seconds: try signed())
-                let triggerCount = try count(minimumSize: 2)
-                var triggers: [ExportTrigger] = []
-                triggers.reserveCapacity(triggerCount)
-                for _ in 0..<triggerCount { triggers.append(try trigger()) }
-                let decision = ExportDecision(exported: exported, time: time, triggers: triggers, memberOf: try strings(), stayed: try strings())
-                guard profile.lastDecisions.updateValue(decision, forKey: dataflow) == nil else {
-                    throw RecordDamage(reason: "a dataflow twice")
-                }
+        let decisionCount = try count(minimumSize: 6)
+        if decisionCount > 0 {
+            var dataflows = ContiguousArray<String>()
+            dataflows.reserveCapacity(decisionCount)
+            var decisions = ContiguousArray<ExportDecision>()
+            decisions.reserveCapacity(decisionCount)
+            for _ in 0..<decisionCount {
+                dataflows.append(try string())
+                decisions.append(try decision())
             }
+            guard !Self.hasDuplicates(dataflows) else { throw RecordDamage(reason: "a dataflow twice") }
+            profile.lastDecisions = OrderedDictionary(uncheckedUniqueKeys: dataflows, values: decisions)
         }
         guard index == bytes.count else { throw RecordDamage(reason: "bytes after the record") }
         return profile
+    }
+
+    mutating func decision() throws(RecordDamage) -> ExportDecision {
+        let exported: Bool
+        switch try byte() {
+        case 0: exported = false
+        case 1: exported = true
+        default: throw RecordDamage(reason: "a decision neither exported nor not")
+        }
+        let time = Timestamp(seconds: try signed())
+        let triggerCount = try count(minimumSize: 2)
+        var triggers: [ExportTrigger] = []
+        triggers.reserveCapacity(triggerCount)
+        for _ in 0..<triggerCount { triggers.append(try trigger()) }
+        return ExportDecision(exported: exported, time: time, triggers: triggers, memberOf: try strings(), stayed: try strings())
     }
 
     @inline(__always)
@@ -362,14 +464,35 @@ private struct RecordReader {
     mutating func members(depth: Int) throws(RecordDamage) -> JSONObject {
         let count = try count(minimumSize: 2)
         if count == 0 { return [:] }
-        var object = JSONObject(minimumCapacity: count)
+        var keys = ContiguousArray<String>()
+        keys.reserveCapacity(count)
+        var values = ContiguousArray<JSONValue>()
+        values.reserveCapacity(count)
         for _ in 0..<count {
-            let key = try string()
-            guard object.updateValue(try value(depth: depth + 1), forKey: key) == nil else {
-                throw RecordDamage(reason: "an object member twice")
-            }
+            keys.append(try string())
+            values.append(try value(depth: depth + 1))
         }
-        return object
+        guard !Self.hasDuplicates(keys) else { throw RecordDamage(reason: "an object member twice") }
+        return JSONObject(uncheckedUniqueKeys: keys, values: values)
+    }
+
+    /// Whether `texts` has an element twice: pairwise for the few members objects usually have.
+    static func hasDuplicates(_ texts: some RandomAccessCollection<String>) -> Bool {
+        if texts.count < 2 { return false }
+        if texts.count <= 16 {
+            var index = texts.startIndex
+            while index != texts.endIndex {
+                let text = texts[index]
+                var other = texts.index(after: index)
+                while other != texts.endIndex {
+                    if texts[other] == text { return true }
+                    other = texts.index(after: other)
+                }
+                index = texts.index(after: index)
+            }
+            return false
+        }
+        return Set(texts).count != texts.count
     }
 
     mutating func value(depth: Int) throws(RecordDamage) -> JSONValue {
