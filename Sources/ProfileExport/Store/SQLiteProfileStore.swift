@@ -119,10 +119,21 @@ public final class SQLiteProfileStore: ProfileStore {
     public func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError) {
         let record = Data(ProfileRecord.encode(profile))
         try withDatabase("cannot save profile \(profile.key)") { db in
-            try db.cachedStatement(sql: """
-                INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
-                ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
-                """).execute(arguments: [profile.key, profile.profileId, record])
+            // A stored profile whose id did not change: only its record is rewritten, so the
+            // profile id index is left alone (setting the column, even to the same value,
+            // rewrites its index entry and dirties one more page).
+            var saved = false
+            if previousIdentities != nil {
+                try db.cachedStatement(sql: "UPDATE profiles SET record = ? WHERE key = ? AND profile_id IS ?")
+                    .execute(arguments: [record, profile.key, profile.profileId])
+                saved = db.changesCount > 0
+            }
+            if !saved {
+                try db.cachedStatement(sql: """
+                    INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
+                    ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
+                    """).execute(arguments: [profile.key, profile.profileId, record])
+            }
             if let previousIdentities, previousIdentities == profile.identities { return }
             if let previousIdentities {
                 let delete = try db.cachedStatement(sql: "DELETE FROM identities WHERE namespace = ? AND id = ?")
