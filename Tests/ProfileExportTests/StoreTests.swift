@@ -37,6 +37,34 @@ import Testing
         #expect(try store.profileCount() == 201)
     }
 
+    @Test func aStoredProfileSavedUnderAnotherIdIsFoundByTheNewOne() throws {
+        let folder = temporaryFolder()
+        let key: Int64
+        do {
+            let store = try SQLiteProfileStore(folder: folder)
+            var profile = Profile(key: store.newKey())
+            key = profile.key
+            profile.identities.add(Identity(namespace: "ecid", id: "e1"))
+            try store.save(profile, previousIdentities: nil)
+            profile.profileId = "x"
+            profile.attributes["a"] = .int(1)
+            try store.save(profile, previousIdentities: profile.identities)
+            profile.profileId = "y"
+            profile.attributes["a"] = .int(2)
+            try store.save(profile, previousIdentities: profile.identities)
+            profile.attributes["a"] = .int(3)
+            try store.save(profile, previousIdentities: profile.identities)
+        }
+        let store = try SQLiteProfileStore(folder: folder)
+        #expect(try store.key(profileId: "x") == nil)
+        #expect(try store.key(profileId: "y") == key)
+        #expect(try store.key(identity: Identity(namespace: "ecid", id: "e1")) == key)
+        let profile = try #require(try store.profile(key: key))
+        #expect(profile.profileId == "y")
+        #expect(profile.attributes["a"] == .int(3))
+        #expect(try store.profileCount() == 1)
+    }
+
     @Test func failedBatchRollsBackEverything() throws {
         let store = try SQLiteProfileStore(folder: temporaryFolder())
         let harness = try Harness(Self.yaml, store: store)

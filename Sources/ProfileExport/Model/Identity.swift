@@ -22,6 +22,11 @@ public struct IdentityMap: Sendable, Hashable {
 
     public init() {}
 
+    /// A map of namespaces the caller has checked: none without ids, no id twice in one.
+    init(uncheckedNamespaces namespaces: OrderedDictionary<String, [String]>) {
+        self.namespaces = namespaces
+    }
+
     /// Every identity, namespaces in order, ids in order.
     public var all: [Identity] {
         namespaces.flatMap { namespace, ids in ids.map { Identity(namespace: namespace, id: $0) } }

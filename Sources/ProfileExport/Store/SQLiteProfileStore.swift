@@ -8,7 +8,7 @@ import OrderedCollections
 ///
 /// WAL mode with `synchronous = NORMAL`: a committed ``batch(_:)`` survives a crash of the process
 /// (kill -9); a power loss may lose the last batches but never corrupts the file. Profiles are
-/// one compact JSON record each, indexed by profile id and by every identity.
+/// one compact binary record each (see `ProfileRecord`), indexed by profile id and by every identity.
 public final class SQLiteProfileStore: ProfileStore {
     /// The database file.
     public let path: String
@@ -51,12 +51,12 @@ public final class SQLiteProfileStore: ProfileStore {
     }
 
     /// Runs `work` on the batch's connection, or alone (autocommit) outside a batch.
-    private func withDatabase<T>(_ what: String, _ work: (Database) throws -> T) throws(ProfileExportError) -> T {
+    private func withDatabase<T>(_ what: @autoclosure () -> String, _ work: (Database) throws -> T) throws(ProfileExportError) -> T {
         do {
             if let current { return try work(current) }
             return try queue.writeWithoutTransaction { db in try work(db) }
         } catch {
-            throw Self.failure(error, what)
+            throw Self.failure(error, what())
         }
     }
 
@@ -78,17 +78,22 @@ public final class SQLiteProfileStore: ProfileStore {
     }
 
     public func profile(key: Int64) throws(ProfileExportError) -> Profile? {
-        let row = try withDatabase("cannot read profile \(key)") { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT record, profile_id FROM profiles WHERE key = ?"), arguments: [key])
+        try withDatabase("cannot read profile \(key)") { db in
+            // A cursor's row reads the record in place (no copy into a `Data`, as `fetchOne` would).
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT record, profile_id FROM profiles WHERE key = ?"), arguments: [key])
+            guard let row = try rows.next() else { return nil }
+            return try Self.decode(row, record: 0, key: key, profileId: row[1])
         }
-        guard let row else { return nil }
-        let record: Data = row[0]
-        let profileId: String? = row[1]
-        return try record.withUnsafeBytes { raw in
-            Result { () throws(ProfileExportError) in
+    }
+
+    /// Decodes the record in column `record` of `row`, without copying it.
+    private static func decode(_ row: Row, record: Int, key: Int64, profileId: String?) throws -> Profile {
+        try row.withUnsafeData(atIndex: record) { data in
+            guard let data else { throw ProfileExportError(.store, "profile \(key) has no stored record") }
+            return try data.withUnsafeBytes { raw in
                 try ProfileRecord.decode(raw.bindMemory(to: UInt8.self), key: key, profileId: profileId)
             }
-        }.get()
+        }
     }
 
     public func checkout(key: Int64) throws(ProfileExportError) -> Profile? { try profile(key: key) }
@@ -114,10 +119,21 @@ public final class SQLiteProfileStore: ProfileStore {
     public func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError) {
         let record = Data(ProfileRecord.encode(profile))
         try withDatabase("cannot save profile \(profile.key)") { db in
-            try db.cachedStatement(sql: """
-                INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
-                ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
-                """).execute(arguments: [profile.key, profile.profileId, record])
+            // A stored profile whose id did not change: only its record is rewritten, so the
+            // profile id index is left alone (setting the column, even to the same value,
+            // rewrites its index entry and dirties one more page).
+            var saved = false
+            if previousIdentities != nil {
+                try db.cachedStatement(sql: "UPDATE profiles SET record = ? WHERE key = ? AND profile_id IS ?")
+                    .execute(arguments: [record, profile.key, profile.profileId])
+                saved = db.changesCount > 0
+            }
+            if !saved {
+                try db.cachedStatement(sql: """
+                    INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
+                    ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
+                    """).execute(arguments: [profile.key, profile.profileId, record])
+            }
             if let previousIdentities, previousIdentities == profile.identities { return }
             if let previousIdentities {
                 let delete = try db.cachedStatement(sql: "DELETE FROM identities WHERE namespace = ? AND id = ?")
@@ -133,27 +149,14 @@ public final class SQLiteProfileStore: ProfileStore {
     }
 
     public func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError) {
-        var failure: ProfileExportError?
         try withDatabase("cannot read the profiles") { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT key, profile_id, record FROM profiles ORDER BY key")
             while let row = try rows.next() {
                 let key: Int64 = row[0]
-                let profileId: String? = row[1]
-                let record: Data = row[2]
-                do throws(ProfileExportError) {
-                    let profile = try record.withUnsafeBytes { raw in
-                        Result { () throws(ProfileExportError) in
-                            try ProfileRecord.decode(raw.bindMemory(to: UInt8.self), key: key, profileId: profileId)
-                        }
-                    }.get()
-                    try body(profile)
-                } catch {
-                    failure = error
-                    return
-                }
+                let profile = try Self.decode(row, record: 2, key: key, profileId: row[1])
+                try body(profile)
             }
         }
-        if let failure { throw failure }
     }
 
     public func profileCount() throws(ProfileExportError) -> Int {
