@@ -28,6 +28,12 @@ public final class SQLiteProfileStore: ProfileStore {
         configuration.journalMode = .wal
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Updates touch random profiles: a 64 MiB page cache (the default is 2 MiB) saves
+            // reading pages back from the OS, and checkpointing every 10,000 WAL pages instead
+            // of every 1,000 syncs less often and writes a page changed by several batches once.
+            // Measured with `hubcast bench rules --store sqlite`; a memory map did not help.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
         }
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
