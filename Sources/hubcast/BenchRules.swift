@@ -68,8 +68,11 @@ struct BenchRules: AsyncParsableCommand {
         let configuration = try ExportConfiguration.parse(yaml: Self.yaml)
         var path: String?
         let profileStore: any ProfileStore
+        var temporary: String?
+        defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
         if store == "sqlite" {
             let folder = self.folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("hubcast-bench-\(getpid())").path
+            if self.folder == nil { temporary = folder }
             try? FileManager.default.removeItem(atPath: folder)
             let sqlite = try SQLiteProfileStore(folder: folder)
             path = sqlite.path
