@@ -30,6 +30,7 @@ struct BenchRules: AsyncParsableCommand {
     @Option(help: "Folder for the SQLite store (default: a fresh temporary folder).") var folder: String?
     @Option(help: "Update mix: 'exports' (most writes hit mapped or rule attributes; ~1.2 exports per update) or 'typical' (most writes are behavioural, unmapped attributes).")
     var mix = "exports"
+    @Flag(help: .hidden) var rowsOnly = false
 
     func validate() throws {
         guard profiles > 0, updates > 0, batch > 0, ["memory", "sqlite", "both"].contains(store), ["exports", "typical"].contains(mix) else {
@@ -42,7 +43,7 @@ struct BenchRules: AsyncParsableCommand {
             var lines: [String] = []
             for kind in ["memory", "sqlite"] {
                 let child = try ChildProcess(executablePath(), ["bench", "rules", "--store", kind, "--profiles", "\(profiles)",
-                                                                "--updates", "\(updates)", "--batch", "\(batch)", "--mix", mix])
+                                                                "--updates", "\(updates)", "--batch", "\(batch)", "--mix", mix, "--rows-only"])
                 child.closeInput()
                 while let line = child.readLine() { if line.hasPrefix("|") { lines.append(line) } }
                 let result = child.wait()
@@ -51,7 +52,12 @@ struct BenchRules: AsyncParsableCommand {
             printTable(lines)
             return
         }
-        printTable(try measure())
+        let lines = try measure()
+        if rowsOnly {
+            for line in lines { print(line) }
+        } else {
+            printTable(lines)
+        }
     }
 
     private func printTable(_ lines: [String]) {
@@ -130,7 +136,6 @@ struct BenchRules: AsyncParsableCommand {
         }
         let parseRate = Double(parsed) / seconds(ContinuousClock.now - parseStart)
         lines.append("| parse JSON line → update | \(Int(parseRate)) | \(format2f(1e6 / parseRate)) |")
-        for line in lines { print(line) }
         return lines
     }
 
