@@ -184,6 +184,14 @@ import Testing
         }
     }
 
+    @Test func removingIdentitiesOfNoProfileMakesNoProfile() throws {
+        let harness = try harness()
+        #expect { try harness.apply(#"{"removeIdentities": {"ecid": ["nobody"]}, "attributes": {"x": 1}}"#) } throws: {
+            ($0 as? ProfileExportError)?.code == .invalidUpdate
+        }
+        #expect(try harness.engine.store.profileCount() == 0)
+    }
+
     @Test func profileFoundByIdentityWithoutProfileId() throws {
         let harness = try harness()
         try harness.apply(#"{"profileId": "a", "identities": {"ecid": ["1"]}}"#)

@@ -34,6 +34,9 @@ public final class ProfileEngine {
             profile = stored
             previousIdentities = stored.identities
         } else {
+            guard update.profileId != nil || !update.identities.isEmpty else {
+                throw ProfileExportError(.invalidUpdate, "no profile has the identities to remove, and the update names no profile id or identity to add")
+            }
             profile = Profile(key: try store.newKey(), profileId: update.profileId)
             previousIdentities = nil
         }
