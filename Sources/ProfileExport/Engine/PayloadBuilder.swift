@@ -16,7 +16,7 @@ struct PayloadBuilder {
 
     /// `changed`: audiences whose membership flipped in this update (spec §4 (a)).
     func payload(for profile: Profile, dataflow: DataflowPlan, changed: Set<String>) -> [UInt8] {
-        var writer = JSONWriter(capacity: 512)
+        var writer = JSONWriter(capacity: 1024)
         writer.beginObject()
         writeAttributes(dataflow.attributes.roots, in: profile.attributes, to: &writer)
 

@@ -40,29 +40,48 @@ public protocol ProfileStore: AnyObject {
 
 /// A store that keeps everything in memory: fast, and gone when the process ends.
 public final class MemoryProfileStore: ProfileStore {
-    private var profiles: [Int64: Profile] = [:]
+    /// Profiles by key (keys are handed out from 1 upwards); a checked-out profile's slot is empty.
+    private var profiles: [Profile?] = []
+    /// The profile id each key was last saved with, so a save only touches `byId` when it changed.
+    private var savedIds: [String?] = []
     private var byId: [String: Int64] = [:]
     private var byIdentity: [Identity: Int64] = [:]
     private var values: [String: String] = [:]
-    private var nextKey: Int64 = 1
+    private var count = 0
 
     public init() {}
 
     public func batch<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T { try body() }
 
-    public func profile(key: Int64) -> Profile? { profiles[key] }
-    public func checkout(key: Int64) -> Profile? { profiles.removeValue(forKey: key) }
+    public func profile(key: Int64) -> Profile? {
+        key >= 1 && key <= profiles.count ? profiles[Int(key - 1)] : nil
+    }
+
+    public func checkout(key: Int64) -> Profile? {
+        guard key >= 1, key <= profiles.count else { return nil }
+        defer { profiles[Int(key - 1)] = nil }
+        return profiles[Int(key - 1)].take()
+    }
+
     public func key(profileId: String) -> Int64? { byId[profileId] }
     public func key(identity: Identity) -> Int64? { byIdentity[identity] }
 
     public func newKey() -> Int64 {
-        defer { nextKey += 1 }
-        return nextKey
+        profiles.append(nil)
+        savedIds.append(nil)
+        return Int64(profiles.count)
     }
 
     public func save(_ profile: Profile, previousIdentities: IdentityMap?) {
-        if let profileId = profile.profileId, byId[profileId] != profile.key { byId[profileId] = profile.key }
-        profiles[profile.key] = profile
+        let slot = Int(profile.key - 1)
+        precondition(slot >= 0 && slot < profiles.count, "profile keys come from newKey()")
+        if savedIds[slot] != profile.profileId {
+            if let old = savedIds[slot] { byId[old] = nil }
+            if let profileId = profile.profileId { byId[profileId] = profile.key }
+            savedIds[slot] = profile.profileId
+        }
+        if profiles[slot] == nil, previousIdentities == nil { count += 1 }
+        profiles[slot] = profile
         if let previousIdentities, previousIdentities == profile.identities { return }
         if let previousIdentities {
             for identity in previousIdentities.all where !profile.identities.contains(identity) {
@@ -75,10 +94,11 @@ public final class MemoryProfileStore: ProfileStore {
     }
 
     public func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError) {
-        for key in profiles.keys.sorted() { try body(profiles[key]!) }
+        for case let profile? in profiles { try body(profile) }
     }
 
-    public func profileCount() -> Int { profiles.count }
+    public func profileCount() -> Int { count }
     public func value(named name: String) -> String? { values[name] }
     public func setValue(_ value: String?, named name: String) { values[name] = value }
 }
+
