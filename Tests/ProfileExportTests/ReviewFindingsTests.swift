@@ -31,7 +31,7 @@ import Testing
             _ = try ExportConfiguration.parse(yaml: Self.duplicateKeyYAML, file: "hubcast.yaml")
             Issue.record("a duplicated key was accepted")
         } catch {
-            #expect(error.location?.line == 7)
+            #expect(error.location?.line == 6)  // "  - {id: a, name: A, name: B}"
         }
     }
 

@@ -51,6 +51,20 @@ import Testing
         #expect(stream.summary.updatesRead == 20)
     }
 
+    @Test(.timeLimit(.minutes(1))) func liveInputIsAppliedAsItArrives() throws {
+        let pipe = Pipe()
+        let harness = try Harness(ExportRuleTests.yaml)
+        let stream = ExportStream(engine: harness.engine, reader: LineReader(handle: pipe.fileHandleForReading, source: "pipe"))
+        pipe.fileHandleForWriting.write(Data((Self.join(1) + "\n" + Self.join(2) + "\n").utf8))
+        // Two lines arrived and the writer is still open: both are applied without waiting for more.
+        #expect(try stream.nextItem()?.partitionKey == "e1")
+        #expect(try stream.nextItem()?.partitionKey == "e2")
+        pipe.fileHandleForWriting.write(Data((Self.join(3) + "\n").utf8))
+        #expect(try stream.nextItem()?.partitionKey == "e3")
+        try pipe.fileHandleForWriting.close()
+        #expect(try stream.nextItem() == nil)
+    }
+
     @Test func checkpointResumesAfterTheLastCommittedLine() throws {
         let folder = temporaryFolder()
         let input = try write((1...50).map(Self.join), in: folder)

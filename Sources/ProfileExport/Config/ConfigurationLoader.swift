@@ -88,12 +88,19 @@ struct ConfigReader {
         ProfileExportError(.invalidConfiguration, message, at: .init(file: file, line: node?.mark?.line, key: key))
     }
 
+    /// A YAML syntax error with its place; never the text around it (it may hold a key).
     func yamlFailure(_ error: YamlError) -> ProfileExportError {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return ProfileExportError(.invalidConfiguration, "not valid YAML: \(problem)", at: .init(file: file, line: mark.line, column: mark.column))
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let names = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            return ProfileExportError(.invalidConfiguration, "\(names) appears twice in one mapping",
+                                      at: .init(file: file, line: context.mark.line, key: duplicates.sorted().first))
+        case .reader(let problem, _, _, _):
+            return ProfileExportError(.invalidConfiguration, "not readable as YAML text: \(problem)", at: .init(file: file))
         default:
-            return ProfileExportError(.invalidConfiguration, "not valid YAML: \(error)", at: .init(file: file))
+            return ProfileExportError(.invalidConfiguration, "not valid YAML", at: .init(file: file))
         }
     }
 

@@ -65,19 +65,24 @@ extension ProfileEngine {
             switch value {
             case .null:
                 if let old = object.removeValue(forKey: name) { touched.append(Touch(path: prefix, replaced: old)) }
-            case .object(let members) where !members.isEmpty:
-                var child: JSONObject
+            case .object(let members) where members.isEmpty:
+                continue  // deep-merging an empty object changes nothing
+            case .object(let members):
                 if let index = object.index(forKey: name), case .object(let existing) = object.values[index] {
                     object.values[index] = .null  // drop the second reference so the child mutates in place
-                    child = existing
+                    var child = existing
+                    merge(members, into: &child, prefix: &prefix, touched: &touched)
+                    if child.isEmpty, !existing.isEmpty {
+                        object.remove(at: index)  // its last member was removed
+                    } else {
+                        object.values[index] = .object(child)
+                    }
                 } else {
-                    child = [:]
-                }
-                merge(members, into: &child, prefix: &prefix, touched: &touched)
-                if let index = object.index(forKey: name) {
-                    if child.isEmpty { object.remove(at: index) } else { object.values[index] = .object(child) }
-                } else if !child.isEmpty {
-                    object[name] = .object(child)
+                    // Nothing, or a plain value, is there: the writes make a new object, which
+                    // replaces the plain value only when something is written into it.
+                    var child = JSONObject()
+                    merge(members, into: &child, prefix: &prefix, touched: &touched)
+                    if !child.isEmpty { object[name] = .object(child) }
                 }
             default:
                 let old = object.updateValue(value, forKey: name)

@@ -21,7 +21,10 @@ public struct RunSummary: Sendable, Hashable {
 /// updates in one store batch (one durable commit) and hands out their exports one at a time, so
 /// the consumer's pace bounds the work in progress. A malformed update or an identity conflict is
 /// reported with its line number, counted, written to the rejects file and skipped; nothing else
-/// stops. With a `checkpoint` name, the number of the last committed line is kept in the store in
+/// stops. A batch that fails to commit (a store error, or `onBatch` throwing) throws from
+/// ``nextItem()``; with the durable store nothing of it happened, none of its exports is handed out,
+/// and the next call applies the same lines again (the memory store cannot roll back). With a
+/// `checkpoint` name, the number of the last committed line is kept in the store in
 /// the same batch, and a later stream over the same input skips the lines already applied.
 public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
     public typealias Element = ExportItem
@@ -34,6 +37,8 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
     private let onBatch: (([ExportItem]) throws(ProfileExportError) -> Void)?
     private let onReject: ((Int, ProfileExportError) -> Void)?
     private var pending: [ExportItem] = []
+    /// The lines of a batch that failed to commit, to apply again.
+    private var retry: [(number: Int, line: [UInt8])] = []
     private var pendingIndex = 0
     private var skipThrough = 0
     private var started = false
@@ -68,7 +73,7 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
     /// The next export, applying more updates when needed; `nil` at the end of the input.
     public func nextItem() throws(ProfileExportError) -> ExportItem? {
         while pendingIndex >= pending.count {
-            if exhausted { return nil }
+            if exhausted && retry.isEmpty { return nil }
             try fill()
         }
         defer { pendingIndex += 1 }
@@ -82,36 +87,61 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
             started = true
             if let checkpoint, let value = try engine.store.value(named: checkpoint), let line = Int(value) { skipThrough = line }
         }
-        let receivedAt = Timestamp.now()
-        try engine.store.batch { () throws(ProfileExportError) in
-            var applied = 0
-            while applied < batchSize {
-                guard let line = reader.next() else {
-                    exhausted = true
-                    break
-                }
-                let number = reader.lineNumber
-                if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                summary.updatesRead += 1
-                applied += 1
-                do throws(ProfileExportError) {
-                    let update = try line.withUnsafeBufferPointer { bytes in
-                        Result { () throws(ProfileExportError) in try ProfileUpdate(json: JSONParser.parse(bytes: bytes)) }
-                    }.get()
-                    let items = try engine.apply(update, receivedAt: receivedAt)
-                    summary.updatesApplied += 1
-                    for item in items { summary.exports[item.dataflow, default: 0] += 1 }
-                    pending += items
-                } catch where error.code != .store {
-                    summary.rejected += 1
-                    summary.rejectedByKind[error.code.description, default: 0] += 1
-                    rejects?.append(source: reader.source, line: number, reason: error.description, text: line)
-                    onReject?(number, error)
-                }
+        // The lines of this batch: those of a batch that failed to commit come first, again.
+        var lines = retry
+        retry = []
+        while lines.count < batchSize, !exhausted {
+            // Live input (a pipe): apply what has arrived rather than wait for a full batch.
+            if !lines.isEmpty, !reader.isRegularFile, !reader.hasWaitingLine { break }
+            guard let line = reader.next() else {
+                exhausted = true
+                break
             }
-            if let checkpoint { try engine.store.setValue(String(reader.lineNumber), named: checkpoint) }
-            try onBatch?(pending)
+            let number = reader.lineNumber
+            if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            lines.append((number, line))
         }
-        rejects?.synchronize()
+        guard !lines.isEmpty else { return }
+        let lastLine = lines[lines.count - 1].number
+        let receivedAt = Timestamp.now()
+        var counts = RunSummary()
+        var rejected: [(number: Int, line: [UInt8], error: ProfileExportError)] = []
+        var items: [ExportItem] = []
+        do {
+            try engine.store.batch { () throws(ProfileExportError) in
+                for (number, line) in lines {
+                    counts.updatesRead += 1
+                    do throws(ProfileExportError) {
+                        let update = try line.withUnsafeBufferPointer { bytes in
+                            Result { () throws(ProfileExportError) in try ProfileUpdate(json: JSONParser.parse(bytes: bytes)) }
+                        }.get()
+                        let applied = try engine.apply(update, receivedAt: receivedAt)
+                        counts.updatesApplied += 1
+                        for item in applied { counts.exports[item.dataflow, default: 0] += 1 }
+                        items += applied
+                    } catch where error.code != .store {
+                        rejected.append((number, line, error))
+                    }
+                }
+                if let checkpoint { try engine.store.setValue(String(lastLine), named: checkpoint) }
+                try onBatch?(items)
+            }
+        } catch {
+            // Rolled back (the durable store): nothing of this batch happened. Its lines are
+            // applied again on the next call; its exports are never handed out.
+            retry = lines
+            throw error
+        }
+        pending = items
+        summary.updatesRead += counts.updatesRead
+        summary.updatesApplied += counts.updatesApplied
+        for (dataflow, count) in counts.exports { summary.exports[dataflow, default: 0] += count }
+        for (number, line, error) in rejected {
+            summary.rejected += 1
+            summary.rejectedByKind[error.code.description, default: 0] += 1
+            rejects?.append(source: reader.source, line: number, reason: error.description, text: line)
+            onReject?(number, error)
+        }
+        if !rejected.isEmpty { rejects?.synchronize() }
     }
 }

@@ -1,8 +1,9 @@
 // Hubcast — reading JSON-lines input (a file or standard input), line by line.
 
-import Foundation
+public import Foundation
 
-/// Reads lines from a file or standard input with a large buffer; numbers them from 1.
+/// Reads lines from a file or standard input (a pipe too: whatever has arrived is used); numbers
+/// them from 1.
 public final class LineReader {
     /// The file's path, or `-` for standard input.
     public let source: String
@@ -13,17 +14,32 @@ public final class LineReader {
     /// The number of the last line returned.
     public private(set) var lineNumber = 0
 
+    /// Whether the input is a regular file (not a pipe, terminal or socket, where lines arrive live).
+    public let isRegularFile: Bool
+
     /// Opens `path` (`-` is standard input).
-    public init(path: String) throws(ProfileExportError) {
-        source = path
+    public convenience init(path: String) throws(ProfileExportError) {
         if path == "-" {
-            handle = FileHandle.standardInput
+            self.init(handle: FileHandle.standardInput, source: "-")
         } else {
             guard let opened = FileHandle(forReadingAtPath: path) else {
                 throw ProfileExportError(.invalidUpdate, "cannot open the input file", at: .init(file: path))
             }
-            handle = opened
+            self.init(handle: opened, source: path)
         }
+    }
+
+    /// Reads from an open handle; `source` names it in rejects and messages.
+    public init(handle: FileHandle, source: String) {
+        self.handle = handle
+        self.source = source
+        var status = stat()
+        isRegularFile = fstat(handle.fileDescriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Whether a whole line is already read and waiting (``next()`` will not block for it).
+    public var hasWaitingLine: Bool {
+        buffer[start...].contains(0x0A) || (finished && start < buffer.count)
     }
 
     /// The next line without its line break, or `nil` at the end of the input.
@@ -48,8 +64,17 @@ public final class LineReader {
                 buffer.removeFirst(start)
                 start = 0
             }
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
+            // read(2) returns what has arrived (a pipe need not fill the buffer first).
+            let old = buffer.count
+            buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
+            var count = 0
+            repeat {
+                count = buffer.withUnsafeMutableBytes { raw in
+                    read(handle.fileDescriptor, raw.baseAddress! + old, 1 << 16)
+                }
+            } while count < 0 && errno == EINTR
+            buffer.removeLast(buffer.count - old - max(count, 0))
+            if count <= 0 { finished = true }
         }
     }
 }

@@ -126,7 +126,10 @@ private struct Reader {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == 0x22 {
-                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) else {
+                    index = start
+                    throw failure("expected a string of valid UTF-8")
+                }
                 index += 1
                 return text
             }
@@ -138,8 +141,12 @@ private struct Reader {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == 0x22 {
+                guard let text = String(validating: scalars, as: UTF8.self) else {
+                    index = start
+                    throw failure("expected a string of valid UTF-8")
+                }
                 index += 1
-                return String(decoding: scalars, as: UTF8.self)
+                return text
             }
             if byte < 0x20 { throw failure("expected no control characters inside a string") }
             if byte != 0x5C {
