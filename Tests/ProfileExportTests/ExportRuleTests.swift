@@ -184,6 +184,19 @@ import Testing
         }
     }
 
+    @Test func removingAnIdentityOfAnotherProfileIsNoChangeNotAConflict() throws {
+        let harness = try harness()
+        try harness.apply(#"{"profileId": "a", "identities": {"ecid": ["1"]}}"#)
+        try harness.apply(#"{"profileId": "b", "identities": {"ecid": ["2"]}}"#)
+        try harness.apply(#"{"profileId": "a", "removeIdentities": {"ecid": ["2"]}}"#)
+        #expect(try harness.profile("b")?.identities.all == [Identity(namespace: "ecid", id: "2")])
+        #expect(try harness.profile("a")?.identities.all == [Identity(namespace: "ecid", id: "1")])
+        // Without a profile id, identities to remove that belong to two profiles are ambiguous.
+        #expect { try harness.apply(#"{"removeIdentities": {"ecid": ["1", "2"]}}"#) } throws: {
+            ($0 as? ProfileExportError)?.code == .identityConflict
+        }
+    }
+
     @Test func removingIdentitiesOfNoProfileMakesNoProfile() throws {
         let harness = try harness()
         #expect { try harness.apply(#"{"removeIdentities": {"ecid": ["nobody"]}, "attributes": {"x": 1}}"#) } throws: {

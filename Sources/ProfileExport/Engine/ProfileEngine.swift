@@ -108,14 +108,25 @@ public final class ProfileEngine {
             owner = key
             ownerWitness = "profileId '\(profileId)'"
         }
-        for index in 0..<(update.identities.count + update.removeIdentities.count) {
-            let identity = index < update.identities.count ? update.identities[index] : update.removeIdentities[index - update.identities.count]
+        for identity in update.identities {
             guard let key = try store.key(identity: identity) else { continue }
             if let owner, owner != key {
                 throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than \(ownerWitness)")
             }
             owner = key
             ownerWitness = "identity \(identity)"
+        }
+        // Identities to remove only find the profile when nothing else does: once the profile is
+        // known, removing an identity it lacks is no change (spec §11), whoever has it.
+        if owner == nil {
+            for identity in update.removeIdentities {
+                guard let key = try store.key(identity: identity) else { continue }
+                if let owner, owner != key {
+                    throw ProfileExportError(.identityConflict, "identities to remove belong to two profiles (\(ownerWitness), identity \(identity))")
+                }
+                owner = key
+                ownerWitness = "identity \(identity)"
+            }
         }
         guard let owner else { return nil }
         guard let profile = try store.checkout(key: owner) else {
