@@ -108,25 +108,20 @@ public final class ProfileEngine {
             owner = key
             ownerWitness = "profileId '\(profileId)'"
         }
-        for identity in update.identities {
-            guard let key = try store.key(identity: identity) else { continue }
-            if let owner, owner != key {
-                throw ProfileExportError(.identityConflict, "identity \(identity) belongs to another profile than \(ownerWitness)")
-            }
-            owner = key
-            ownerWitness = "identity \(identity)"
-        }
-        // Identities to remove only find the profile when nothing else does: once the profile is
-        // known, removing an identity it lacks is no change (spec §11), whoever has it.
-        if owner == nil {
-            for identity in update.removeIdentities {
+        // Each identity that a profile has names that profile; two different ones are a conflict.
+        func claim(_ identities: [Identity], conflict: (Identity) -> String) throws(ProfileExportError) {
+            for identity in identities {
                 guard let key = try store.key(identity: identity) else { continue }
-                if let owner, owner != key {
-                    throw ProfileExportError(.identityConflict, "identities to remove belong to two profiles (\(ownerWitness), identity \(identity))")
-                }
+                if let owner, owner != key { throw ProfileExportError(.identityConflict, conflict(identity)) }
                 owner = key
                 ownerWitness = "identity \(identity)"
             }
+        }
+        try claim(update.identities) { "identity \($0) belongs to another profile than \(ownerWitness)" }
+        // Identities to remove only find the profile when nothing else does: once the profile is
+        // known, removing an identity it lacks is no change (spec §11), whoever has it.
+        if owner == nil {
+            try claim(update.removeIdentities) { "identities to remove belong to two profiles (\(ownerWitness), identity \($0))" }
         }
         guard let owner else { return nil }
         guard let profile = try store.checkout(key: owner) else {
