@@ -72,8 +72,10 @@ public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
 
 /// The decision for one dataflow about one update (or upload, or backfill) of one profile.
 ///
-/// Kept with the profile for `hubcast explain`; the facts are stored and ``reason`` puts them
-/// into words, so deciding costs no string work.
+/// Kept with the profile for `hubcast explain`; the facts are stored and ``reason(memberOf:)`` puts
+/// them into words, so deciding costs no string work. Which mapped audiences the profile was in
+/// after the update is not stored: the profile's memberships say it (the decision is on its last
+/// update); see ``ProfileEngine/explanation(of:dataflow:)``.
 public struct ExportDecision: Sendable, Hashable {
     /// Whether an event was made for the dataflow.
     public var exported: Bool
@@ -81,22 +83,15 @@ public struct ExportDecision: Sendable, Hashable {
     public var time: Timestamp
     /// What made it export-worthy; empty when not exported.
     public var triggers: [ExportTrigger]
-    /// The mapped audiences the profile was a member of after the update, when recorded; the engine
-    /// leaves it empty, since the stored profile's memberships say it (see ``reason(memberOf:)``).
-    public var memberOf: [String]
     /// The mapped audiences it stayed qualified for (`realized` → `existing`, not a change).
     public var stayed: [String]
 
-    public init(exported: Bool, time: Timestamp, triggers: [ExportTrigger], memberOf: [String] = [], stayed: [String] = []) {
+    public init(exported: Bool, time: Timestamp, triggers: [ExportTrigger], stayed: [String] = []) {
         self.exported = exported
         self.time = time
         self.triggers = triggers
-        self.memberOf = memberOf
         self.stayed = stayed
     }
-
-    /// The decision in words, from the recorded facts.
-    public var reason: String { reason(memberOf: memberOf) }
 
     /// The decision in words, given the mapped audiences the profile was a member of after the update.
     public func reason(memberOf: [String]) -> String {
@@ -111,7 +106,7 @@ public struct ExportDecision: Sendable, Hashable {
     public var json: JSONValue {
         .object([
             "exported": .bool(exported), "time": .int(time.seconds), "triggers": .array(triggers.map(\.json)),
-            "memberOf": .array(memberOf.map { .string($0) }), "stayed": .array(stayed.map { .string($0) }),
+            "stayed": .array(stayed.map { .string($0) }),
         ])
     }
 
@@ -123,6 +118,6 @@ public struct ExportDecision: Sendable, Hashable {
         }
         var triggers: [ExportTrigger] = []
         if case .array(let items)? = object["triggers"] { triggers = items.compactMap(ExportTrigger.init(json:)) }
-        self.init(exported: exported, time: Timestamp(seconds: time), triggers: triggers, memberOf: strings("memberOf"), stayed: strings("stayed"))
+        self.init(exported: exported, time: Timestamp(seconds: time), triggers: triggers, stayed: strings("stayed"))
     }
 }

@@ -6,9 +6,8 @@ import OrderedCollections
 struct DataflowPlan: Sendable {
     let dataflow: Dataflow
     let destination: Destination
-    /// Mapped audience id → mapping, and the ids in mapping order.
+    /// Mapped audience id → mapping.
     let mapped: [String: MappedAudience]
-    let mappedOrder: [String]
     /// Mapped attribute paths as a tree, in the order first mapped.
     let attributes: AttributeTree
     /// The mapped audiences in mapping order, with what payloads need of them.
@@ -72,19 +71,16 @@ final class AudienceInfo: Sendable {
 struct ExportPlan: Sendable {
     let configuration: ExportConfiguration
     let dataflows: [DataflowPlan]
-    let audiences: [String: AudienceDefinition]
     /// Audience id → what payloads need of it.
     let audienceInfo: [String: AudienceInfo]
-    /// Configured audiences in order, for the unmapped entries of a payload (spec §4 (c)).
-    let audienceOrder: [(id: String, info: AudienceInfo)]
     /// Rule audiences, in configuration order.
     let rules: [(id: String, rule: AudienceRule)]
     /// Audiences Hubcast evaluates itself (rule or upload): upstream statuses for them are ignored.
     let evaluatedHere: Set<String>
     /// Every attribute path mapped by any dataflow, each once.
     let mappedPaths: [AttributePath]
-    /// Audience id → a bit per dataflow (by index, the first 64) that maps it.
-    let dataflowsMapping: [String: UInt64]
+    /// Audience id → the positions (in ``dataflows``) of the dataflows that map it.
+    let dataflowsMapping: [String: [Int]]
     /// Rule audience id → its index in ``rules``.
     let ruleIndex: [String: Int]
     /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
@@ -94,11 +90,9 @@ struct ExportPlan: Sendable {
 
     init(_ configuration: ExportConfiguration) {
         self.configuration = configuration
-        var audiences: [String: AudienceDefinition] = [:]
         var rules: [(id: String, rule: AudienceRule)] = []
         var evaluated = Set<String>()
         for audience in configuration.audiences {
-            audiences[audience.id] = audience
             switch audience.origin {
             case .rule(let rule):
                 rules.append((audience.id, rule))
@@ -107,22 +101,18 @@ struct ExportPlan: Sendable {
             case .upstream: break
             }
         }
-        self.audiences = audiences
-        audienceOrder = configuration.audiences.map { ($0.id, AudienceInfo($0)) }
-        audienceInfo = Dictionary(audienceOrder.map { ($0.id, $0.info) }, uniquingKeysWith: { first, _ in first })
+        audienceInfo = Dictionary(configuration.audiences.map { ($0.id, AudienceInfo($0)) }, uniquingKeysWith: { first, _ in first })
         self.rules = rules
         self.evaluatedHere = evaluated
         var byTopName: [String: [Int]] = [:]
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var fingerprint = Fingerprint()
         for (index, (id, rule)) in rules.enumerated() {
             for name in Set(rule.paths.map { $0.components[0] }) { byTopName[name, default: []].append(index) }
-            for byte in (id + "\u{1}" + rule.description + "\u{2}").utf8 {
-                hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-            }
+            fingerprint.add((id + "\u{1}" + rule.description + "\u{2}").utf8)
         }
         rulesByTopName = byTopName
         ruleIndex = Dictionary(rules.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
-        ruleVersion = Int64(bitPattern: hash | 1)
+        ruleVersion = Int64(bitPattern: fingerprint.value | 1)
         var paths: [AttributePath] = []
         let infos = audienceInfo
         for dataflow in configuration.dataflows {
@@ -134,15 +124,15 @@ struct ExportPlan: Sendable {
             let mapped = Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             return DataflowPlan(
                 dataflow: dataflow, destination: destination, mapped: mapped,
-                mappedOrder: dataflow.audiences.map(\.id), attributes: AttributeTree(dataflow.attributes),
+                attributes: AttributeTree(dataflow.attributes),
                 mappedList: dataflow.audiences.map { ($0.id, infos[$0.id], $0) },
                 unmapped: infos.filter { mapped[$0.key] == nil },
                 attributeIndexes: dataflow.attributes.map { allPaths.firstIndex(of: $0)! }, index: position)
         }
         mappedPaths = paths
-        var mapping: [String: UInt64] = [:]
-        for (position, dataflow) in configuration.dataflows.enumerated() where position < 64 {
-            for audience in dataflow.audiences { mapping[audience.id, default: 0] |= 1 << UInt64(position) }
+        var mapping: [String: [Int]] = [:]
+        for (position, dataflow) in configuration.dataflows.enumerated() {
+            for audience in dataflow.audiences { mapping[audience.id, default: []].append(position) }
         }
         dataflowsMapping = mapping
     }

@@ -13,6 +13,8 @@ public final class ProfileEngine {
     let payloads: PayloadBuilder
     /// Scratch: which rules an update's writes affect (indexed like `plan.rules`), reset after use.
     private var affected: [Bool]
+    /// Scratch: whether the profile being decided is in a mapped audience of each dataflow.
+    private var memberOfDataflow: [Bool]
 
     public init(configuration: ExportConfiguration, store: any ProfileStore) {
         self.configuration = configuration
@@ -20,6 +22,7 @@ public final class ProfileEngine {
         self.plan = ExportPlan(configuration)
         self.payloads = PayloadBuilder(plan: plan)
         self.affected = [Bool](repeating: false, count: plan.rules.count)
+        self.memberOfDataflow = [Bool](repeating: false, count: configuration.dataflows.count)
     }
 
     /// Applies one update and returns its exports, one per dataflow it is export-worthy for.
@@ -158,12 +161,10 @@ public final class ProfileEngine {
         var flipped = Set<String>()
         for change in changes where change.isTransition { flipped.insert(change.audienceId) }
         // Which dataflows the profile is in a mapped audience of: one pass over its memberships.
-        var memberFlows: UInt64 = 0
-        if plan.dataflows.count <= 64 {
-            for (audienceId, membership) in profile.memberships where membership.status.isMember {
-                memberFlows |= plan.dataflowsMapping[audienceId] ?? 0
-            }
+        for (audienceId, membership) in profile.memberships where membership.status.isMember {
+            for position in plan.dataflowsMapping[audienceId] ?? [] { memberOfDataflow[position] = true }
         }
+        defer { for position in memberOfDataflow.indices { memberOfDataflow[position] = false } }
         for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
             var triggers: [ExportTrigger] = []
             if !flipped.isEmpty {
@@ -171,9 +172,7 @@ public final class ProfileEngine {
                     triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))
                 }
             }
-            let isMember = plan.dataflows.count <= 64
-                ? memberFlows & (1 << UInt64(dataflow.index)) != 0
-                : dataflow.mappedOrder.contains { profile.isMember(of: $0) }
+            let isMember = memberOfDataflow[dataflow.index]
             if let audiences = backfill[dataflow.dataflow.id], !audiences.isEmpty {
                 triggers.append(.backfill(audienceIds: audiences))
             }

@@ -106,12 +106,9 @@ public enum UploadFile {
     /// A content fingerprint (FNV-1a, 64 bits) to tell whether an upload changed since it was applied.
     static func fingerprint(file: String) -> String? {
         guard let data = FileManager.default.contents(atPath: file) else { return nil }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in data {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
+        var fingerprint = Fingerprint()
+        fingerprint.add(data)
+        return String(fingerprint.value, radix: 16)
     }
 }
 

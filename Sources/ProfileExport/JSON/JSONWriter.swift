@@ -32,7 +32,11 @@ public struct JSONWriter: Sendable {
 
     public mutating func value(_ text: String) { separate(); string(text); needsComma = true }
     public mutating func value(_ number: Int64) { separate(); integer(number); needsComma = true }
-    public mutating func value(_ flag: Bool) { separate(); bytes.append(contentsOf: flag ? Array("true".utf8) : Array("false".utf8)); needsComma = true }
+    public mutating func value(_ flag: Bool) {
+        separate()
+        if flag { bytes.append(contentsOf: [0x74, 0x72, 0x75, 0x65]) } else { bytes.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65]) }
+        needsComma = true
+    }
 
     /// Writes a timestamp as its `YYYY-MM-DDTHH:MM:SSZ` string.
     public mutating func value(_ time: Timestamp) {

@@ -14,7 +14,7 @@ import OrderedCollections
 ///     value       = 0 null | 1 false | 2 true | 3 int:signed | 4 double:8 bytes little endian
 ///                 | 5 string | 6 count value… | 7 count (key:string value)…
 ///     memberships = count (audience:string status:byte seconds:signed)…   — realized 0, existing 1, exited 2
-///     decisions   = count (dataflow:string exported:byte time:signed count trigger… memberOf:strings stayed:strings)…
+///     decisions   = count (dataflow:string exported:byte time:signed count trigger… stayed:strings)…
 ///     trigger     = 0 audience:string status:byte | 1 added:(count (namespace:string id:string)…) removed:(same)
 ///                 | 2 count (count≥1 component:string…)… | 3 audienceIds:strings
 ///
@@ -322,7 +322,6 @@ private struct RecordWriter: ~Copyable {
         decision.triggers.withUnsafeBufferPointer { triggers in
             for index in triggers.indices { trigger(triggers[index]) }
         }
-        strings(decision.memberOf)
         strings(decision.stayed)
     }
 }
@@ -359,36 +358,33 @@ private struct RecordReader {
             profile.identities = IdentityMap(uncheckedNamespaces: OrderedDictionary(uncheckedUniqueKeys: names, values: lists))
         }
         profile.attributes = try members(depth: 0)
-        let membershipCount = try count(minimumSize: 3)
-        if membershipCount > 0 {
-            var audiences = ContiguousArray<String>()
-            audiences.reserveCapacity(membershipCount)
-            var memberships = ContiguousArray<Membership>()
-            memberships.reserveCapacity(membershipCount)
-            for _ in 0..<membershipCount {
-                audiences.append(try string())
-                guard let status = MembershipStatus(code: try byte()) else { throw RecordDamage(reason: "an unknown membership status") }
-                memberships.append(Membership(status, at: Timestamp(seconds: try signed())))
-            }
-            guard !Self.hasDuplicates(audiences) else { throw RecordDamage(reason: "an audience twice") }
-            profile.memberships = OrderedDictionary(uncheckedUniqueKeys: audiences, values: memberships)
+        profile.memberships = try keyed(minimumSize: 3, duplicate: "an audience twice") { (reader) throws(RecordDamage) in
+            guard let status = MembershipStatus(code: try reader.byte()) else { throw RecordDamage(reason: "an unknown membership status") }
+            return Membership(status, at: Timestamp(seconds: try reader.signed()))
         }
         profile.ruleVersion = try signed()
-        let decisionCount = try count(minimumSize: 6)
-        if decisionCount > 0 {
-            var dataflows = ContiguousArray<String>()
-            dataflows.reserveCapacity(decisionCount)
-            var decisions = ContiguousArray<ExportDecision>()
-            decisions.reserveCapacity(decisionCount)
-            for _ in 0..<decisionCount {
-                dataflows.append(try string())
-                decisions.append(try decision())
-            }
-            guard !Self.hasDuplicates(dataflows) else { throw RecordDamage(reason: "a dataflow twice") }
-            profile.lastDecisions = OrderedDictionary(uncheckedUniqueKeys: dataflows, values: decisions)
-        }
+        // A decision is at least: dataflow (1), exported (1), time (1), trigger count (1), stayed count (1).
+        profile.lastDecisions = try keyed(minimumSize: 5, duplicate: "a dataflow twice") { (reader) throws(RecordDamage) in try reader.decision() }
         guard index == bytes.count else { throw RecordDamage(reason: "bytes after the record") }
         return profile
+    }
+
+    /// A count, then that many (name, value) pairs with unique names (`duplicate` is the error otherwise).
+    mutating func keyed<Value>(minimumSize: Int, duplicate: StaticString, _ value: (inout Self) throws(RecordDamage) -> Value)
+        throws(RecordDamage) -> OrderedDictionary<String, Value>
+    {
+        let total = try count(minimumSize: minimumSize)
+        guard total > 0 else { return [:] }
+        var names = ContiguousArray<String>()
+        names.reserveCapacity(total)
+        var values = ContiguousArray<Value>()
+        values.reserveCapacity(total)
+        for _ in 0..<total {
+            names.append(try string())
+            values.append(try value(&self))
+        }
+        guard !Self.hasDuplicates(names) else { throw RecordDamage(reason: duplicate) }
+        return OrderedDictionary(uncheckedUniqueKeys: names, values: values)
     }
 
     mutating func decision() throws(RecordDamage) -> ExportDecision {
@@ -403,7 +399,7 @@ private struct RecordReader {
         var triggers: [ExportTrigger] = []
         triggers.reserveCapacity(triggerCount)
         for _ in 0..<triggerCount { triggers.append(try trigger()) }
-        return ExportDecision(exported: exported, time: time, triggers: triggers, memberOf: try strings(), stayed: try strings())
+        return ExportDecision(exported: exported, time: time, triggers: triggers, stayed: try strings())
     }
 
     @inline(__always)
