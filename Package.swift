@@ -10,6 +10,8 @@ import PackageDescription
 /// - `HubcastEmulator`: a local Event Hubs emulator on `AMQP`'s server side.
 /// - `ProfileExport`: the rules engine (profiles, audiences, dataflows, export decisions, payloads);
 ///   imports nothing of AMQP or Event Hubs.
+/// - `HubcastConnector`: the connector (intake → store → outbox → dispatchers → Event Hubs), over
+///   `ProfileExport` and `EventHubs`.
 /// - `hubcast`: the command-line tool.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -24,6 +26,7 @@ let package = Package(
         .library(name: "EventHubs", targets: ["EventHubs"]),
         .library(name: "HubcastEmulator", targets: ["HubcastEmulator"]),
         .library(name: "ProfileExport", targets: ["ProfileExport"]),
+        .library(name: "HubcastConnector", targets: ["HubcastConnector"]),
         .executable(name: "hubcast", targets: ["hubcast"]),
     ],
     dependencies: [
@@ -34,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -77,15 +81,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HubcastConnector",
+            dependencies: [
+                "AMQP",
+                "EventHubs",
+                "ProfileExport",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hubcast",
             dependencies: [
                 "AMQP",
                 "EventHubs",
                 "HubcastEmulator",
+                "HubcastConnector",
                 "ProfileExport",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -98,6 +117,11 @@ let package = Package(
         .testTarget(
             name: "EventHubsTests",
             dependencies: ["EventHubs", "HubcastEmulator", "AMQP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConnectorTests",
+            dependencies: ["HubcastConnector", "HubcastEmulator", "ProfileExport", "EventHubs", "AMQP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

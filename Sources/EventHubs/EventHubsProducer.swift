@@ -21,6 +21,10 @@ public struct EventHubsProducerOptions: Sendable {
     /// per key is in flight at a time, so a retried event is never overtaken by a later one of the
     /// same key. Events without a key are not ordered. Default: false.
     public var preserveKeyOrder = false
+    /// Told each time the hub answers an event of ``EventHubsProducer/send(contentsOf:partition:onSettled:)``
+    /// with `com.microsoft:server-busy` (the producer waits and sends it again; a connector can
+    /// also lower how much it keeps in flight). Default: nil.
+    public var onThrottled: (@Sendable () -> Void)?
 
     public init() {}
 }
@@ -38,6 +42,10 @@ public actor EventHubsProducer {
     private var connection: AMQPConnection?
     private var authorizer: Authorizer?
     private var senders: [String: AMQPSender] = [:]
+    /// A connect in progress, awaited by every caller that needs the connection meanwhile.
+    private var connecting: Task<AMQPConnection, any Error>?
+    /// Link attaches in progress, by target.
+    private var attaching: [String: Task<AMQPSender, any Error>] = [:]
 
     /// A producer for the connection string's event hub (or `eventHub`). Throws
     /// ``EventHubsError/Code/invalidConnectionString`` when no hub is named, and
@@ -129,6 +137,7 @@ public actor EventHubsProducer {
                         wait = max(wait, policy.backoff(attempt: retriesUsed[index]))
                         again.append(index)
                     case .throttled:
+                        self.options.onThrottled?()
                         wait = max(wait, policy.serverBusyDelay + policy.serverBusyDelay * Double.random(in: 0...0.25))
                         again.append(index)
                     case .reauthorize where reauthorizedWithoutProgress:
@@ -301,16 +310,34 @@ public actor EventHubsProducer {
         self.senders = [:]
     }
 
+    /// The sender link to `target`. Concurrent callers share one attach (and one connection): the
+    /// actor is re-entered while an attach or connect is awaited, so it is kept as a task.
     private func sender(_ target: String) async throws -> AMQPSender {
         if let sender = self.senders[target] { return sender }
-        let connection = try await self.connect()
-        let sender = try await connection.openSender(target: target)
-        self.senders[target] = sender
+        if let attaching = self.attaching[target] { return try await attaching.value }
+        let task = Task { () async throws -> AMQPSender in
+            let connection = try await self.connect()
+            return try await connection.openSender(target: target)
+        }
+        self.attaching[target] = task
+        defer { self.attaching[target] = nil }
+        let sender = try await task.value
+        if let connection = self.connection, connection === sender.connection {
+            self.senders[target] = sender
+        }
         return sender
     }
 
     private func connect() async throws -> AMQPConnection {
         if let connection = self.connection { return connection }
+        if let connecting = self.connecting { return try await connecting.value }
+        let task = Task { () async throws -> AMQPConnection in try await self.openConnection() }
+        self.connecting = task
+        defer { self.connecting = nil }
+        return try await task.value
+    }
+
+    private func openConnection() async throws -> AMQPConnection {
         let configuration = self.connectionString.amqpConfiguration(
             containerID: "hubcast-\(self.eventHub)-\(UUID().uuidString.prefix(8).lowercased())",
             trustedCAFile: self.options.trustedCAFile, traceFrames: self.options.traceFrames)

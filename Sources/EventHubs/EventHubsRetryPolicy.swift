@@ -95,3 +95,17 @@ enum EventHubsRecovery: Equatable {
         }
     }
 }
+
+extension EventHubsRetryPolicy {
+    /// Whether a send's final failure means the hub could not be reached in time (a lost or refused
+    /// connection, a lost link, the retry deadline passing while it waited) rather than a fault of
+    /// the event. A connector keeps such an event and sends it again later, without using up its
+    /// retries; any other failure is the event's own.
+    public static func isTransient(_ error: any Error) -> Bool {
+        if let error = error as? AMQPError, error.code == .timeout { return true }
+        switch EventHubsRecovery.of(error) {
+        case .reconnect, .reattach, .throttled: return true
+        case .retry, .reauthorize, .fatal: return false
+        }
+    }
+}

@@ -76,6 +76,11 @@ public struct EmulatorConfiguration: Sendable {
         public var creditStallEvery: Int?
         /// How long a credit stall lasts. Default: 500 ms.
         public var creditStallDuration: Duration = .milliseconds(500)
+        /// Reject every N-th event with ``rejectCondition`` (nothing is stored). Default: nil.
+        public var rejectEvery: Int?
+        /// The condition of ``rejectEvery``'s rejections. Default: `amqp:link:message-size-exceeded`,
+        /// which no retry can fix.
+        public var rejectCondition = AMQPCondition.messageSizeExceeded
         /// The seed of the fault generator.
         public var seed: UInt64 = 42
 
@@ -99,6 +104,8 @@ public struct EmulatorFaultCounts: Sendable, Hashable {
     public var creditStalls = 0
     /// Stalls during which the client used up all its credit (it really had to wait).
     public var creditExhaustedWhileStalled = 0
+    /// Events rejected by ``EmulatorConfiguration/Faults/rejectEvery``.
+    public var rejected = 0
 
     public init() {}
 }

@@ -30,11 +30,15 @@ final class EmulatorCore: AMQPServerHandler {
         var cbsReplies: [UInt64: [AMQPServerLink]] = [:]
         var accepted = 0
         var faultCounts = EmulatorFaultCounts()
+        /// The faults injected now (``HubcastEmulator/faults`` can change them while it runs).
+        var faults = EmulatorConfiguration.Faults()
         /// Producer links detached for a lapsed token: what still arrives on them is ignored.
         var revoked: Set<ObjectIdentifier> = []
         /// Producer links in a credit stall, and whether the client ran out of credit in it.
         var stalled: [ObjectIdentifier: Bool] = [:]
         var random: UInt64 = 0
+        /// Events seen by ``EmulatorConfiguration/Faults/rejectEvery``.
+        var rejectionCountdown = 0
         /// Connections dropped by an injected fault: what they sent after the drop is ignored, as a
         /// lost connection delivers nothing more.
         var dropped: Set<UInt64> = []
@@ -64,6 +68,7 @@ final class EmulatorCore: AMQPServerHandler {
         self.logger = logger
         var state = State(store: EmulatorStore(configuration: configuration))
         state.random = configuration.faults.seed
+        state.faults = configuration.faults
         self.state = Mutex(state)
     }
 
@@ -278,7 +283,7 @@ final class EmulatorCore: AMQPServerHandler {
                 name: AMQPCondition.unauthorizedAccess, description: "ExpiredToken: the token for \(path.joined(separator: "/")) expired")
             self.state.withLock { state in
                 state.revoked.insert(id)
-                if self.configuration.faults.tokenLifetimeLimit != nil { state.faultCounts.tokenLapses += 1 }
+                if state.faults.tokenLifetimeLimit != nil { state.faultCounts.tokenLapses += 1 }
             }
             delivery.settle(.rejected(condition))
             link.close(condition: condition)
@@ -290,11 +295,20 @@ final class EmulatorCore: AMQPServerHandler {
         let key = layout.messageAnnotations == nil
             ? nil : (try? layout.messageAnnotations(of: encoded))?.first { $0.0.name == "x-opt-partition-key" }?.1.text
         let batch = Self.batchedEvents(encoded, layout: layout)
-        let faults = self.configuration.faults
-        let stored = self.state.withLock { state -> (count: Int, partition: Int, consumers: Bool)? in
+        let faults = self.state.withLock { $0.faults }
+        let stored = self.state.withLock { state -> Verdict in
             if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction {
                 state.faultCounts.serverBusy += 1
-                return nil
+                return .refused(AMQPCondition(
+                    name: "com.microsoft:server-busy",
+                    description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again."))
+            }
+            if let every = faults.rejectEvery, every > 0 {
+                state.rejectionCountdown += 1
+                if state.rejectionCountdown % every == 0 {
+                    state.faultCounts.rejected += 1
+                    return .refused(AMQPCondition(name: faults.rejectCondition, description: "injected fault: event rejected"))
+                }
             }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
             if let batch {
@@ -305,12 +319,13 @@ final class EmulatorCore: AMQPServerHandler {
                 state.store.append(encoded, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
             }
             state.accepted += 1
-            return (state.accepted, partition, !state.consumers.isEmpty)
+            return .stored(count: state.accepted, partition: partition, consumers: !state.consumers.isEmpty)
         }
-        guard let (count, partition, consumers) = stored else {
-            delivery.settle(.rejected(AMQPCondition(
-                name: "com.microsoft:server-busy",
-                description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again.")))
+        let count: Int, partition: Int, consumers: Bool
+        switch stored {
+        case .stored(let stored, let into, let consuming): (count, partition, consumers) = (stored, into, consuming)
+        case .refused(let condition):
+            delivery.settle(.rejected(condition))
             return
         }
         if let delay = faults.settlementDelay {
@@ -333,11 +348,17 @@ final class EmulatorCore: AMQPServerHandler {
         }
     }
 
+    /// What became of an arriving event: stored, or refused by an injected fault.
+    private enum Verdict {
+        case stored(count: Int, partition: Int, consumers: Bool)
+        case refused(AMQPCondition)
+    }
+
     /// Starts a credit stall after every N-th event (``EmulatorConfiguration/Faults/creditStallEvery``),
     /// and notes when a stalled client has run out of credit (loop thread).
     private func stallCredit(_ link: AMQPServerLink, count: Int) {
         let id = ObjectIdentifier(link)
-        let faults = self.configuration.faults
+        let faults = self.state.withLock { $0.faults }
         let start = self.state.withLock { state -> Bool in
             if let exhausted = state.stalled[id] {
                 if !exhausted && link.credit == 0 {
@@ -481,7 +502,7 @@ final class EmulatorCore: AMQPServerHandler {
         }
         let now = Self.nowMilliseconds()
         var validUntil = token.expiresAt * 1000
-        if let limit = self.configuration.faults.tokenLifetimeLimit { validUntil = min(validUntil, now + Self.milliseconds(limit)) }
+        if let limit = self.state.withLock({ $0.faults.tokenLifetimeLimit }) { validUntil = min(validUntil, now + Self.milliseconds(limit)) }
         let grant = Grant(token: token, rights: rule.rights, validUntil: validUntil)
         self.state.withLock { state in
             state.grants[connection, default: []].removeAll { $0.validUntil <= now }

@@ -71,6 +71,13 @@ public final class HubcastEmulator: Sendable {
         self.core.state.withLock { ($0.store.hubs[hub] ?? []).map(\.events) }
     }
 
+    /// The faults injected now; setting them applies to the events that arrive from then on (the
+    /// seed is not reset). Starts as ``EmulatorConfiguration/faults``.
+    public var faults: EmulatorConfiguration.Faults {
+        get { self.core.state.withLock { $0.faults } }
+        set { self.core.state.withLock { $0.faults = newValue } }
+    }
+
     /// How many faults were injected so far.
     public var faultCounts: EmulatorFaultCounts { self.core.state.withLock { $0.faultCounts } }
 

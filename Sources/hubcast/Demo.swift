@@ -1,109 +1,110 @@
-// Hubcast — `hubcast demo`: an AMQP 1.0 loopback demo.
+// Hubcast — `hubcast demo`: the connector against the built-in emulator, on the sample data.
 
 import AMQP
 import ArgumentParser
+import Foundation
+import HubcastConnector
+import HubcastEmulator
 import Logging
+import ProfileExport
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Send and receive messages over loopback AMQP 1.0 and print what happened.",
+        abstract: "Run the connector on the sample data against the built-in Event Hubs emulator.",
         discussion: """
-            Starts an in-process AMQP listener with an in-memory broker on a free port, sends --count \
-            messages to it on the pipelined path, reads them back on a receiver, checks that every one \
-            arrived in order, and prints the totals. Needs no network and no cloud account.
+            Starts the emulator in-process on a free port (hubs `premium` and `marketing`, 4 partitions each), \
+            loads the sample configuration (audiences, dataflows, the VIP upload), points its destinations at \
+            the emulator, and runs the connector on the sample profile updates with a fresh store. Shows the \
+            events arriving in each hub, a few of them, and the totals; checks that every acknowledged \
+            export is in the emulator. Needs no network and no cloud account.
             """
     )
 
-    @Option(help: "How many messages to send.")
-    var count = 5000
-
-    @Option(help: "Body size of each message in bytes.")
-    var size = 200
-
-    @Flag(help: "Run over TLS with the test certificates in certs/ (TEST ONLY).")
-    var tls = false
-
-    @Option(help: "Folder with the test certificates (made by scripts/gen-certs).")
-    var certs = "certs"
-
+    @Option(help: "The sample configuration.") var config = "samples/hubcast.yaml"
+    @Option(help: "The sample profile updates (JSON lines).") var input = "samples/updates.jsonl"
+    @Option(help: "The store folder (emptied first).") var store = ".build/hubcast-demo"
+    @Option(help: "How many of the events to print.") var show = 3
     @OptionGroup var logging: LoggingOptions
 
-    func validate() throws {
-        guard self.count > 0 else { throw ValidationError("--count must be at least 1") }
-        guard (0...1_000_000).contains(self.size) else { throw ValidationError("--size must be 0...1000000") }
-    }
-
     func run() async throws {
-        let logger = makeLogger(self.logging)
-        var listenerConfiguration = AMQPListenerConfiguration()
-        var clientTLS: AMQPTLSConfiguration?
-        if self.tls {
-            listenerConfiguration.tls = AMQPServerTLS(
-                certificateFile: "\(self.certs)/server.pem", keyFile: "\(self.certs)/server-key.pem")
-            clientTLS = AMQPTLSConfiguration(trustedCAFile: "\(self.certs)/ca.pem")
+        var configuration = try ExportConfiguration.load(file: config)
+        var emulatorConfiguration = EmulatorConfiguration()
+        emulatorConfiguration.hubs = [:]
+        var hubs: [(destination: String, hub: String)] = []
+        for destination in configuration.destinations {
+            let hub: String
+            switch destination.connection {
+            case .connectionString(let text, let name): hub = name ?? Self.entityPath(text) ?? destination.id
+            case .fields(_, _, _, let name): hub = name
+            }
+            emulatorConfiguration.hubs[hub] = 4
+            hubs.append((destination.id, hub))
         }
-        let broker = AMQPMemoryBroker()
-        let listener = try await AMQPListener.listen(listenerConfiguration, handler: broker, logger: logger)
-        print("hubcast demo: AMQP 1.0 over loopback\(self.tls ? " with TLS (test certificates)" : "")")
-        print("  listener  \(listener.host):\(listener.port), in-process memory broker")
+        let logger = makeLogger(logging)
+        var quiet = logger
+        quiet.logLevel = .warning
+        let emulator = try await HubcastEmulator.start(emulatorConfiguration, logger: quiet)
+        for (index, destination) in configuration.destinations.enumerated() {
+            configuration.destinations[index].connection = .connectionString(emulator.connectionString(eventHub: hubs[index].hub), eventHubName: nil)
+            _ = destination
+        }
+        try? FileManager.default.removeItem(atPath: store)
+        configuration.store = store
+        print("hubcast demo: the connector against the built-in Event Hubs emulator")
+        print("  emulator  127.0.0.1:\(emulator.port), hubs \(hubs.map(\.hub).joined(separator: ", ")) (4 partitions each)")
+        print("  config    \(config): \(configuration.audiences.count) audiences, \(configuration.dataflows.count) dataflows")
+        print("  input     \(input)")
+        print("  store     \(store)")
 
-        var configuration = AMQPConnectionConfiguration(host: self.tls ? "localhost" : "127.0.0.1", port: listener.port)
-        configuration.tls = clientTLS
-        configuration.traceFrames = self.logging.traceFrames
-        let connection = try await AMQPConnection.connect(configuration, logger: logger)
-        print("  connected container \(connection.peer.containerID)")
-
-        let sender = try await connection.openSender(target: "demo")
-        let payload = [UInt8](repeating: UInt8(ascii: "h"), count: self.size)
         let started = ContinuousClock.now
-        let messages = (0..<self.count).map { index -> AMQPMessage in
-            var message = AMQPMessage(bytes: payload)
-            message.properties.messageID = .ulong(UInt64(index))
-            message.properties.contentType = "application/octet-stream"
-            return message
-        }
-        let results = try await sender.send(contentsOf: messages)
-        let sendTime = ContinuousClock.now - started
-        let accepted = results.filter { if case .success(.accepted) = $0 { true } else { false } }.count
-        print("  sent      \(self.count) messages of \(self.size) bytes: \(accepted) accepted in \(format(sendTime)) (\(rate(self.count, sendTime)) msg/s)")
-
-        let receiveStarted = ContinuousClock.now
-        let receiver = try await connection.openReceiver(source: "demo", options: .init(creditWindow: 1000))
-        var inOrder = 0
-        for index in 0..<self.count {
-            guard let delivery = try await receiver.next() else { break }
-            delivery.accept()
-            if delivery.message.properties.messageID == .ulong(UInt64(index)) && delivery.message.bodyBytes == payload {
-                inOrder += 1
+        let connector = Connector(configuration: configuration, options: ConnectorOptions(), logger: logger)
+        let targets = hubs
+        let arrivals = Task {
+            var last = -1
+            while !Task.isCancelled {
+                let counts = targets.map { emulator.events(hub: $0.hub).reduce(0) { $0 + $1.count } }
+                let total = counts.reduce(0, +)
+                if total != last {
+                    print("  arriving: " + zip(targets, counts).map { "\($0.hub) \($1)" }.joined(separator: ", "))
+                    last = total
+                }
+                try? await Task.sleep(for: .milliseconds(250))
             }
         }
-        let receiveTime = ContinuousClock.now - receiveStarted
-        print("  received  \(inOrder) of \(self.count) back, intact and in order, in \(format(receiveTime)) (\(rate(inOrder, receiveTime)) msg/s)")
-        await receiver.close()
-        await connection.close()
-        await listener.close()
-        guard accepted == self.count && inOrder == self.count else {
-            print("hubcast demo: FAILED (\(self.count - accepted) not accepted, \(self.count - inOrder) missing or out of order)")
-            throw ExitCode.failure
+        let report: ConnectorReport
+        do {
+            report = try await runConnector(connector, input: input, logger: logger, progress: false)
+        } catch {
+            arrivals.cancel()
+            await emulator.stop()
+            throw error
         }
-        print("hubcast demo: OK")
+        arrivals.cancel()
+        let elapsed = ContinuousClock.now - started
+
+        print("")
+        for (destination, hub) in hubs {
+            let partitions = emulator.events(hub: hub)
+            print("  \(hub) (\(destination)): \(partitions.map(\.count).reduce(0, +)) events, per partition \(partitions.map(\.count))")
+            for event in partitions.joined().prefix(show) {
+                let body = String(decoding: event.message.bodyBytes ?? [], as: UTF8.self)
+                print("    key \(event.partitionKey ?? "-"): \(body.count > 160 ? body.prefix(160) + "…" : Substring(body))")
+            }
+        }
+        print("")
+        printReport(report, configuration: configuration, rejects: store + "/rejects.jsonl") { print($0) }
+        let stored = hubs.map { emulator.events(hub: $0.hub).reduce(0) { $0 + $1.count } }.reduce(0, +)
+        let acknowledged = report.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged }
+        await emulator.stop()
+        print("")
+        print("  \(acknowledged) exports acknowledged in \(format(elapsed)); the emulator holds \(stored) events")
+        guard stored >= acknowledged, report.outbox.values.reduce(0, +) == 0 else {
+            throw CommandError("the emulator holds \(stored) events but \(acknowledged) were acknowledged")
+        }
+        print("  every acknowledged export arrived. Try: hubcast run --config \(config) --input \(input) --dry-run --memory")
     }
-}
 
-func makeLogger(_ options: LoggingOptions) -> Logger {
-    var logger = Logger(label: "hubcast")
-    logger.logLevel = options.verbose || options.traceFrames ? .debug : .info
-    return logger
-}
-
-func format(_ duration: Duration) -> String {
-    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    return seconds < 1 ? "\(Int((seconds * 1000).rounded())) ms" : String(Int(seconds * 100) / 100) + "." + String(format2(Int(seconds * 100) % 100)) + " s"
-}
-
-private func format2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-
-func rate(_ count: Int, _ duration: Duration) -> Int {
-    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    return seconds > 0 ? Int(Double(count) / seconds) : 0
+    private static func entityPath(_ connectionString: String) -> String? {
+        connectionString.split(separator: ";").first { $0.hasPrefix("EntityPath=") }.map { String($0.dropFirst("EntityPath=".count)) }
+    }
 }

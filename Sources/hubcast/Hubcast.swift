@@ -9,10 +9,10 @@ struct Hubcast: AsyncParsableCommand {
         commandName: "hubcast",
         abstract: "Streams customer-profile exports to Azure Event Hubs over AMQP 1.0.",
         discussion: """
-            Until the connector lands, `hubcast demo` runs an AMQP 1.0 loopback demo: an in-process \
-            listener, a sender and a receiver over a real socket.
+            `hubcast run --config FILE --input FILE` is the connector; `hubcast demo` runs it on the sample \
+            data against the built-in Event Hubs emulator.
             """,
-        subcommands: [Run.self, Explain.self, Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self, Bench.self]
+        subcommands: [Run.self, Status.self, Failed.self, Explain.self, Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self, Bench.self]
     )
 }
 

@@ -3,35 +3,56 @@
 import ArgumentParser
 import Foundation
 import OrderedCollections
+import HubcastConnector
 import ProfileExport
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Apply profile updates to the store and export what is export-worthy.",
+        abstract: "Run the connector: apply profile updates and send what is export-worthy to Event Hubs.",
         discussion: """
-            Reads the configuration (YAML, spec §10), exports the backfill for newly mapped audiences, \
-            applies audience uploads whose file changed, then applies the updates of --input (JSON lines, spec §9; \
-            '-' reads stdin). With --dry-run each export is printed as one JSON line \
-            {"dataflow", "destination", "partitionKey", "triggers", "payload"} instead of being sent, and \
-            a summary goes to stderr. Malformed lines are reported with their line numbers, kept in \
+            Reads the configuration (YAML, spec §10), applies audience uploads whose file changed, streams \
+            the backfill of newly mapped audiences (spec §5, at --backfill-rate), then applies the updates \
+            of --input (JSON lines, spec §9; '-' reads stdin). Each batch of updates is committed to the \
+            store in --config's `store` folder together with the exports it made (the outbox); each \
+            destination's exports are sent over one AMQP connection, and leave the outbox only when Event \
+            Hubs accepts them. Failed sends are retried (`retry.retries`, default 2) with backoff; throttling \
+            and an unreachable hub use up no retries (the exports wait in the outbox and an alert is \
+            logged). Exports that still fail go to the failed-exports store (`hubcast failed`).
+
+            With --input, run exits once the input is consumed and every export is acknowledged or failed; \
+            --follow keeps reading a growing file and keeps running. Without --input it sends what waits \
+            in the outbox and runs until stopped. A restart with the same file resumes after the last \
+            committed line. SIGINT/SIGTERM stops intake, lets in-flight sends settle for --drain-timeout \
+            seconds and keeps the rest in the outbox for the next run. `hubcast status` shows progress \
+            from another terminal. Malformed lines are reported with their line numbers, kept in \
             rejects.jsonl in the store folder, and skipped.
 
-            Updates are applied to the configured store (use --memory for a throw-away one). Sending to \
-            Event Hubs arrives with the connector; until then --dry-run is required.
+            With --dry-run nothing is sent: each export is printed as one JSON line \
+            {"dataflow", "destination", "partitionKey", "triggers", "payload"} and a summary goes to \
+            stderr (--memory uses a throw-away store).
             """
     )
 
     @Option(help: "The configuration file (YAML).") var config: String
     @Option(help: "Profile updates, one JSON object per line; '-' reads stdin.") var input: String?
+    @Flag(help: "Keep reading the input file as it grows, and keep running once everything is settled.") var follow = false
     @Flag(help: "Print the exports instead of sending them.") var dryRun = false
-    @Flag(help: "Use an in-memory store instead of the configured durable one.") var memory = false
+    @Flag(help: "With --dry-run: use an in-memory store instead of the configured durable one.") var memory = false
     @Option(help: "Updates applied per store batch (one commit each).") var batch = 512
+    @OptionGroup var connector: ConnectorFlags
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if memory && !dryRun {
+            throw ValidationError("--memory works only with --dry-run: the connector keeps its outbox in the durable store")
+        }
+        if follow && dryRun { throw ValidationError("--follow does not go with --dry-run") }
+    }
 
     func run() async throws {
-        guard dryRun else {
-            throw CommandError("sending to Event Hubs arrives with the connector; use --dry-run to print the exports")
-        }
         let configuration = try ExportConfiguration.load(file: config)
+        guard dryRun else { return try await send(configuration) }
         let store: any ProfileStore = memory ? MemoryProfileStore() : try SQLiteProfileStore(folder: configuration.store)
         let engine = ProfileEngine(configuration: configuration, store: store)
         try FileManager.default.createDirectory(atPath: configuration.store, withIntermediateDirectories: true)
@@ -72,6 +93,34 @@ struct Run: AsyncParsableCommand {
         if !backfill.isEmpty { line += "; backfill exports \(backfill.count)" }
         printError(line)
     }
+
+    private func send(_ configuration: ExportConfiguration) async throws {
+        var options = ConnectorOptions()
+        options.batchSize = batch
+        options.follow = follow
+        connector.apply(to: &options)
+        let logger = makeLogger(logging)
+        let running = Connector(configuration: configuration, options: options, logger: logger)
+        let report = try await runConnector(running, input: input, logger: logger)
+        printReport(report, configuration: configuration, rejects: configuration.store + "/rejects.jsonl")
+        let failed = report.status.dataflows.values.reduce(0) { $0 + $1.counters.failed }
+        if failed > 0 { printError("\(failed) exports failed; see `hubcast failed list --config \(config)`") }
+    }
+}
+
+/// The summary of a connector run on stderr: intake, then the per-dataflow table.
+func printReport(_ report: ConnectorReport, configuration: ExportConfiguration, rejects: String, to output: (String) -> Void = printError) {
+    let intake = report.intake
+    var line = "updates read \(intake.updatesRead), applied \(intake.updatesApplied), rejected \(intake.rejected)"
+    if !intake.rejectedByKind.isEmpty {
+        line += " (" + intake.rejectedByKind.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "; kept in \(rejects))"
+    }
+    output(line)
+    let rows = configuration.dataflows.map { dataflow in
+        let status = report.status.dataflows[dataflow.id]
+        return (dataflow.id, status?.counters ?? DeliveryCounters(), report.outbox[dataflow.id] ?? 0, status)
+    }
+    output(dataflowTable(rows))
 }
 
 /// Buffered standard output for many lines.

@@ -80,6 +80,27 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         return pending[pendingIndex]
     }
 
+    /// The exports of the next batch of updates (applied and committed together), or of what is left
+    /// of the current one; empty when a batch made none; `nil` at the end of the input. Lets a
+    /// consumer work batch by batch instead of item by item.
+    public func nextBatch() throws(ProfileExportError) -> [ExportItem]? {
+        if pendingIndex < pending.count {
+            defer { pendingIndex = pending.count }
+            return Array(pending[pendingIndex...])
+        }
+        if exhausted && retry.isEmpty { return nil }
+        try fill()
+        pendingIndex = pending.count
+        return pending
+    }
+
+    /// After the end of a growing file: reads on from where it stopped (`--follow`).
+    public func resume() {
+        guard exhausted else { return }
+        exhausted = false
+        reader.resume()
+    }
+
     private func fill() throws(ProfileExportError) {
         pending.removeAll(keepingCapacity: true)
         pendingIndex = 0

@@ -37,9 +37,25 @@ public final class LineReader {
         isRegularFile = fstat(handle.fileDescriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// Whether a last line without a line break waits for the rest instead of being returned at the
+    /// end of the input (for a file that is still being written, `--follow`). Default: false.
+    public var waitsForLineEnd = false
+
+    /// After the end of the input: reads on (a file that grows).
+    public func resume() { finished = false }
+
     /// Whether a whole line is already read and waiting (``next()`` will not block for it).
     public var hasWaitingLine: Bool {
         buffer[start...].contains(0x0A) || (finished && start < buffer.count)
+    }
+
+    /// Waits up to `timeout` seconds for input; true when ``next()`` will not block (a whole line is
+    /// waiting, bytes have arrived, or the input has ended). Lets a reader of live input stop or do
+    /// other work instead of blocking in `read`.
+    public func waitForInput(timeout: Double) -> Bool {
+        if finished || hasWaitingLine { return true }
+        var descriptor = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, Int32(timeout * 1000)) != 0
     }
 
     /// The next line without its line break, or `nil` at the end of the input.
@@ -54,7 +70,7 @@ public final class LineReader {
                 return line
             }
             if finished {
-                guard start < buffer.count else { return nil }
+                guard start < buffer.count, !waitsForLineEnd else { return nil }
                 let line = Array(buffer[start...])
                 start = buffer.count
                 lineNumber += 1

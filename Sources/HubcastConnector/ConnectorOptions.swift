@@ -1,0 +1,46 @@
+// Hubcast — settings of the connector.
+
+public import EventHubs
+
+/// How the connector runs. The defaults suit a high-volume deployment; tests lower them.
+public struct ConnectorOptions: Sendable {
+    /// The most events awaiting their outcome per destination. The dispatcher halves it when the hub
+    /// answers `com.microsoft:server-busy` and raises it again while the hub accepts. Default: 2,000.
+    public var window = 2000
+    /// The least the in-flight window is lowered to. Default: 50.
+    public var minimumWindow = 50
+    /// The most events sent in one pipelined wave (one call to the producer). Default: 500.
+    public var waveSize = 500
+    /// Intake pauses while this many exports wait in the outbox (committed, not yet acknowledged or
+    /// failed), so a slow or stalled hub slows intake instead of filling the disk. Default: 20,000.
+    public var outboxLimit = 20_000
+    /// Updates applied per store batch (one commit for the profiles and their outbox rows). Default: 512.
+    public var batchSize = 512
+    /// Backfill exports per second (spec §5), beside live traffic. Default: 1,000.
+    public var backfillRate: Double = 1000
+    /// On shutdown, how long in-flight sends may take to settle; the rest stays in the outbox.
+    /// Default: 10 s.
+    public var drainTimeout: Duration = .seconds(10)
+    /// While a profile's export is in flight, keep only the latest of its waiting exports per
+    /// dataflow (the others are counted as skipped). Default: false (every export is sent).
+    public var coalesce = false
+    /// Keep reading a growing input file, and keep running once everything is settled, until stopped.
+    /// Default: false.
+    public var follow = false
+    /// How failed sends are retried; ``EventHubsRetryPolicy/deadline`` is how long the hub may be
+    /// unreachable before the dispatcher puts the events back into the outbox, raises an alert and
+    /// tries again later. Default: the configuration's retries, 30-second deadline.
+    public var retry: EventHubsRetryPolicy = {
+        var policy = EventHubsRetryPolicy()
+        policy.deadline = .seconds(30)
+        return policy
+    }()
+    /// Signed tokens' lifetime. Default: 1 hour.
+    public var tokenLifetime: Duration = .seconds(3600)
+    /// A CA file to trust for TLS (the emulator's test CA); nil uses the system store.
+    public var trustedCAFile: String?
+    /// How often the status snapshot (`hubcast status`) is written to the store. Default: 1 s.
+    public var statusInterval: Duration = .seconds(1)
+
+    public init() {}
+}

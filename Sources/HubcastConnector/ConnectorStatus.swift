@@ -1,0 +1,146 @@
+// Hubcast — what the connector is doing: live counters and the status snapshot.
+
+import Foundation
+import Synchronization
+
+/// A snapshot of a connector, written to the store every second while it runs and read by
+/// `hubcast status`.
+public struct ConnectorStatus: Sendable, Codable, Hashable {
+    /// Per destination: its connection and how much it keeps in flight.
+    public struct Destination: Sendable, Codable, Hashable {
+        /// `connecting`, `connected`, `throttled`, `down: <reason>` or `failed: <reason>`.
+        public var connection = "connecting"
+        /// The in-flight window now (lowered while the hub throttles).
+        public var window = 0
+        /// Events awaiting their outcome.
+        public var inFlight = 0
+        /// The most events that awaited their outcome at once.
+        public var peakInFlight = 0
+        /// `server-busy` answers so far.
+        public var throttled = 0
+        /// Times the hub could not be reached within the retry deadline.
+        public var outages = 0
+    }
+
+    /// Per dataflow, this run.
+    public struct Dataflow: Sendable, Codable, Hashable {
+        public var counters = DeliveryCounters()
+        /// Update read → acknowledged, in milliseconds.
+        public var latencyP50: Double?
+        public var latencyP95: Double?
+        public var latencyP99: Double?
+        /// Exports waiting in the outbox.
+        public var outbox = 0
+    }
+
+    /// Backfill of one dataflow (spec §5).
+    public struct Backfill: Sendable, Codable, Hashable {
+        public var done = 0
+        public var total = 0
+    }
+
+    public var pid: Int32 = ProcessInfo.processInfo.processIdentifier
+    /// `running`, `draining` or `stopped`.
+    public var state = "running"
+    public var startedAt: Double = Date().timeIntervalSince1970
+    public var updatedAt: Double = Date().timeIntervalSince1970
+    public var updatesRead = 0
+    public var updatesApplied = 0
+    public var updatesRejected = 0
+    /// Times intake paused because the outbox was full.
+    public var intakePauses = 0
+    /// Exports waiting in the outbox, all dataflows.
+    public var outboxDepth = 0
+    /// The most exports that waited in the outbox at once, this run.
+    public var outboxPeak = 0
+    /// Alerts raised this run (they are logged at error level).
+    public var alerts = 0
+    public var backfill: [String: Backfill] = [:]
+    public var destinations: [String: Destination] = [:]
+    public var dataflows: [String: Dataflow] = [:]
+
+    public init() {}
+}
+
+/// The live state the intake, the dispatchers and the status writer share.
+final class LiveStats: Sendable {
+    private struct State {
+        var status = ConnectorStatus()
+        var latency: [String: LatencyHistogram] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    func update(_ body: (inout ConnectorStatus) -> Void) {
+        state.withLock { body(&$0.status) }
+    }
+
+    func recordLatency(dataflow: String, seconds: Double) {
+        state.withLock { $0.latency[dataflow, default: .init()].record(seconds: seconds) }
+    }
+
+    /// Every latency recorded per dataflow.
+    var latencies: [String: LatencyHistogram] { state.withLock { $0.latency } }
+
+    var snapshot: ConnectorStatus {
+        state.withLock { state in
+            var status = state.status
+            status.updatedAt = Date().timeIntervalSince1970
+            for (dataflow, histogram) in state.latency {
+                status.dataflows[dataflow, default: .init()].latencyP50 = histogram.percentile(0.50).map { $0 * 1000 }
+                status.dataflows[dataflow, default: .init()].latencyP95 = histogram.percentile(0.95).map { $0 * 1000 }
+                status.dataflows[dataflow, default: .init()].latencyP99 = histogram.percentile(0.99).map { $0 * 1000 }
+            }
+            return status
+        }
+    }
+}
+
+/// The outbox's depth, which intake waits on: it pauses at the limit until dispatchers settle some.
+final class OutboxGate: @unchecked Sendable {
+    // @unchecked: every field is read and written under `condition`.
+    private let condition = NSCondition()
+    private var depth = 0
+    private var stopping = false
+
+    init(depth: Int) { self.depth = depth }
+
+    var current: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return depth
+    }
+
+    func add(_ count: Int) {
+        condition.lock()
+        depth += count
+        condition.unlock()
+    }
+
+    func remove(_ count: Int) {
+        condition.lock()
+        depth -= count
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Wakes every waiter for good.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Blocks (intake's own thread) while `limit` or more exports wait; true when it had to wait.
+    func waitForRoom(limit: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        var waited = false
+        while depth >= limit && !stopping {
+            waited = true
+            condition.wait()
+        }
+        return waited
+    }
+}

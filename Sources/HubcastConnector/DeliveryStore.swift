@@ -1,0 +1,314 @@
+// Hubcast — the connector's durable tables: outbox, failed exports, counters, status.
+
+import Foundation
+import GRDB
+public import ProfileExport
+
+/// An export waiting in the outbox.
+struct OutboxEntry: Sendable {
+    var seq: Int64
+    var dataflow: String
+    var partitionKey: String
+    var profileKey: Int64
+    var payload: [UInt8]
+    /// When it was committed (seconds since 1970): latency is measured from here.
+    var enqueued: Double
+}
+
+/// An export that was not accepted after its retries, or was refused for good.
+public struct FailedExport: Sendable, Hashable {
+    public var id: Int64
+    public var dataflow: String
+    public var destination: String
+    public var partitionKey: String
+    public var profileKey: Int64
+    /// The triggers, as the JSON array `hubcast run --dry-run` prints.
+    public var triggers: String
+    public var payload: [UInt8]
+    /// How many times it was sent.
+    public var attempts: Int
+    /// The AMQP condition (or error kind) of the last failure, for example `amqp:link:message-size-exceeded`.
+    public var condition: String
+    /// The last failure in words.
+    public var reason: String
+    /// When it entered the outbox and when it failed (seconds since 1970).
+    public var enqueuedAt: Double
+    public var failedAt: Double
+}
+
+/// Per dataflow, what the connector has done, over every run (kept in the store).
+public struct DeliveryCounters: Sendable, Hashable, Codable {
+    /// Exports committed to the outbox.
+    public var exported = 0
+    /// Exports the hub settled as `accepted`.
+    public var acknowledged = 0
+    /// Sends beyond each export's first.
+    public var retried = 0
+    /// Exports moved to the failed-exports store.
+    public var failed = 0
+    /// Exports dropped because a later one of the same profile replaced them (coalescing).
+    public var skipped = 0
+
+    public init() {}
+}
+
+/// The connector's tables in the profile store's SQLite file: the outbox (exports committed with
+/// the updates that caused them, deleted when acknowledged), the failed exports, per-dataflow
+/// counters and the last status snapshot. Safe to use from any thread (GRDB serializes access).
+public final class DeliveryStore: Sendable {
+    let queue: DatabaseQueue
+
+    /// Uses the tables in `store`'s file, creating them when needed.
+    public init(store: SQLiteProfileStore) throws(ConnectorError) {
+        self.queue = store.databaseQueue
+        try Self.attempt("cannot create the connector's tables") {
+            try self.queue.write { db in
+                // AUTOINCREMENT: a sequence number is never reused, so a dispatcher reading on
+                // from the last one it saw misses no row, even after the outbox was empty.
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, dataflow TEXT NOT NULL,
+                        destination TEXT NOT NULL, partition_key TEXT NOT NULL, profile_key INTEGER NOT NULL,
+                        triggers TEXT NOT NULL, payload BLOB NOT NULL, enqueued REAL NOT NULL);
+                    CREATE INDEX IF NOT EXISTS outbox_by_destination ON outbox (destination, seq);
+                    CREATE TABLE IF NOT EXISTS failed_exports (id INTEGER PRIMARY KEY AUTOINCREMENT, dataflow TEXT NOT NULL,
+                        destination TEXT NOT NULL, partition_key TEXT NOT NULL, profile_key INTEGER NOT NULL,
+                        triggers TEXT NOT NULL, payload BLOB NOT NULL, enqueued REAL NOT NULL, attempts INTEGER NOT NULL,
+                        condition TEXT NOT NULL, reason TEXT NOT NULL, failed_at REAL NOT NULL);
+                    CREATE TABLE IF NOT EXISTS delivery_counters (dataflow TEXT PRIMARY KEY, exported INTEGER NOT NULL,
+                        acknowledged INTEGER NOT NULL, retried INTEGER NOT NULL, failed INTEGER NOT NULL,
+                        skipped INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS connector_status (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                    """)
+            }
+        }
+    }
+
+    static func attempt<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) throws(ConnectorError) -> T {
+        do {
+            return try body()
+        } catch let error as ConnectorError {
+            throw error
+        } catch {
+            throw ConnectorError(.store, "\(what()): \(error)")
+        }
+    }
+
+    // MARK: Outbox
+
+    /// Adds exports to the outbox on `db` (the store batch that applied their updates).
+    func enqueue(_ items: [ExportItem], in db: Database, at time: Double) throws {
+        guard !items.isEmpty else { return }
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        var perDataflow: [String: Int] = [:]
+        for item in items {
+            var triggers = JSONWriter(capacity: 128)
+            triggers.beginArray()
+            for trigger in item.triggers { triggers.value(trigger.json) }
+            triggers.endArray()
+            try insert.execute(arguments: [item.dataflow, item.destination, item.partitionKey, item.profileKey,
+                                           triggers.text, Data(item.payload), time])
+            perDataflow[item.dataflow, default: 0] += 1
+        }
+        for (dataflow, count) in perDataflow {
+            var counters = DeliveryCounters()
+            counters.exported = count
+            try Self.add(counters, dataflow: dataflow, in: db)
+        }
+    }
+
+    /// Up to `limit` outbox entries for `destination` after sequence number `after`, oldest first.
+    func load(destination: String, after: Int64, limit: Int) async throws(ConnectorError) -> [OutboxEntry] {
+        do {
+            return try await queue.read { db in
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                    SELECT seq, dataflow, partition_key, profile_key, payload, enqueued FROM outbox
+                    WHERE destination = ? AND seq > ? ORDER BY seq LIMIT ?
+                    """), arguments: [destination, after, limit])
+                var entries: [OutboxEntry] = []
+                while let row = try rows.next() {
+                    let payload = try row.withUnsafeData(atIndex: 4) { data in data.map { [UInt8]($0) } ?? [] }
+                    entries.append(OutboxEntry(seq: row[0], dataflow: row[1], partitionKey: row[2], profileKey: row[3],
+                                               payload: payload, enqueued: row[5]))
+                }
+                return entries
+            }
+        } catch {
+            throw ConnectorError(.store, "cannot read the outbox: \(error)")
+        }
+    }
+
+    /// What one wave of sends settled, written in one transaction.
+    struct Settlement {
+        var acknowledged: [OutboxEntry] = []
+        var failed: [(entry: OutboxEntry, destination: String, attempts: Int, condition: String, reason: String)] = []
+        var skipped: [OutboxEntry] = []
+        var retried: [String: Int] = [:]
+    }
+
+    /// Removes what was acknowledged or skipped from the outbox, moves what failed to the failed
+    /// exports, and counts it all, in one transaction.
+    func settle(_ settlement: Settlement) async throws(ConnectorError) {
+        let now = Date().timeIntervalSince1970
+        do {
+            try await queue.write { db in
+                var counters: [String: DeliveryCounters] = [:]
+                let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE seq = ?")
+                for entry in settlement.acknowledged {
+                    try delete.execute(arguments: [entry.seq])
+                    counters[entry.dataflow, default: .init()].acknowledged += 1
+                }
+                for entry in settlement.skipped {
+                    try delete.execute(arguments: [entry.seq])
+                    counters[entry.dataflow, default: .init()].skipped += 1
+                }
+                for failure in settlement.failed {
+                    try db.execute(sql: """
+                        INSERT INTO failed_exports (dataflow, destination, partition_key, profile_key, triggers, payload,
+                            enqueued, attempts, condition, reason, failed_at)
+                        SELECT dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, ?, ?, ?, ?
+                        FROM outbox WHERE seq = ?
+                        """, arguments: [failure.attempts, failure.condition, failure.reason, now, failure.entry.seq])
+                    try delete.execute(arguments: [failure.entry.seq])
+                    counters[failure.entry.dataflow, default: .init()].failed += 1
+                }
+                for (dataflow, count) in settlement.retried { counters[dataflow, default: .init()].retried += count }
+                for (dataflow, added) in counters { try Self.add(added, dataflow: dataflow, in: db) }
+            }
+        } catch {
+            throw ConnectorError(.store, "cannot record deliveries in the outbox: \(error)")
+        }
+    }
+
+    private static func add(_ counters: DeliveryCounters, dataflow: String, in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO delivery_counters (dataflow, exported, acknowledged, retried, failed, skipped) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (dataflow) DO UPDATE SET exported = exported + excluded.exported,
+                acknowledged = acknowledged + excluded.acknowledged, retried = retried + excluded.retried,
+                failed = failed + excluded.failed, skipped = skipped + excluded.skipped
+            """).execute(arguments: [dataflow, counters.exported, counters.acknowledged, counters.retried, counters.failed, counters.skipped])
+    }
+
+    // MARK: Reading
+
+    /// Exports waiting in the outbox, per dataflow.
+    public func outboxDepth() throws(ConnectorError) -> [String: Int] {
+        try Self.attempt("cannot read the outbox") {
+            try queue.read { db in
+                var depth: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT dataflow, count(*) FROM outbox GROUP BY dataflow") { depth[row[0]] = row[1] }
+                return depth
+            }
+        }
+    }
+
+    /// The counters per dataflow, over every run.
+    public func counters() throws(ConnectorError) -> [String: DeliveryCounters] {
+        try Self.attempt("cannot read the delivery counters") {
+            try queue.read { db in
+                var result: [String: DeliveryCounters] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT dataflow, exported, acknowledged, retried, failed, skipped FROM delivery_counters") {
+                    var counters = DeliveryCounters()
+                    (counters.exported, counters.acknowledged, counters.retried, counters.failed, counters.skipped) = (row[1], row[2], row[3], row[4], row[5])
+                    result[row[0]] = counters
+                }
+                return result
+            }
+        }
+    }
+
+    // MARK: Failed exports
+
+    /// Failed exports, oldest first, optionally of one dataflow only.
+    public func failedExports(dataflow: String? = nil, limit: Int = .max) throws(ConnectorError) -> [FailedExport] {
+        try Self.attempt("cannot read the failed exports") {
+            try queue.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT * FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id LIMIT ?2
+                    """, arguments: [dataflow, limit]).map(Self.failedExport)
+            }
+        }
+    }
+
+    /// One failed export, or nil.
+    public func failedExport(id: Int64) throws(ConnectorError) -> FailedExport? {
+        try Self.attempt("cannot read the failed exports") {
+            try queue.read { db in try Row.fetchOne(db, sql: "SELECT * FROM failed_exports WHERE id = ?", arguments: [id]).map(Self.failedExport) }
+        }
+    }
+
+    private static func failedExport(_ row: Row) -> FailedExport {
+        FailedExport(id: row["id"], dataflow: row["dataflow"], destination: row["destination"], partitionKey: row["partition_key"],
+                     profileKey: row["profile_key"], triggers: row["triggers"], payload: [UInt8](row["payload"] as Data),
+                     attempts: row["attempts"], condition: row["condition"], reason: row["reason"],
+                     enqueuedAt: row["enqueued"], failedAt: row["failed_at"])
+    }
+
+    /// Moves failed exports back into the outbox (behind what waits there), to be sent again by the
+    /// next or running connector: the given ids (each must exist), or every one of `dataflow` (or
+    /// all) when `ids` is nil. Returns how many were moved.
+    @discardableResult
+    public func redrive(ids: [Int64]?, dataflow: String? = nil) throws(ConnectorError) -> Int {
+        try move(ids: ids, dataflow: dataflow, what: "redrive") { db, id in
+            try db.execute(sql: """
+                INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued)
+                SELECT dataflow, destination, partition_key, profile_key, triggers, payload, ? FROM failed_exports WHERE id = ?
+                """, arguments: [Date().timeIntervalSince1970, id])
+            // Counted again as exported when it is acknowledged: not failed any more.
+            try db.execute(sql: "UPDATE delivery_counters SET failed = failed - 1 WHERE dataflow = (SELECT dataflow FROM failed_exports WHERE id = ?)",
+                           arguments: [id])
+        }
+    }
+
+    /// Deletes failed exports for good: the given ids (each must exist), or every one of `dataflow`
+    /// (or all) when `ids` is nil. Returns how many were deleted.
+    @discardableResult
+    public func purge(ids: [Int64]?, dataflow: String? = nil) throws(ConnectorError) -> Int {
+        try move(ids: ids, dataflow: dataflow, what: "purge") { _, _ in }
+    }
+
+    private func move(ids: [Int64]?, dataflow: String?, what: String, _ body: (Database, Int64) throws -> Void) throws(ConnectorError) -> Int {
+        try Self.attempt("cannot \(what) failed exports") {
+            try queue.write { db in
+                let chosen: [Int64]
+                if let ids {
+                    let known = Set(try Int64.fetchAll(db, sql: "SELECT id FROM failed_exports"))
+                    if let missing = ids.first(where: { !known.contains($0) }) {
+                        throw ConnectorError(.notFound, "no failed export has id \(missing) (see `hubcast failed list`)")
+                    }
+                    chosen = ids
+                } else {
+                    chosen = try Int64.fetchAll(db, sql: "SELECT id FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id",
+                                                arguments: [dataflow])
+                }
+                for id in chosen {
+                    try body(db, id)
+                    try db.execute(sql: "DELETE FROM failed_exports WHERE id = ?", arguments: [id])
+                }
+                return chosen.count
+            }
+        }
+    }
+
+    // MARK: Status
+
+    /// Keeps the running connector's status snapshot (JSON) for `hubcast status`.
+    func writeStatus(_ json: String) async throws(ConnectorError) {
+        do {
+            try await queue.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO connector_status (name, value) VALUES ('status', ?)", arguments: [json])
+            }
+        } catch {
+            throw ConnectorError(.store, "cannot write the status: \(error)")
+        }
+    }
+
+    /// The last status snapshot a connector wrote (JSON), or nil.
+    public func statusSnapshot() throws(ConnectorError) -> String? {
+        try Self.attempt("cannot read the status") {
+            try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM connector_status WHERE name = 'status'") }
+        }
+    }
+}

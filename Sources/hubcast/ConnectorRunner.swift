@@ -1,0 +1,110 @@
+// Hubcast — running the connector from the command line: options, signals, progress, summary.
+
+import ArgumentParser
+import Foundation
+import HubcastConnector
+import Logging
+import UnixSignals
+
+/// The options of `hubcast run` (and `hubcast demo`) that tune the connector.
+struct ConnectorFlags: ParsableArguments {
+    @Option(help: "The most events awaiting their outcome per destination (lowered while the hub throttles).")
+    var window = 2000
+
+    @Option(help: "Intake pauses while this many exports wait in the outbox.")
+    var outboxLimit = 20_000
+
+    @Option(help: "Backfill exports per second (spec §5), beside live traffic.")
+    var backfillRate: Double = 1000
+
+    @Option(help: "Seconds in-flight sends may take to settle on SIGINT/SIGTERM; the rest stays in the outbox.")
+    var drainTimeout: Double = 10
+
+    @Flag(help: "While a profile's export is in flight, send only the latest of its waiting exports per dataflow.")
+    var coalesce = false
+
+    @Option(help: "A CA file to trust for TLS (for example the emulator's test CA, certs/ca.pem).")
+    var caFile: String?
+
+    func validate() throws {
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        guard outboxLimit >= 1 else { throw ValidationError("--outbox-limit must be at least 1") }
+        guard backfillRate > 0 else { throw ValidationError("--backfill-rate must be above 0") }
+        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more") }
+    }
+
+    func apply(to options: inout ConnectorOptions) {
+        options.window = window
+        options.minimumWindow = min(options.minimumWindow, window)
+        options.waveSize = min(options.waveSize, window)
+        options.outboxLimit = outboxLimit
+        options.backfillRate = backfillRate
+        options.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
+        options.coalesce = coalesce
+        options.trustedCAFile = caFile
+    }
+}
+
+/// Runs `connector` until it is done, or until SIGINT/SIGTERM stops it gracefully (a second signal
+/// exits at once; everything committed is in the store either way). Shows progress on stderr when
+/// it is a terminal.
+func runConnector(_ connector: Connector, input: String?, logger: Logger, progress: Bool = true) async throws -> ConnectorReport {
+    let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+    let watcher = Task {
+        var count = 0
+        for await signal in signals {
+            count += 1
+            if count > 1 { exit(130) }
+            logger.notice("\(signal): stopping intake and letting in-flight sends settle (again to quit at once)")
+            connector.stop()
+        }
+    }
+    let display = progress && isatty(2) != 0 ? Task {
+        while !Task.isCancelled {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + progressLine(connector.status)).utf8))
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    } : nil
+    defer {
+        watcher.cancel()
+        display?.cancel()
+    }
+    let report = try await connector.run(input: input)
+    display?.cancel()
+    if display != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    return report
+}
+
+/// One line of progress: intake, deliveries, outbox, backfill.
+func progressLine(_ status: ConnectorStatus) -> String {
+    let totals = status.dataflows.values.reduce(into: DeliveryCounters()) { sum, dataflow in
+        sum.acknowledged += dataflow.counters.acknowledged
+        sum.failed += dataflow.counters.failed
+    }
+    var line = "updates \(status.updatesRead) · acknowledged \(totals.acknowledged) · failed \(totals.failed) · outbox \(status.outboxDepth)"
+    for (dataflow, backfill) in status.backfill.sorted(by: { $0.key < $1.key }) where backfill.done < backfill.total {
+        let percent = backfill.total > 0 ? backfill.done * 100 / backfill.total : 100
+        let filled = percent / 5
+        line += " · backfill \(dataflow) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled) + "] \(percent)%"
+    }
+    return line
+}
+
+/// The per-dataflow table of a status: counters, outbox, latency percentiles.
+func dataflowTable(_ rows: [(dataflow: String, counters: DeliveryCounters, outbox: Int, status: ConnectorStatus.Dataflow?)]) -> String {
+    let header = ["dataflow", "exported", "acknowledged", "retried", "failed", "skipped", "outbox", "p50 ms", "p95 ms", "p99 ms"]
+    var table = [header]
+    func milliseconds(_ value: Double?) -> String { value.map { $0 < 10 ? String(format: "%.2f", $0) : String(Int($0.rounded())) } ?? "-" }
+    for row in rows {
+        let c = row.counters
+        table.append([row.dataflow, "\(c.exported)", "\(c.acknowledged)", "\(c.retried)", "\(c.failed)", "\(c.skipped)", "\(row.outbox)",
+                      milliseconds(row.status?.latencyP50), milliseconds(row.status?.latencyP95), milliseconds(row.status?.latencyP99)])
+    }
+    let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
+    return table.map { cells in
+        cells.enumerated().map { column, cell in
+            column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[column] - cell.count) + cell
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}

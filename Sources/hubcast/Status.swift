@@ -1,0 +1,68 @@
+// Hubcast — `hubcast status`: what the connector of a configuration is doing or did.
+
+import ArgumentParser
+import Foundation
+import HubcastConnector
+import ProfileExport
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the connector's state: intake, backfill, destinations and per-dataflow counters.",
+        discussion: """
+            Reads the store of --config (it may be in use by a running `hubcast run`): the status the \
+            connector writes every second (connection state, in-flight window, latency percentiles \
+            update read → acknowledged, backfill progress), and the counters kept over every run \
+            (exported, acknowledged, retried, failed, skipped) with the exports waiting in the outbox.
+            """
+    )
+
+    @Option(help: "The configuration file (YAML).") var config: String
+    @Flag(help: "Print the raw status snapshot (JSON) instead.") var json = false
+
+    func run() async throws {
+        let configuration = try ExportConfiguration.load(file: config)
+        let delivery = try openDeliveryStore(configuration)
+        let snapshot = try delivery.statusSnapshot()
+        if json {
+            print(snapshot ?? "{}")
+            return
+        }
+        let status = snapshot.flatMap { try? JSONDecoder().decode(ConnectorStatus.self, from: Data($0.utf8)) }
+        let counters = try delivery.counters()
+        let outbox = try delivery.outboxDepth()
+        if let status {
+            let age = Date().timeIntervalSince1970 - status.updatedAt
+            let alive = status.state != "stopped" && kill(status.pid, 0) == 0 && age < 30
+            let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: status.updatedAt))
+            print(alive ? "connector: \(status.state) (pid \(status.pid), updated \(String(format: "%.1f", age)) s ago)"
+                        : "connector: not running (last status \(when), \(status.state))")
+            print("intake: updates read \(status.updatesRead), applied \(status.updatesApplied), rejected \(status.updatesRejected); "
+                + "paused \(status.intakePauses) times for a full outbox (peak \(status.outboxPeak)); alerts \(status.alerts)")
+            for (dataflow, backfill) in status.backfill.sorted(by: { $0.key < $1.key }) {
+                print("backfill \(dataflow): \(backfill.done) of \(backfill.total) profiles")
+            }
+            for (destination, state) in status.destinations.sorted(by: { $0.key < $1.key }) {
+                print("destination \(destination): \(alive ? state.connection : "not connected"), window \(state.window), "
+                    + "in flight \(state.inFlight), throttled \(state.throttled), outages \(state.outages)")
+            }
+        } else {
+            print("connector: has not run on this store yet")
+        }
+        print("")
+        print("counters over every run; latency (update read → acknowledged) of the last run:")
+        let rows = configuration.dataflows.map { dataflow in
+            (dataflow.id, counters[dataflow.id] ?? DeliveryCounters(), outbox[dataflow.id] ?? 0, status?.dataflows[dataflow.id])
+        }
+        print(dataflowTable(rows))
+    }
+}
+
+/// The connector's tables in the configuration's store; an error when no connector or dry run has
+/// made the store yet.
+func openDeliveryStore(_ configuration: ExportConfiguration) throws -> DeliveryStore {
+    let file = URL(fileURLWithPath: configuration.store).appendingPathComponent("profiles.sqlite").path
+    guard FileManager.default.fileExists(atPath: file) else {
+        throw CommandError("no store at \(file): `hubcast run --config …` makes it")
+    }
+    return try DeliveryStore(store: SQLiteProfileStore(folder: configuration.store))
+}
