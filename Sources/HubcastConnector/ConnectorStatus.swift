@@ -8,8 +8,9 @@ import Synchronization
 public struct ConnectorStatus: Sendable, Codable, Hashable {
     /// Per destination: its connection and how much it keeps in flight.
     public struct Destination: Sendable, Codable, Hashable {
-        /// `connecting`, `connected`, `throttled`, `down: <reason>` or `failed: <reason>`.
-        public var connection = "connecting"
+        /// `idle` (nothing sent yet), `connected`, `throttled`, `down: <reason>` (unreachable; it
+        /// tries again) or `failed: <reason>` (refused for good; the run stops).
+        public var connection = "idle"
         /// The in-flight window now (lowered while the hub throttles).
         public var window = 0
         /// Events awaiting their outcome.

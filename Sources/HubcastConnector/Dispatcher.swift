@@ -215,6 +215,7 @@ actor Dispatcher {
         case .failure(let error):
             if Self.isFatal(error) {
                 failure = ConnectorError(.destination, "destination \(destination): \(error)")
+                live.update { [destination] in $0.destinations[destination, default: .init()].connection = "failed: \(error)" }
                 raiseAlert("destination \(destination) cannot be used: \(error); its exports stay in the outbox")
                 back = wave
             } else {

@@ -11,7 +11,7 @@ import Glibc
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (not tests): print a table comparing Hubcast with a baseline.",
-        subcommands: [BenchAMQP.self, BenchRules.self]
+        subcommands: [BenchAMQP.self, BenchRules.self, BenchConnector.self]
     )
 }
 

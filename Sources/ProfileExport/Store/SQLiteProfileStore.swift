@@ -28,6 +28,9 @@ public final class SQLiteProfileStore: ProfileStore {
         path = URL(fileURLWithPath: folder).appendingPathComponent("profiles.sqlite").path
         var configuration = Configuration()
         configuration.journalMode = .wal
+        // Another process may hold the write lock for a batch (`hubcast status` while `hubcast run`
+        // runs): wait for it rather than fail at once.
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Updates touch random profiles: a 64 MiB page cache (the default is 2 MiB) saves
