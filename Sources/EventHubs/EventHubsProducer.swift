@@ -317,7 +317,18 @@ public actor EventHubsProducer {
         if let attaching = self.attaching[target] { return try await attaching.value }
         let task = Task { () async throws -> AMQPSender in
             let connection = try await self.connect()
-            return try await connection.openSender(target: target)
+            var renewals = 0
+            while true {
+                do {
+                    return try await connection.openSender(target: target)
+                } catch let error as AMQPError where error.remoteCondition?.name == AMQPCondition.unauthorizedAccess {
+                    // The token may have lapsed since it was put (the service can cut one short):
+                    // put a fresh one and attach again; refused three times, the refusal stands.
+                    guard renewals < 3, let authorizer = self.authorizer(of: connection) else { throw error }
+                    renewals += 1
+                    try await authorizer.renewNow()
+                }
+            }
         }
         self.attaching[target] = task
         defer { self.attaching[target] = nil }
@@ -326,6 +337,10 @@ public actor EventHubsProducer {
             self.senders[target] = sender
         }
         return sender
+    }
+
+    private func authorizer(of connection: AMQPConnection) -> Authorizer? {
+        self.connection === connection ? self.authorizer : nil
     }
 
     private func connect() async throws -> AMQPConnection {

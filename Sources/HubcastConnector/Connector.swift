@@ -72,17 +72,21 @@ public final class Connector: Sendable {
             throw ConnectorError(.store, "\(error)")
         }
         let delivery = try DeliveryStore(store: store)
-        let waiting = try delivery.outboxDepth()
-        gate.add(waiting.values.reduce(0, +))
+        let dispatchers = try makeDispatchers(delivery: delivery)
+        let served = Set(dispatchers.map(\.destination))
+        for dataflow in configuration.dataflows { live.update { $0.dataflows[dataflow.id] = .init() } }
+        let depths = try await delivery.outboxDepths(counting: true)
+        gate.add(depths.filter { served.contains($0.destination) }.reduce(0) { $0 + $1.count })
         if gate.current > 0 { logger.notice("\(gate.current) exports of an earlier run wait in the outbox; sending them first") }
         let depth = gate.current
-        live.update { status in
-            status.outboxDepth = depth
-            status.outboxPeak = depth
-            for dataflow in self.configuration.dataflows { status.dataflows[dataflow.id] = .init() }
+        live.update {
+            $0.outboxDepth = depth
+            $0.outboxPeak = depth
+        }
+        for (destination, dataflow, count) in depths where !served.contains(destination) {
+            logger.warning("\(count) exports of dataflow \(dataflow) wait in the outbox for destination \(destination), which no dataflow of the configuration uses; they stay there")
         }
 
-        let dispatchers = try makeDispatchers(delivery: delivery)
         let engine = ProfileEngine(configuration: configuration, store: store)
         let intake = Intake(engine: engine, store: store, delivery: delivery, input: input, options: options, control: control,
                             gate: gate, live: live, logger: logger) {
@@ -93,6 +97,7 @@ public final class Connector: Sendable {
 
         let statusWriter = Task { [live, options] in
             while !Task.isCancelled {
+                try? await self.countOutbox(delivery)
                 if let json = Self.encode(live.snapshot) { try? await delivery.writeStatus(json) }
                 try? await Task.sleep(for: options.statusInterval)
             }
@@ -134,6 +139,15 @@ public final class Connector: Sendable {
         if let error = intake.error { throw error }
         if let failure { throw failure }
         return report
+    }
+
+    /// Counts the outbox per dataflow, for the status.
+    private func countOutbox(_ delivery: DeliveryStore) async throws(ConnectorError) {
+        let depths = try await delivery.outboxDepths()
+        live.update { status in
+            for id in status.dataflows.keys { status.dataflows[id]?.outbox = 0 }
+            for (_, dataflow, count) in depths { status.dataflows[dataflow, default: .init()].outbox += count }
+        }
     }
 
     private func makeDispatchers(delivery: DeliveryStore) throws(ConnectorError) -> [Dispatcher] {

@@ -13,6 +13,8 @@ struct OutboxEntry: Sendable {
     var payload: [UInt8]
     /// When it was committed (seconds since 1970): latency is measured from here.
     var enqueued: Double
+    /// Put back by a redrive while a connector ran: not yet counted in the outbox depth intake waits on.
+    var redriven = false
 }
 
 /// An export that was not accepted after its retries, or was refused for good.
@@ -79,6 +81,9 @@ public final class DeliveryStore: Sendable {
                         skipped INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE IF NOT EXISTS connector_status (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                     """)
+                if try !db.columns(in: "outbox").contains(where: { $0.name == "redriven" }) {
+                    try db.execute(sql: "ALTER TABLE outbox ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0")
+                }
             }
         }
     }
@@ -124,14 +129,14 @@ public final class DeliveryStore: Sendable {
         do {
             return try await queue.read { db in
                 let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                    SELECT seq, dataflow, partition_key, profile_key, payload, enqueued FROM outbox
+                    SELECT seq, dataflow, partition_key, profile_key, payload, enqueued, redriven FROM outbox
                     WHERE destination = ? AND seq > ? ORDER BY seq LIMIT ?
                     """), arguments: [destination, after, limit])
                 var entries: [OutboxEntry] = []
                 while let row = try rows.next() {
                     let payload = try row.withUnsafeData(atIndex: 4) { data in data.map { [UInt8]($0) } ?? [] }
                     entries.append(OutboxEntry(seq: row[0], dataflow: row[1], partitionKey: row[2], profileKey: row[3],
-                                               payload: payload, enqueued: row[5]))
+                                               payload: payload, enqueued: row[5], redriven: row[6]))
                 }
                 return entries
             }
@@ -204,6 +209,24 @@ public final class DeliveryStore: Sendable {
         }
     }
 
+    /// Exports waiting in the outbox, per destination and dataflow. With `counting`, marks every row
+    /// as counted first (at the start of a run: rows redriven before it are in these numbers).
+    func outboxDepths(counting: Bool = false) async throws(ConnectorError) -> [(destination: String, dataflow: String, count: Int)] {
+        @Sendable func depths(_ db: Database) throws -> [(destination: String, dataflow: String, count: Int)] {
+            try Row.fetchAll(db, sql: "SELECT destination, dataflow, count(*) FROM outbox GROUP BY destination, dataflow")
+                .map { ($0[0], $0[1], $0[2]) }
+        }
+        do {
+            guard counting else { return try await queue.read(depths) }
+            return try await queue.write { db in
+                try db.execute(sql: "UPDATE outbox SET redriven = 0 WHERE redriven != 0")
+                return try depths(db)
+            }
+        } catch {
+            throw ConnectorError(.store, "cannot read the outbox: \(error)")
+        }
+    }
+
     /// The counters per dataflow, over every run.
     public func counters() throws(ConnectorError) -> [String: DeliveryCounters] {
         try Self.attempt("cannot read the delivery counters") {
@@ -253,8 +276,8 @@ public final class DeliveryStore: Sendable {
     public func redrive(ids: [Int64]?, dataflow: String? = nil) throws(ConnectorError) -> Int {
         try move(ids: ids, dataflow: dataflow, what: "redrive") { db, id in
             try db.execute(sql: """
-                INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued)
-                SELECT dataflow, destination, partition_key, profile_key, triggers, payload, ? FROM failed_exports WHERE id = ?
+                INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, redriven)
+                SELECT dataflow, destination, partition_key, profile_key, triggers, payload, ?, 1 FROM failed_exports WHERE id = ?
                 """, arguments: [Date().timeIntervalSince1970, id])
             // Counted again as exported when it is acknowledged: not failed any more.
             try db.execute(sql: "UPDATE delivery_counters SET failed = failed - 1 WHERE dataflow = (SELECT dataflow FROM failed_exports WHERE id = ?)",

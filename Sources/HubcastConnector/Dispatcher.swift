@@ -138,6 +138,10 @@ actor Dispatcher {
         guard room >= max(1, window / 2) else { return false }
         let entries = try await store.load(destination: destination, after: cursor, limit: room)
         if let last = entries.last { cursor = last.seq }
+        // Rows a redrive put into the outbox while this run goes on: count them now, as they leave
+        // it like any other.
+        let redriven = entries.reduce(0) { $0 + ($1.redriven ? 1 : 0) }
+        if redriven > 0 { gate.add(redriven) }
         queue.append(contentsOf: entries)
         return entries.count < room
     }

@@ -67,7 +67,8 @@ final class Intake: @unchecked Sendable {
                 opened.waitsForLineEnd = options.follow && opened.isRegularFile
                 reader = opened
                 let rejects = try RejectsFile(path: URL(fileURLWithPath: engine.configuration.store).appendingPathComponent("rejects.jsonl").path)
-                let checkpoint = opened.isRegularFile ? "input." + URL(fileURLWithPath: input).standardizedFileURL.path : nil
+                // Keyed by the file's identity too: a new file at the same path starts from its first line.
+                let checkpoint = opened.fileIdentity.map { "input." + URL(fileURLWithPath: input).standardizedFileURL.path + "#" + $0 }
                 let store = self.store, delivery = self.delivery
                 stream = ExportStream(
                     engine: engine, reader: opened, batchSize: options.batchSize, rejects: rejects, checkpoint: checkpoint,

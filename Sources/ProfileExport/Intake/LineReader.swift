@@ -41,6 +41,21 @@ public final class LineReader {
     /// end of the input (for a file that is still being written, `--follow`). Default: false.
     public var waitsForLineEnd = false
 
+    /// What tells this file from another later written at the same path: its device, inode and a
+    /// fingerprint of its first line (nil for what is not a regular file). A checkpoint kept under
+    /// the path and this identity never skips lines of a different file.
+    public var fileIdentity: String? {
+        guard isRegularFile else { return nil }
+        var status = stat()
+        guard fstat(handle.fileDescriptor, &status) == 0 else { return nil }
+        var head = [UInt8](repeating: 0, count: 4096)
+        let count = head.withUnsafeMutableBytes { pread(handle.fileDescriptor, $0.baseAddress, $0.count, 0) }
+        var fingerprint = Fingerprint()
+        let firstLine = head.prefix(max(0, count))
+        fingerprint.add(firstLine.prefix { $0 != 0x0A })
+        return "\(status.st_dev):\(status.st_ino):\(String(fingerprint.value, radix: 16))"
+    }
+
     /// After the end of the input: reads on (a file that grows).
     public func resume() { finished = false }
 
@@ -49,13 +64,15 @@ public final class LineReader {
         buffer[start...].contains(0x0A) || (finished && start < buffer.count)
     }
 
-    /// Waits up to `timeout` seconds for input; true when ``next()`` will not block (a whole line is
-    /// waiting, bytes have arrived, or the input has ended). Lets a reader of live input stop or do
-    /// other work instead of blocking in `read`.
+    /// Waits up to `timeout` seconds for input and reads what arrived; true when ``next()`` will not
+    /// block (a whole line is waiting, or the input has ended). Half a line is kept until its end
+    /// arrives. Lets a reader of live input stop or do other work instead of blocking in `read`.
     public func waitForInput(timeout: Double) -> Bool {
         if finished || hasWaitingLine { return true }
         var descriptor = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, Int32(timeout * 1000)) != 0
+        guard poll(&descriptor, 1, Int32(timeout * 1000)) > 0 else { return false }
+        readAvailable()
+        return finished || hasWaitingLine
     }
 
     /// The next line without its line break, or `nil` at the end of the input.
@@ -76,22 +93,27 @@ public final class LineReader {
                 lineNumber += 1
                 return line
             }
-            if start > 0 {
-                buffer.removeFirst(start)
-                start = 0
-            }
-            // read(2) returns what has arrived (a pipe need not fill the buffer first).
-            let old = buffer.count
-            buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
-            var count = 0
-            repeat {
-                count = buffer.withUnsafeMutableBytes { raw in
-                    read(handle.fileDescriptor, raw.baseAddress! + old, 1 << 16)
-                }
-            } while count < 0 && errno == EINTR
-            buffer.removeLast(buffer.count - old - max(count, 0))
-            if count <= 0 { finished = true }
+            readAvailable()
         }
+    }
+
+    /// One read(2) into the buffer: what has arrived (a pipe need not fill the buffer first); marks
+    /// the end of the input.
+    private func readAvailable() {
+        if start > 0 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        let old = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
+        var count = 0
+        repeat {
+            count = buffer.withUnsafeMutableBytes { raw in
+                read(handle.fileDescriptor, raw.baseAddress! + old, 1 << 16)
+            }
+        } while count < 0 && errno == EINTR
+        buffer.removeLast(buffer.count - old - max(count, 0))
+        if count <= 0 { finished = true }
     }
 }
 
