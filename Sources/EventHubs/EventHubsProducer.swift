@@ -46,6 +46,8 @@ public actor EventHubsProducer {
     private var connecting: Task<AMQPConnection, any Error>?
     /// Link attaches in progress, by target.
     private var attaching: [String: Task<AMQPSender, any Error>] = [:]
+    /// Counts ``close()`` calls: a connection that was being opened across one is closed at once.
+    private var closes = 0
 
     /// A producer for the connection string's event hub (or `eventHub`). Throws
     /// ``EventHubsError/Code/invalidConnectionString`` when no hub is named, and
@@ -301,8 +303,9 @@ public actor EventHubsProducer {
         await old?.close()
     }
 
-    /// Closes the connection.
+    /// Closes the connection (one being opened is closed once it opens).
     public func close() async {
+        self.closes += 1
         await self.authorizer?.stop()
         self.authorizer = nil
         await self.connection?.close()
@@ -353,6 +356,7 @@ public actor EventHubsProducer {
     }
 
     private func openConnection() async throws -> AMQPConnection {
+        let closesBefore = self.closes
         let configuration = self.connectionString.amqpConfiguration(
             containerID: "hubcast-\(self.eventHub)-\(UUID().uuidString.prefix(8).lowercased())",
             trustedCAFile: self.options.trustedCAFile, traceFrames: self.options.traceFrames)
@@ -363,6 +367,11 @@ public actor EventHubsProducer {
                 audience: self.connectionString.audience(self.eventHub), lifetime: self.options.tokenLifetime,
                 margin: self.options.tokenRefreshMargin, logger: self.logger)
             try await authorizer.start()
+            if self.closes != closesBefore {
+                await authorizer.stop()
+                await connection.close()
+                throw AMQPError(.cancelled, "the producer was closed")
+            }
             self.connection = connection
             self.authorizer = authorizer
             return connection

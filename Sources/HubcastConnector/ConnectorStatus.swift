@@ -13,6 +13,8 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
         public var connection = "idle"
         /// The in-flight window now (lowered while the hub throttles).
         public var window = 0
+        /// The lowest the window went this run.
+        public var lowestWindow = 0
         /// Events awaiting their outcome.
         public var inFlight = 0
         /// The most events that awaited their outcome at once.

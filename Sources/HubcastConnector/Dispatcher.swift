@@ -67,6 +67,9 @@ actor Dispatcher {
     private var nextWave = 0
     private var skipped: [OutboxEntry] = []
     private var failure: ConnectorError?
+    /// Set once the drain timeout passed: sends still in flight then settle nothing (their entries
+    /// stay in the outbox for the next run), so nothing changes after ``run()`` returned.
+    private var abandoned = false
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
 
@@ -125,6 +128,7 @@ actor Dispatcher {
             live.update { $0.state = "draining" }
             let deadline = ContinuousClock.now + options.drainTimeout
             while inFlight > 0 && ContinuousClock.now < deadline { _ = await bell.next(isolation: self) }
+            abandoned = true
             for task in waves.values { task.cancel() }
             if inFlight > 0 { logger.info("\(destination): \(inFlight) sends unsettled at shutdown; they stay in the outbox") }
         }
@@ -211,6 +215,7 @@ actor Dispatcher {
     private func finish(_ wave: [OutboxEntry], id: Int, results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int],
                         throttled: Bool) async {
         waves[id] = nil
+        guard !abandoned else { return }
         var settlement = DeliveryStore.Settlement()
         var back: [OutboxEntry] = []
         switch results {
@@ -336,6 +341,8 @@ actor Dispatcher {
     private func publish() {
         live.update {
             $0.destinations[destination, default: .init()].window = window
+            let lowest = $0.destinations[destination, default: .init()].lowestWindow
+            $0.destinations[destination, default: .init()].lowestWindow = lowest == 0 ? window : min(lowest, window)
             $0.destinations[destination, default: .init()].inFlight = inFlight
             $0.destinations[destination, default: .init()].peakInFlight = max($0.destinations[destination, default: .init()].peakInFlight, inFlight)
             $0.destinations[destination, default: .init()].throttled = throttles.count

@@ -118,7 +118,8 @@ final class Intake: @unchecked Sendable {
                 }
                 if inputDone && jobs.isEmpty { break }
                 if !worked && !jobs.isEmpty && inputDone {
-                    Thread.sleep(forTimeInterval: max(0.001, (1 - allowance) / options.backfillRate))
+                    // At most 0.2 s at a time, so that stopping is not held up by a low rate.
+                    Thread.sleep(forTimeInterval: min(0.2, max(0.001, (1 - allowance) / options.backfillRate)))
                 }
             }
             if let stream { summary = stream.summary }

@@ -24,8 +24,10 @@ import Glibc
 
     /// Runs `connector` and, if it has not returned `seconds` after `afterStart` ran, stops it (a
     /// watchdog: the run is expected to return long before). Returns whether the watchdog fired.
+    /// `onFire` runs when the watchdog fires, after stopping the connector (to unblock it).
     static func runWithWatchdog(_ connector: Connector, input: String?, seconds: Int,
-                                afterStart: @Sendable () async throws -> Void = {}) async throws -> (fired: Bool, report: ConnectorReport?) {
+                                afterStart: @Sendable () async throws -> Void = {},
+                                onFire: @escaping @Sendable () -> Void = {}) async throws -> (fired: Bool, report: ConnectorReport?) {
         let fired = Flag()
         async let report = connector.run(input: input)
         try await afterStart()
@@ -34,6 +36,7 @@ import Glibc
             if !Task.isCancelled {
                 fired.set()
                 connector.stop()
+                onFire()
             }
         }
         let result = try? await report
@@ -116,9 +119,11 @@ import Glibc
             send(String(line.prefix(40)))
             #expect(await Self.eventually { pipeIsEmpty() })
             connector.stop()
+        } onFire: {
+            // Unblocks the intake so that the test ends.
+            send(String(line.dropFirst(40)) + "\n")
         }
         #expect(!outcome.fired, "stop() did not return: the intake thread is blocked reading the rest of a line")
-        if outcome.fired { send(String(line.dropFirst(40)) + "\n") }
     }
 
     /// Finding: the outbox gate starts at the depth of every destination's rows, but only
