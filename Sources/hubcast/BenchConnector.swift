@@ -31,6 +31,7 @@ struct BenchConnector: AsyncParsableCommand {
     @Option(help: "Seconds each offered load runs.") var seconds = 10
     @Option(help: "Updates of the 'max' run and of the raw send.") var updates = 200_000
     @Option(help: "Distinct profiles the updates go to.") var profiles = 100_000
+    @Option(help: "Updates applied per store batch (one commit for the updates and their outbox rows).") var batch = 512
     @Option(help: .hidden) var load: String?
     @Option(help: .hidden) var port: Int?
 
@@ -58,7 +59,7 @@ struct BenchConnector: AsyncParsableCommand {
         fflushStdout()
         for load in loads.split(separator: ",").map(String.init) + ["raw"] {
             let child = try ChildProcess(executablePath(), ["bench", "connector", "--load", load, "--port", "\(port)", "--seconds", "\(seconds)",
-                                                            "--updates", "\(updates)", "--profiles", "\(profiles)"])
+                                                            "--updates", "\(updates)", "--profiles", "\(profiles)", "--batch", "\(batch)"])
             child.closeInput()
             var row: String?
             while let line = child.readLine() { if line.hasPrefix("|") { row = line } }
@@ -116,6 +117,7 @@ struct BenchConnector: AsyncParsableCommand {
 
         var options = ConnectorOptions()
         options.statusInterval = .seconds(1)
+        options.batchSize = batch
         let connector = Connector(configuration: configuration, options: options, logger: logger)
         let input: String
         var feeder: Thread?
