@@ -1,0 +1,48 @@
+// An unreachable hub: exports wait in the outbox, an alert is raised, no retry is used up, and
+// everything is delivered once the hub is back.
+
+import AMQP
+import EventHubs
+import Foundation
+import HubcastConnector
+import HubcastEmulator
+import Logging
+import ProfileExport
+import Testing
+
+@Suite struct OutageTests {
+    @Test func outageKeepsExportsAndUsesNoRetries() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.finish() } }
+        let input = try fixture.writeUpdates(300, profiles: 100)
+        let expected = try Fixture.expected(fixture.dryRun(input))
+        var settings = fixture.emulator.configuration
+        settings.port = fixture.emulator.port
+        await fixture.emulator.stop()
+
+        let connector = try fixture.connector {
+            $0.retry.deadline = .milliseconds(300)
+            $0.retry.maxDelay = .milliseconds(200)
+        }
+        async let report = connector.run(input: input)
+        // The hub is down: the run raises an alert and keeps every export in the outbox.
+        while connector.status.alerts == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(connector.status.destinations.values.contains { $0.connection.hasPrefix("down:") })
+        while connector.status.updatesApplied < 300 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(try fixture.delivery().outboxDepth().values.reduce(0, +) == expected.count)
+
+        var quiet = Logger(label: "test.emulator")
+        quiet.logLevel = .critical
+        let back = try await HubcastEmulator.start(settings, logger: quiet)
+        let finished = try await report
+        let received = ["alpha", "beta"].flatMap { hub in
+            back.events(hub: hub).joined().map { "\(hub)|\($0.partitionKey ?? "")|" + String(decoding: $0.message.bodyBytes ?? [], as: UTF8.self) }
+        }
+        await back.stop()
+        #expect(tally(received) == tally(expected))
+        #expect(finished.outbox.values.reduce(0, +) == 0)
+        #expect(try fixture.delivery().failedExports().isEmpty)
+        #expect(finished.status.destinations.values.reduce(0) { $0 + $1.outages } >= 1)
+        #expect(finished.status.dataflows.values.reduce(0) { $0 + $1.counters.failed } == 0)
+    }
+}
