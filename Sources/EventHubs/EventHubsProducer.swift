@@ -171,11 +171,18 @@ public actor EventHubsProducer {
                 }
             } catch {
                 let recovery = EventHubsRecovery.of(error)
+                if recovery == .reauthorize && !reauthorizedWithoutProgress {
+                    // The link was detached for a lapsed token before the wave went out: put a
+                    // fresh token and attach again (once, unless an event gets through meanwhile).
+                    reauthorizedWithoutProgress = true
+                    try await self.renewToken(droppingLinkTo: target)
+                    continue
+                }
                 guard recovery == .reconnect || recovery == .reattach else { throw error }
                 recoveries += 1
                 await self.recover(.reconnect, sender: nil)
                 wait = policy.backoff(attempt: min(recoveries, 8))
-                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(wait)")
+                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(Self.seconds(wait))")
             }
             guard !waiting.isEmpty else { break }
             if ContinuousClock.now + wait > deadline {
@@ -250,7 +257,7 @@ public actor EventHubsProducer {
                 recoveries += 1
                 await self.recover(.reconnect, sender: nil)
                 let wait = self.options.retry.backoff(attempt: min(recoveries, 8))
-                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(wait)")
+                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(Self.seconds(wait))")
                 try await Task.sleep(for: wait)
             }
         }
@@ -272,6 +279,13 @@ public actor EventHubsProducer {
             guard let key = events[index].partitionKey else { return true }
             return seen.insert(key).inserted
         }
+    }
+
+    /// Puts a fresh token on the connection (throws if the service refuses it) and drops the link to
+    /// `target`, so the next send attaches it again.
+    private func renewToken(droppingLinkTo target: String) async throws {
+        try await self.authorizer?.renewNow()
+        if let sender = self.senders.removeValue(forKey: target) { await sender.close() }
     }
 
     /// Puts a fresh token on the connection (throws if the service refuses it) and drops the link
@@ -379,6 +393,12 @@ public actor EventHubsProducer {
             await connection.close()
             throw error
         }
+    }
+
+    /// A wait in words for the log: "1.5 s".
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(format: "%.1f s", value)
     }
 
     /// The margin before expiry at which a token is put again (see ``EventHubsProducerOptions``).

@@ -87,6 +87,9 @@ enum EventHubsRecovery: Equatable {
     /// A lost link or connection: recover, unless the peer named a condition no recovery fixes.
     static func of(_ error: any Error) -> EventHubsRecovery {
         guard let error = error as? AMQPError else { return .fatal }
+        // A link the peer detached for the token (it lapsed, perhaps cut short by the service):
+        // a fresh token may help, as with a send refused for it.
+        if error.code == .linkClosed && error.remoteCondition?.name == AMQPCondition.unauthorizedAccess { return .reauthorize }
         if let name = error.remoteCondition?.name, Self.fatalConditions.contains(name) { return .fatal }
         switch error.code {
         case .linkClosed: return .reattach

@@ -65,12 +65,22 @@ public final class Connector: Sendable {
     /// Throws when the store fails or a destination cannot be used at all (its exports stay in the
     /// outbox).
     public func run(input: String?) async throws(ConnectorError) -> ConnectorReport {
+        try options.validate()
+        // The input is opened first: one that cannot be read changes nothing in the store.
+        let reader: LineReader?
+        do {
+            reader = try input.map { path throws(ProfileExportError) in try LineReader(path: path) }
+        } catch {
+            throw ConnectorError(.input, "\(error)")
+        }
         let store: SQLiteProfileStore
         do {
             store = try SQLiteProfileStore(folder: configuration.store)
         } catch {
             throw ConnectorError(.store, "\(error)")
         }
+        let lock = try StoreLock(folder: configuration.store)
+        defer { lock.close() }
         let delivery = try DeliveryStore(store: store)
         let dispatchers = try makeDispatchers(delivery: delivery)
         let served = Set(dispatchers.map(\.destination))
@@ -88,7 +98,7 @@ public final class Connector: Sendable {
         }
 
         let engine = ProfileEngine(configuration: configuration, store: store)
-        let intake = Intake(engine: engine, store: store, delivery: delivery, input: input, options: options, control: control,
+        let intake = Intake(engine: engine, store: store, delivery: delivery, reader: reader, options: options, control: control,
                             gate: gate, live: live, logger: logger) {
             for dispatcher in dispatchers { dispatcher.wake() }
         }
@@ -130,9 +140,10 @@ public final class Connector: Sendable {
         report.uploads = intake.uploads
         report.outbox = (try? delivery.outboxDepth()) ?? [:]
         let left = report.outbox.values.reduce(0, +)
-        live.update {
-            $0.state = "stopped"
-            $0.outboxDepth = left
+        live.update { [outbox = report.outbox] status in
+            status.state = "stopped"
+            status.outboxDepth = left
+            for id in status.dataflows.keys { status.dataflows[id]?.outbox = outbox[id] ?? 0 }
         }
         report.status = live.snapshot
         if let json = Self.encode(report.status) { try? await delivery.writeStatus(json) }
@@ -171,7 +182,7 @@ public final class Connector: Sendable {
                 producer = try EventHubsProducer(connectionString: connectionString, options: producerOptions,
                                                  logger: logger.with(destination: destination.id))
             } catch {
-                throw ConnectorError(.destination, "destination \(destination.id): \(error)")
+                throw ConnectorError(.destination, "\(destination.id): \(error)")
             }
             dispatchers.append(Dispatcher(destination: destination.id, producer: producer, throttles: throttles, store: delivery,
                                           options: options, control: control, gate: gate, live: live,

@@ -14,13 +14,20 @@ public struct ConnectorError: Error, Hashable, Sendable, CustomStringConvertible
         public static let input = Code(name: "input")
         /// No failed export has the given id.
         public static let notFound = Code(name: "not found")
+        /// A ``ConnectorOptions`` setting is out of range.
+        public static let invalidOptions = Code(name: "invalid options")
+        /// Another connector runs on the same store.
+        public static let storeInUse = Code(name: "store in use")
 
         public var description: String { self.name }
     }
 
+    /// What kind of failure this is.
     public var code: Code
+    /// What happened, in words; never contains a key or a token.
     public var message: String
 
+    /// Makes an error.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message

@@ -7,7 +7,7 @@ public struct ConnectorOptions: Sendable {
     /// The most events awaiting their outcome per destination. The dispatcher halves it when the hub
     /// answers `com.microsoft:server-busy` and raises it again while the hub accepts. Default: 2,000.
     public var window = 2000
-    /// The least the in-flight window is lowered to. Default: 50.
+    /// The least the in-flight window is lowered to (at most ``window``). Default: 50.
     public var minimumWindow = 50
     /// The most events sent in one pipelined wave (one call to the producer). Default: 500.
     public var waveSize = 500
@@ -43,4 +43,20 @@ public struct ConnectorOptions: Sendable {
     public var statusInterval: Duration = .seconds(1)
 
     public init() {}
+
+    /// Throws ``ConnectorError/Code/invalidOptions`` naming the first setting out of range.
+    public func validate() throws(ConnectorError) {
+        func check(_ ok: Bool, _ message: String) throws(ConnectorError) {
+            if !ok { throw ConnectorError(.invalidOptions, message) }
+        }
+        try check((1...1_000_000).contains(window), "window must be 1...1000000, not \(window)")
+        try check(minimumWindow >= 1, "minimumWindow must be at least 1, not \(minimumWindow)")
+        try check(waveSize >= 1, "waveSize must be at least 1, not \(waveSize)")
+        try check((1...100_000_000).contains(outboxLimit), "outboxLimit must be 1...100000000, not \(outboxLimit)")
+        try check((1...1_000_000).contains(batchSize), "batchSize must be 1...1000000, not \(batchSize)")
+        try check(backfillRate.isFinite && backfillRate > 0 && backfillRate <= 10_000_000,
+                  "backfillRate must be above 0 and at most 10000000 per second, not \(backfillRate)")
+        try check(drainTimeout >= .zero && drainTimeout <= .seconds(86_400), "drainTimeout must be 0...86400 seconds")
+        try check(statusInterval > .zero, "statusInterval must be above 0")
+    }
 }

@@ -21,14 +21,16 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
         public var peakInFlight = 0
         /// `server-busy` answers so far.
         public var throttled = 0
-        /// Times the hub could not be reached within the retry deadline.
+        /// Outages: times the hub stopped being reachable (within the retry deadline), each counted once.
         public var outages = 0
     }
 
     /// Per dataflow, this run.
     public struct Dataflow: Sendable, Codable, Hashable {
         public var counters = DeliveryCounters()
-        /// Update read → acknowledged, in milliseconds.
+        /// From the commit of the update that made the export (with the export, in the outbox) to
+        /// its acknowledgement, in milliseconds; for a redriven export, from the redrive; for one an
+        /// earlier run left in the outbox, from that run's commit.
         public var latencyP50: Double?
         public var latencyP95: Double?
         public var latencyP99: Double?

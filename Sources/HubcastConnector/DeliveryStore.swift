@@ -46,7 +46,8 @@ public struct DeliveryCounters: Sendable, Hashable, Codable {
     public var acknowledged = 0
     /// Sends beyond each export's first.
     public var retried = 0
-    /// Exports moved to the failed-exports store.
+    /// Exports moved to the failed-exports store (a redrive does not undo it: a redriven export that
+    /// is then accepted counts as acknowledged as well).
     public var failed = 0
     /// Exports dropped because a later one of the same profile replaced them (coalescing).
     public var skipped = 0
@@ -282,9 +283,6 @@ public final class DeliveryStore: Sendable {
                 INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, redriven)
                 SELECT dataflow, destination, partition_key, profile_key, triggers, payload, ?, 1 FROM failed_exports WHERE id = ?
                 """, arguments: [Date().timeIntervalSince1970, id])
-            // Counted again as exported when it is acknowledged: not failed any more.
-            try db.execute(sql: "UPDATE delivery_counters SET failed = failed - 1 WHERE dataflow = (SELECT dataflow FROM failed_exports WHERE id = ?)",
-                           arguments: [id])
         }
     }
 
@@ -304,7 +302,8 @@ public final class DeliveryStore: Sendable {
                     if let missing = ids.first(where: { !known.contains($0) }) {
                         throw ConnectorError(.notFound, "no failed export has id \(missing) (see `hubcast failed list`)")
                     }
-                    chosen = ids
+                    var seen: Set<Int64> = []
+                    chosen = ids.filter { seen.insert($0).inserted }
                 } else {
                     chosen = try Int64.fetchAll(db, sql: "SELECT id FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id",
                                                 arguments: [dataflow])

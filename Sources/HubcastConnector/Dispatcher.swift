@@ -223,7 +223,7 @@ actor Dispatcher {
             back = wave
         case .failure(let error):
             if Self.isFatal(error) {
-                failure = ConnectorError(.destination, "destination \(destination): \(error)")
+                failure = ConnectorError(.destination, "\(destination) cannot be used: \(error); its exports stay in the outbox")
                 live.update { [destination] in $0.destinations[destination, default: .init()].connection = "failed: \(error)" }
                 raiseAlert("destination \(destination) cannot be used: \(error); its exports stay in the outbox")
                 back = wave
@@ -298,7 +298,7 @@ actor Dispatcher {
         let now = ContinuousClock.now
         if throttled {
             if lastThrottle.map({ now - $0 > .seconds(1) }) ?? true {
-                window = max(options.minimumWindow, window / 2)
+                window = max(min(options.minimumWindow, options.window), window / 2)
                 logger.info("\(destination) throttles (server-busy): in-flight window lowered to \(window)")
             }
             lastThrottle = now
@@ -312,9 +312,9 @@ actor Dispatcher {
         outages += 1
         let pause = min(Duration.seconds(30), options.retry.backoff(attempt: min(outages, 8)))
         pausedUntil = ContinuousClock.now + pause
-        live.update {
+        live.update { [outages] in
             $0.destinations[destination, default: .init()].connection = "down: \(error)"
-            $0.destinations[destination, default: .init()].outages += 1
+            if outages == 1 { $0.destinations[destination, default: .init()].outages += 1 }
         }
         let message = "destination \(destination) unreachable (\(error)); exports kept in the outbox, trying again in "
             + String(format: "%.1f s", pause.seconds)

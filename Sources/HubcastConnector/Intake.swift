@@ -20,18 +20,18 @@ final class Intake: @unchecked Sendable {
     private let gate: OutboxGate
     private let live: LiveStats
     private let logger: Logger
-    private let input: String?
+    private let reader: LineReader?
     private let wake: @Sendable () -> Void
     private(set) var error: ConnectorError?
     private(set) var summary = RunSummary()
     private(set) var uploads: [UploadReport] = []
 
-    init(engine: ProfileEngine, store: SQLiteProfileStore, delivery: DeliveryStore, input: String?, options: ConnectorOptions,
+    init(engine: ProfileEngine, store: SQLiteProfileStore, delivery: DeliveryStore, reader: LineReader?, options: ConnectorOptions,
          control: ConnectorControl, gate: OutboxGate, live: LiveStats, logger: Logger, wake: @escaping @Sendable () -> Void) {
         self.engine = engine
         self.store = store
         self.delivery = delivery
-        self.input = input
+        self.reader = reader
         self.options = options
         self.control = control
         self.gate = gate
@@ -60,15 +60,12 @@ final class Intake: @unchecked Sendable {
             // before this run; uploads and updates come after.
             var jobs = try startBackfill()
             try applyUploads()
-            var reader: LineReader?
             var stream: ExportStream?
-            if let input {
-                let opened = try LineReader(path: input)
+            if let opened = reader {
                 opened.waitsForLineEnd = options.follow && opened.isRegularFile
-                reader = opened
                 let rejects = try RejectsFile(path: URL(fileURLWithPath: engine.configuration.store).appendingPathComponent("rejects.jsonl").path)
                 // Keyed by the file's identity too: a new file at the same path starts from its first line.
-                let checkpoint = opened.fileIdentity.map { "input." + URL(fileURLWithPath: input).standardizedFileURL.path + "#" + $0 }
+                let checkpoint = opened.fileIdentity.map { "input." + URL(fileURLWithPath: opened.source).standardizedFileURL.path + "#" + $0 }
                 let store = self.store, delivery = self.delivery
                 stream = ExportStream(
                     engine: engine, reader: opened, batchSize: options.batchSize, rejects: rejects, checkpoint: checkpoint,

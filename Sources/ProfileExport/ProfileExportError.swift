@@ -16,6 +16,7 @@ public struct ProfileExportError: Error, Hashable, Sendable, CustomStringConvert
             case invalidConfiguration = "invalid configuration"
             case invalidUpload = "invalid upload"
             case store = "store failure"
+            case unreadableInput = "unreadable input"
         }
 
         fileprivate let base: Base
@@ -38,6 +39,8 @@ public struct ProfileExportError: Error, Hashable, Sendable, CustomStringConvert
         public static let invalidUpload = Code(base: .invalidUpload)
         /// The profile store failed (disk, database).
         public static let store = Code(base: .store)
+        /// The input of updates cannot be opened or read (a directory, an I/O error).
+        public static let unreadableInput = Code(base: .unreadableInput)
 
         public var description: String { self.base.rawValue }
     }

@@ -15,7 +15,7 @@ import Glibc
 struct BenchConnector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connector",
-        abstract: "End-to-end exports/s and latency (update read → acknowledged) of the connector against the emulator.",
+        abstract: "End-to-end exports/s and latency (update committed → acknowledged) of the connector against the emulator.",
         discussion: """
             Runs the emulator as its own process, then, each in a child process with a fresh durable store \
             (SQLite, outbox included): the connector fed through a pipe at each offered load of --loads for \

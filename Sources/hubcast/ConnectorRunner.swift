@@ -27,10 +27,12 @@ struct ConnectorFlags: ParsableArguments {
     var caFile: String?
 
     func validate() throws {
-        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
-        guard outboxLimit >= 1 else { throw ValidationError("--outbox-limit must be at least 1") }
-        guard backfillRate > 0 else { throw ValidationError("--backfill-rate must be above 0") }
-        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be 0 or more") }
+        guard (1...1_000_000).contains(window) else { throw ValidationError("--window must be 1...1000000") }
+        guard (1...100_000_000).contains(outboxLimit) else { throw ValidationError("--outbox-limit must be 1...100000000") }
+        guard backfillRate.isFinite, backfillRate > 0, backfillRate <= 10_000_000 else {
+            throw ValidationError("--backfill-rate must be above 0 and at most 10000000")
+        }
+        guard drainTimeout.isFinite, (0...86_400).contains(drainTimeout) else { throw ValidationError("--drain-timeout must be 0...86400 seconds") }
     }
 
     func apply(to options: inout ConnectorOptions) {

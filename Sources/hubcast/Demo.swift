@@ -22,7 +22,7 @@ struct Demo: AsyncParsableCommand {
 
     @Option(help: "The sample configuration.") var config = "samples/hubcast.yaml"
     @Option(help: "The sample profile updates (JSON lines).") var input = "samples/updates.jsonl"
-    @Option(help: "The store folder (emptied first).") var store = ".build/hubcast-demo"
+    @Option(help: "The store folder: a new one, or one an earlier demo made (emptied first).") var store = ".build/hubcast-demo"
     @Option(help: "How many of the events to print.") var show = 3
     @OptionGroup var logging: LoggingOptions
 
@@ -44,11 +44,10 @@ struct Demo: AsyncParsableCommand {
         var quiet = logger
         quiet.logLevel = .warning
         let emulator = try await HubcastEmulator.start(emulatorConfiguration, logger: quiet)
-        for (index, destination) in configuration.destinations.enumerated() {
+        for index in configuration.destinations.indices {
             configuration.destinations[index].connection = .connectionString(emulator.connectionString(eventHub: hubs[index].hub), eventHubName: nil)
-            _ = destination
         }
-        try? FileManager.default.removeItem(atPath: store)
+        try Self.empty(store)
         configuration.store = store
         print("hubcast demo: the connector against the built-in Event Hubs emulator")
         print("  emulator  127.0.0.1:\(emulator.port), hubs \(hubs.map(\.hub).joined(separator: ", ")) (4 partitions each)")
@@ -98,10 +97,20 @@ struct Demo: AsyncParsableCommand {
         await emulator.stop()
         print("")
         print("  \(acknowledged) exports acknowledged in \(format(elapsed)); the emulator holds \(stored) events")
-        guard stored >= acknowledged, report.outbox.values.reduce(0, +) == 0 else {
+        guard stored == acknowledged, report.outbox.values.reduce(0, +) == 0 else {
             throw CommandError("the emulator holds \(stored) events but \(acknowledged) were acknowledged")
         }
         print("  every acknowledged export arrived. Try: hubcast run --config \(config) --input \(input) --dry-run --memory")
+    }
+
+    /// Empties the demo's store folder, refusing one that holds anything but a Hubcast store.
+    private static func empty(_ folder: String) throws {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        let ours: (String) -> Bool = { $0.hasPrefix("profiles.sqlite") || $0 == "rejects.jsonl" || $0 == "connector.lock" }
+        guard names.allSatisfy(ours) else {
+            throw CommandError("--store \(folder) holds other files than a Hubcast store; the demo empties its store first, so name a new or a demo folder")
+        }
+        try FileManager.default.removeItem(atPath: folder)
     }
 
     private static func entityPath(_ connectionString: String) -> String? {

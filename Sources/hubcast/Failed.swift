@@ -24,8 +24,14 @@ struct Failed: AsyncParsableCommand {
         @Option(help: "Only this dataflow's.") var dataflow: String?
         @Option(help: "At most this many.") var limit = 100
 
+        func validate() throws {
+            guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
+        }
+
         func run() async throws {
-            let delivery = try openDeliveryStore(ExportConfiguration.load(file: config))
+            let configuration = try ExportConfiguration.load(file: config)
+            try checkDataflow(dataflow, in: configuration)
+            let delivery = try openDeliveryStore(configuration)
             let failed = try delivery.failedExports(dataflow: dataflow, limit: limit)
             guard !failed.isEmpty else {
                 print("no failed exports")
@@ -74,7 +80,9 @@ struct Failed: AsyncParsableCommand {
         func validate() throws { try checkSelection(ids: ids, all: all, dataflow: dataflow) }
 
         func run() async throws {
-            let delivery = try openDeliveryStore(ExportConfiguration.load(file: config))
+            let configuration = try ExportConfiguration.load(file: config)
+            try checkDataflow(dataflow, in: configuration)
+            let delivery = try openDeliveryStore(configuration)
             let moved = try delivery.redrive(ids: all ? nil : ids, dataflow: dataflow)
             print("moved \(moved) failed exports back into the outbox; the running connector or the next `hubcast run --config \(config)` sends them")
         }
@@ -90,7 +98,9 @@ struct Failed: AsyncParsableCommand {
         func validate() throws { try checkSelection(ids: ids, all: all, dataflow: dataflow) }
 
         func run() async throws {
-            let delivery = try openDeliveryStore(ExportConfiguration.load(file: config))
+            let configuration = try ExportConfiguration.load(file: config)
+            try checkDataflow(dataflow, in: configuration)
+            let delivery = try openDeliveryStore(configuration)
             print("deleted \(try delivery.purge(ids: all ? nil : ids, dataflow: dataflow)) failed exports")
         }
     }
@@ -99,6 +109,12 @@ struct Failed: AsyncParsableCommand {
 private func checkSelection(ids: [Int64], all: Bool, dataflow: String?) throws {
     if all == !ids.isEmpty { throw ValidationError("name the ids, or pass --all") }
     if dataflow != nil && !all { throw ValidationError("--dataflow goes with --all") }
+}
+
+/// A `--dataflow` must name a dataflow of the configuration.
+private func checkDataflow(_ dataflow: String?, in configuration: ExportConfiguration) throws {
+    guard let dataflow, !configuration.dataflows.contains(where: { $0.id == dataflow }) else { return }
+    throw CommandError("no dataflow '\(dataflow)' in the configuration (dataflows: \(configuration.dataflows.map(\.id).joined(separator: ", ")))")
 }
 
 private func timestamp(_ seconds: Double) -> String {

@@ -27,9 +27,10 @@ struct Run: AsyncParsableCommand {
             from another terminal. Malformed lines are reported with their line numbers, kept in \
             rejects.jsonl in the store folder, and skipped.
 
-            With --dry-run nothing is sent: each export is printed as one JSON line \
-            {"dataflow", "destination", "partitionKey", "triggers", "payload"} and a summary goes to \
-            stderr (--memory uses a throw-away store).
+            With --dry-run nothing is sent and the store is left as it was (everything runs in one \
+            transaction that is rolled back; --memory starts from an empty store instead): each export \
+            is printed as one JSON line {"dataflow", "destination", "partitionKey", "triggers", "payload"} \
+            and a summary goes to stderr. One connector runs on a store at a time.
             """
     )
 
@@ -43,7 +44,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard (1...1_000_000).contains(batch) else { throw ValidationError("--batch must be 1...1000000") }
         if memory && !dryRun {
             throw ValidationError("--memory works only with --dry-run: the connector keeps its outbox in the durable store")
         }
@@ -53,8 +54,24 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let configuration = try ExportConfiguration.load(file: config)
         guard dryRun else { return try await send(configuration) }
-        let store: any ProfileStore = memory ? MemoryProfileStore() : try SQLiteProfileStore(folder: configuration.store)
-        let engine = ProfileEngine(configuration: configuration, store: store)
+        if memory { return try preview(ProfileEngine(configuration: configuration, store: MemoryProfileStore())) }
+        // On the durable store: everything in one transaction, rolled back at the end, so that the
+        // connector later still sends what this previewed (backfills, uploads, updates).
+        let store = try SQLiteProfileStore(folder: configuration.store)
+        try store.withoutCommitting { () throws(ProfileExportError) in
+            do {
+                try preview(ProfileEngine(configuration: configuration, store: store))
+            } catch let error as ProfileExportError {
+                throw error
+            } catch {
+                throw ProfileExportError(.store, "\(error)")
+            }
+        }
+    }
+
+    /// Prints the exports `engine` makes for the backfill, the changed uploads and the input.
+    private func preview(_ engine: ProfileEngine) throws {
+        let configuration = engine.configuration
         try FileManager.default.createDirectory(atPath: configuration.store, withIntermediateDirectories: true)
         let rejects = try RejectsFile(path: configuration.store + "/rejects.jsonl")
         let output = OutputLines()

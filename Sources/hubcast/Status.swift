@@ -11,7 +11,7 @@ struct Status: AsyncParsableCommand {
         discussion: """
             Reads the store of --config (it may be in use by a running `hubcast run`): the status the \
             connector writes every second (connection state, in-flight window, latency percentiles \
-            update read → acknowledged, backfill progress), and the counters kept over every run \
+            from the commit of the update that made an export to its acknowledgement, backfill progress), and the counters kept over every run \
             (exported, acknowledged, retried, failed, skipped) with the exports waiting in the outbox.
             """
     )
@@ -42,14 +42,14 @@ struct Status: AsyncParsableCommand {
                 print("backfill \(dataflow): \(backfill.done) of \(backfill.total) profiles")
             }
             for (destination, state) in status.destinations.sorted(by: { $0.key < $1.key }) {
-                print("destination \(destination): \(alive ? state.connection : "not connected"), window \(state.window), "
+                print("destination \(destination): \(alive ? state.connection : "not connected (last: \(state.connection))"), window \(state.window), "
                     + "in flight \(state.inFlight), throttled \(state.throttled), outages \(state.outages)")
             }
         } else {
             print("connector: has not run on this store yet")
         }
         print("")
-        print("counters over every run; latency (update read → acknowledged) of the last run:")
+        print("counters over every run; latency (update committed → acknowledged) of the last run:")
         let rows = configuration.dataflows.map { dataflow in
             (dataflow.id, counters[dataflow.id] ?? DeliveryCounters(), outbox[dataflow.id] ?? 0, status?.dataflows[dataflow.id])
         }

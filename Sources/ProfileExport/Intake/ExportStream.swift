@@ -122,6 +122,10 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
             if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             lines.append((number, line))
         }
+        if lines.isEmpty, let failure = reader.failure {
+            throw ProfileExportError(.unreadableInput, "cannot read the input after line \(reader.lineNumber): \(failure)",
+                                     at: .init(file: reader.source))
+        }
         guard !lines.isEmpty else { return }
         let lastLine = lines[lines.count - 1].number
         let receivedAt = Timestamp.now()

@@ -22,8 +22,12 @@ public final class LineReader {
         if path == "-" {
             self.init(handle: FileHandle.standardInput, source: "-")
         } else {
+            var status = stat()
+            if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+                throw ProfileExportError(.unreadableInput, "the input is a folder, not a file of updates", at: .init(file: path))
+            }
             guard let opened = FileHandle(forReadingAtPath: path) else {
-                throw ProfileExportError(.invalidUpdate, "cannot open the input file", at: .init(file: path))
+                throw ProfileExportError(.unreadableInput, "cannot open the input file: \(String(cString: strerror(errno)))", at: .init(file: path))
             }
             self.init(handle: opened, source: path)
         }
@@ -36,6 +40,9 @@ public final class LineReader {
         var status = stat()
         isRegularFile = fstat(handle.fileDescriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
+
+    /// Why reading failed (an I/O error), once it has; the input then ends.
+    public private(set) var failure: String?
 
     /// Whether a last line without a line break waits for the rest instead of being returned at the
     /// end of the input (for a file that is still being written, `--follow`). Default: false.
@@ -107,12 +114,15 @@ public final class LineReader {
         let old = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
         var count = 0
+        var error: Int32 = 0
         repeat {
             count = buffer.withUnsafeMutableBytes { raw in
                 read(handle.fileDescriptor, raw.baseAddress! + old, 1 << 16)
             }
-        } while count < 0 && errno == EINTR
+            error = count < 0 ? errno : 0
+        } while error == EINTR
         buffer.removeLast(buffer.count - old - max(count, 0))
+        if count < 0 { failure = String(cString: strerror(error)) }
         if count <= 0 { finished = true }
     }
 }

@@ -72,6 +72,16 @@ public final class SQLiteProfileStore: ProfileStore {
     }
 
     public func batch<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T {
+        try transaction(commit: true, body)
+    }
+
+    /// Runs `body` (batches inside it included) in one transaction that is always rolled back: the
+    /// store is as before whatever `body` did (a dry run).
+    public func withoutCommitting<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T {
+        try transaction(commit: false, body)
+    }
+
+    private func transaction<T>(commit: Bool, _ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T {
         if current != nil { return try body() }
         var result: Result<T, ProfileExportError>?
         do {
@@ -83,11 +93,12 @@ public final class SQLiteProfileStore: ProfileStore {
                 }
                 result = Result { () throws(ProfileExportError) in try body() }
                 if case .failure = result { return .rollback }
-                return .commit
+                return commit ? .commit : .rollback
             }
         } catch {
             throw Self.failure(error, "cannot commit to the profile store")
         }
+        if !commit { nextKey = (try? queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(key) FROM profiles") ?? 0 } + 1) ?? nextKey }
         return try result!.get()
     }
 
