@@ -190,14 +190,9 @@ import Testing
     /// Audiences newly mapped to a dataflow: the profiles that already qualified are exported once
     /// (a later run exports nothing more).
     @Test func backfillExportsPrequalifiedMembersOnce() async throws {
-        let fixture = try await Fixture.make(goldOnly: true)
+        let fixture = try await Fixture.make()
         defer { Task { await fixture.finish() } }
-        // 90 updates for 30 profiles: rounds 0-2 are gold, so nobody is silver yet; then 30 more
-        // updates (round 3) make every profile silver.
-        let input = try fixture.writeUpdates(120, profiles: 30)
-        _ = try await fixture.connector().run(input: input)
-        let before = fixture.received(hub: "alpha").joined().count
-        try fixture.writeConfiguration(goldOnly: false)
+        let (input, before) = try await fixture.prepareSilverBackfill()
         let report = try await fixture.connector { $0.backfillRate = 5000 }.run(input: input)
         #expect(report.intake.updatesRead == 0)
         let backfilled = fixture.received(hub: "alpha").joined().count - before

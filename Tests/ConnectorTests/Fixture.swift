@@ -108,6 +108,18 @@ struct Fixture {
         return path
     }
 
+    /// A store where audience `silver` is about to be newly mapped: runs 120 updates of 30 profiles
+    /// with `gold-flow` mapping `gold` only (rounds 0-2 are gold, round 3 makes every profile silver),
+    /// then maps `silver` too. Returns the input and how many events hub `alpha` holds.
+    func prepareSilverBackfill() async throws -> (input: String, before: Int) {
+        try writeConfiguration(goldOnly: true)
+        let input = try writeUpdates(120, profiles: 30)
+        _ = try await connector().run(input: input)
+        let before = received(hub: "alpha").joined().count
+        try writeConfiguration(goldOnly: false)
+        return (input, before)
+    }
+
     /// What `hubcast run --dry-run --memory` exports for `input` (the backfill, then the updates).
     func dryRun(_ input: String) throws -> [ExportItem] {
         let engine = ProfileEngine(configuration: try configuration, store: MemoryProfileStore())

@@ -69,13 +69,9 @@ import Glibc
     /// uses and records the new audience mappings there, so the next real run finds no newly mapped
     /// audience and never sends the backfill (the profiles that already qualified are never exported).
     @Test func dryRunOnTheStoreDoesNotSwallowTheBackfill() async throws {
-        let fixture = try await Fixture.make(goldOnly: true)
+        let fixture = try await Fixture.make()
         defer { Task { await fixture.finish() } }
-        // Rounds 0-2 are gold; round 3 makes all 30 profiles silver.
-        let input = try fixture.writeUpdates(120, profiles: 30)
-        _ = try await fixture.connector().run(input: input)
-        let before = fixture.received(hub: "alpha").joined().count
-        try fixture.writeConfiguration(goldOnly: false)
+        let (input, before) = try await fixture.prepareSilverBackfill()
         // The user previews what the new mapping will export...
         let preview = try await Self.hubcast(["run", "--config", fixture.configurationFile, "--dry-run"])
         #expect(preview.reason == .exit && preview.status == 0)
