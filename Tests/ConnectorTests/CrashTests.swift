@@ -30,7 +30,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         func arrived() -> Int { ["alpha", "beta"].reduce(0) { $0 + fixture.emulator.events(hub: $1).reduce(0) { $0 + $1.count } } }
-        while arrived() < 3000 && process.isRunning { try await Task.sleep(for: .milliseconds(2)) }
+        try await waitUntil("3,000 events arrive or the run ends") { arrived() >= 3000 || !process.isRunning }
         #expect(process.isRunning, "the run ended before it could be killed")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

@@ -176,7 +176,7 @@ import Testing
             $0.window = 50
         }
         async let report = connector.run(input: input)
-        while fixture.emulator.events(hub: "beta").joined().isEmpty { await Task.yield() }
+        try await waitUntil("the first event arrives", stopping: connector) { !fixture.emulator.events(hub: "beta").joined().isEmpty }
         connector.stop()
         let stopped = try await report
         #expect(stopped.outbox.values.reduce(0, +) > 0)

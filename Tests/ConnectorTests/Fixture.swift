@@ -169,6 +169,25 @@ struct Fixture {
     }
 }
 
+/// Polls `condition` every few milliseconds until it holds. A guard, not a timed assertion: after
+/// `seconds` (far beyond what the wait takes) it stops `connector` (so that a run awaited later
+/// returns) and throws, so a broken feature fails the test instead of hanging the run.
+func waitUntil(_ what: String, seconds: Int = 60, stopping connector: Connector? = nil, _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            connector?.stop()
+            throw WaitFailed(what: what)
+        }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+}
+
+struct WaitFailed: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "gave up waiting until \(what)" }
+}
+
 /// Counts of each string.
 func tally(_ values: [String]) -> [String: Int] {
     values.reduce(into: [:]) { $0[$1, default: 0] += 1 }

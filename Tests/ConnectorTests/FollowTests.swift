@@ -20,7 +20,7 @@ import Testing
         let connector = try fixture.connector { $0.follow = true }
         async let report = connector.run(input: input)
         let firstHalf = try Fixture.expected(fixture.dryRun(input)).count
-        while arrived() < firstHalf { try await Task.sleep(for: .milliseconds(2)) }
+        try await waitUntil("the first half arrives", stopping: connector) { arrived() >= firstHalf }
         // Append the rest, the first line of it in two writes: the half line must wait for its end.
         let handle = try #require(FileHandle(forWritingAtPath: input))
         handle.seekToEndOfFile()
@@ -29,7 +29,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         handle.write(Data((String(lines[100][split...]) + lines[101...].joined()).utf8))
         try handle.close()
-        while arrived() < expected.count { try await Task.sleep(for: .milliseconds(2)) }
+        try await waitUntil("everything arrives", stopping: connector) { arrived() >= expected.count }
         connector.stop()
         let finished = try await report
         #expect(finished.intake.updatesApplied == 200)

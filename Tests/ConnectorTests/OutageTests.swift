@@ -26,9 +26,9 @@ import Testing
         }
         async let report = connector.run(input: input)
         // The hub is down: the run raises an alert and keeps every export in the outbox.
-        while connector.status.alerts == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil("an alert is raised", stopping: connector) { connector.status.alerts > 0 }
         #expect(connector.status.destinations.values.contains { $0.connection.hasPrefix("down:") })
-        while connector.status.updatesApplied < 300 { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil("every update is applied", stopping: connector) { connector.status.updatesApplied >= 300 }
         #expect(try fixture.delivery().outboxDepth().values.reduce(0, +) == expected.count)
 
         var quiet = Logger(label: "test.emulator")
