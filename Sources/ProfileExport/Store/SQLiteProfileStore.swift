@@ -1,7 +1,7 @@
 // Hubcast — the embedded durable profile store: one SQLite file in WAL mode (through GRDB).
 
 import Foundation
-public import GRDB
+package import GRDB
 import OrderedCollections
 
 /// Profiles in one SQLite database file, `profiles.sqlite`, under the configured store folder.
@@ -103,13 +103,13 @@ public final class SQLiteProfileStore: ProfileStore {
     }
 
     /// The database queue of the store's file, for other tables in it (the connector's outbox and
-    /// failed exports). Its transactions wait for a ``batch(_:)`` in progress; never use it from
+    /// failed exports; package-only, so GRDB stays out of the public API). Its transactions wait for a ``batch(_:)`` in progress; never use it from
     /// inside one (use ``inBatch(_:)`` there).
-    public var databaseQueue: DatabaseQueue { queue }
+    package var databaseQueue: DatabaseQueue { queue }
 
     /// Runs `body` on the connection of the ``batch(_:)`` in progress, so that its statements commit
     /// or roll back with the batch's profiles; outside a batch, in a batch of its own.
-    public func inBatch<T>(_ body: (Database) throws -> T) throws(ProfileExportError) -> T {
+    package func inBatch<T>(_ body: (Database) throws -> T) throws(ProfileExportError) -> T {
         try batch { () throws(ProfileExportError) in try withDatabase("cannot write to the store", body) }
     }
 
