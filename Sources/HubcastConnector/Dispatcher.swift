@@ -39,7 +39,8 @@ final class ConnectorControl: Sendable {
 /// at most one export in flight: its next one waits until the earlier one is settled, so retries
 /// never reorder a profile's events. What the hub accepted leaves the outbox; what failed for good
 /// moves to the failed exports; what could not be delivered because the hub was unreachable stays,
-/// and is sent again after a pause (an alert is raised), without using up its retries.
+/// and is sent again after a pause (an alert is raised), without using up its retries. The decisions
+/// are a value (``DispatchState``); this actor does the loading, sending, settling and reporting.
 actor Dispatcher {
     let destination: String
     private let producer: EventHubsProducer
@@ -50,22 +51,9 @@ actor Dispatcher {
     private let live: LiveStats
     private let logger: Logger
     private let throttles: ThrottleCounter
-
-    /// Loaded entries not yet in flight, oldest first.
-    private var queue: Deque<OutboxEntry> = []
-    /// The highest sequence number loaded.
-    private var cursor: Int64 = 0
-    private var inFlightProfiles: Set<Int64> = []
-    private var inFlight = 0
-    private var window: Int
-    private var lastThrottle: ContinuousClock.Instant?
-    private var pausedUntil: ContinuousClock.Instant?
-    private var outages = 0
-    /// Sends so far of entries that came back after an outage.
-    private var attempts: [Int64: Int] = [:]
+    private var state: DispatchState
     private var waves: [Int: Task<Void, Never>] = [:]
     private var nextWave = 0
-    private var skipped: [OutboxEntry] = []
     private var failure: ConnectorError?
     /// Set once the drain timeout passed: sends still in flight then settle nothing (their entries
     /// stay in the outbox for the next run), so nothing changes after ``run()`` returned.
@@ -84,7 +72,8 @@ actor Dispatcher {
         self.gate = gate
         self.live = live
         self.logger = logger
-        self.window = max(1, options.window)
+        self.state = DispatchState(.init(window: options.window, minimumWindow: options.minimumWindow, waveSize: options.waveSize,
+                                         coalesce: options.coalesce))
         (self.doorbell, self.ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -118,85 +107,45 @@ actor Dispatcher {
                 failure = error
                 break
             }
-            if !skipped.isEmpty { await settle(DeliveryStore.Settlement(skipped: skipped)); skipped = [] }
-            launchWaves()
-            if intakeWasFinished && loadedAll && queue.isEmpty && inFlight == 0 && !control.follow { break }
+            await launchWaves()
+            if intakeWasFinished && loadedAll && state.isIdle && !control.follow { break }
             _ = await bell.next(isolation: self)
         }
         // Drain: let what is in flight settle, up to the timeout; the rest stays in the outbox.
-        if inFlight > 0 {
+        if state.inFlight > 0 {
             live.update { $0.state = "draining" }
             let deadline = ContinuousClock.now + options.drainTimeout
-            while inFlight > 0 && ContinuousClock.now < deadline { _ = await bell.next(isolation: self) }
+            while state.inFlight > 0 && ContinuousClock.now < deadline { _ = await bell.next(isolation: self) }
             abandoned = true
             for task in waves.values { task.cancel() }
-            if inFlight > 0 { logger.info("\(destination): \(inFlight) sends unsettled at shutdown; they stay in the outbox") }
+            if state.inFlight > 0 { logger.info("\(destination): \(state.inFlight) sends unsettled at shutdown; they stay in the outbox") }
         }
         if let failure { throw failure }
     }
 
-    /// Reads more entries when fewer than a window's worth wait; true when the outbox had nothing
-    /// more for this destination.
+    /// Reads more entries when the state asks for them; true when the outbox had nothing more for
+    /// this destination.
     private func refill() async throws(ConnectorError) -> Bool {
-        let room = window * 2 - queue.count
-        guard room >= max(1, window / 2) else { return false }
-        let entries = try await store.load(destination: destination, after: cursor, limit: room)
-        if let last = entries.last { cursor = last.seq }
+        let room = state.roomToLoad
+        guard room > 0 else { return false }
+        let entries = try await store.load(destination: destination, after: state.cursor, limit: room)
         // Rows a redrive put into the outbox while this run goes on: count them now, as they leave
         // it like any other.
         let redriven = entries.reduce(0) { $0 + ($1.redriven ? 1 : 0) }
         if redriven > 0 { gate.add(redriven) }
-        queue.append(contentsOf: entries)
+        state.loaded(entries)
         return entries.count < room
     }
 
-    /// Starts waves while the window has room: the oldest entries whose profile has nothing in
-    /// flight, one per profile per wave.
-    private func launchWaves() {
-        if let pausedUntil, ContinuousClock.now < pausedUntil { return }
-        while inFlight < window && !queue.isEmpty {
-            let capacity = min(options.waveSize, window - inFlight)
-            var wave: [OutboxEntry] = []
-            var rest: Deque<OutboxEntry> = []
-            var blocked: Set<Int64> = []
-            for entry in queue {
-                if wave.count < capacity && !inFlightProfiles.contains(entry.profileKey) && !blocked.contains(entry.profileKey) {
-                    wave.append(entry)
-                } else {
-                    rest.append(entry)
-                }
-                blocked.insert(entry.profileKey)
-            }
-            guard !wave.isEmpty else { break }
-            queue = rest
-            for entry in wave { inFlightProfiles.insert(entry.profileKey) }
-            if options.coalesce { coalesce() }
-            inFlight += wave.count
+    /// Starts waves while the state has some to send.
+    private func launchWaves() async {
+        while let (wave, skipped) = state.nextWave(now: .now) {
             let id = nextWave
             nextWave += 1
-            let chosen = wave
-            waves[id] = Task { await self.send(chosen, id: id) }
+            waves[id] = Task { await self.send(wave, id: id) }
+            if !skipped.isEmpty { await settle(DeliveryStore.Settlement(skipped: skipped)) }
         }
         publish()
-    }
-
-    /// Latest state wins: of the waiting entries of a profile that has one in flight, only the
-    /// newest per dataflow stays; the others are skipped.
-    private func coalesce() {
-        var newest: [String: Int] = [:]
-        for (index, entry) in queue.enumerated() where inFlightProfiles.contains(entry.profileKey) {
-            newest["\(entry.profileKey)/\(entry.dataflow)"] = index
-        }
-        guard queue.count > newest.count || newest.isEmpty == false else { return }
-        var kept: Deque<OutboxEntry> = []
-        for (index, entry) in queue.enumerated() {
-            if inFlightProfiles.contains(entry.profileKey), newest["\(entry.profileKey)/\(entry.dataflow)"] != index {
-                skipped.append(entry)
-            } else {
-                kept.append(entry)
-            }
-        }
-        queue = kept
     }
 
     private func send(_ wave: [OutboxEntry], id: Int) async {
@@ -216,58 +165,44 @@ actor Dispatcher {
                         throttled: Bool) async {
         waves[id] = nil
         guard !abandoned else { return }
-        var settlement = DeliveryStore.Settlement()
-        var back: [OutboxEntry] = []
+        let now = ContinuousClock.now
         switch results {
-        case .failure(let error) where error is CancellationError || control.isStopping && Task.isCancelled:
-            back = wave
+        case .failure(let error) where error is CancellationError:
+            state.giveBack(wave)
+        case .failure(let error) where Self.isFatal(error):
+            state.giveBack(wave)
+            failure = ConnectorError(.destination, "\(destination) cannot be used: \(error); its exports stay in the outbox")
+            live.update { [destination] in $0.destinations[destination, default: .init()].connection = "failed: \(error)" }
+            raiseAlert("destination \(destination) cannot be used: \(error); its exports stay in the outbox")
         case .failure(let error):
-            if Self.isFatal(error) {
-                failure = ConnectorError(.destination, "\(destination) cannot be used: \(error); its exports stay in the outbox")
-                live.update { [destination] in $0.destinations[destination, default: .init()].connection = "failed: \(error)" }
-                raiseAlert("destination \(destination) cannot be used: \(error); its exports stay in the outbox")
-                back = wave
-            } else {
-                outage(error)
-                back = wave
-            }
+            state.giveBack(wave)
+            reportOutage(error, state.outage(now: now, pause: pause))
         case .success(let outcomes):
-            let now = Date().timeIntervalSince1970
-            var lastOutage: AMQPError?
-            for (index, (entry, outcome)) in zip(wave, outcomes).enumerated() {
-                let attempts = (self.attempts.removeValue(forKey: entry.seq) ?? 0) + sends[index]
-                if sends[index] > 1 { settlement.retried[entry.dataflow, default: 0] += sends[index] - 1 }
-                switch outcome {
-                case .success(.accepted):
-                    settlement.acknowledged.append(entry)
-                    live.recordLatency(dataflow: entry.dataflow, seconds: now - entry.enqueued)
-                case .failure(let error) where EventHubsRetryPolicy.isTransient(error):
-                    self.attempts[entry.seq] = attempts
-                    lastOutage = error
-                    back.append(entry)
-                case .success(let other):
-                    let (condition, reason) = Self.describe(other)
-                    settlement.failed.append((entry, destination, attempts, condition, reason))
-                case .failure(let error):
-                    settlement.failed.append((entry, destination, attempts, error.remoteCondition?.name ?? error.code.description, "\(error)"))
-                }
+            let result = state.finish(wave, destination: destination, outcomes: outcomes, sends: sends, throttled: throttled, now: now, pause: pause)
+            let seconds = Date().timeIntervalSince1970
+            for entry in result.settlement.acknowledged { live.recordLatency(dataflow: entry.dataflow, seconds: seconds - entry.enqueued) }
+            if let error = result.outage {
+                reportOutage(error, (state.pausedUntil.map { $0 - now } ?? .zero, state.outages == 1))
+            } else if !result.settlement.acknowledged.isEmpty {
+                reportReachable(now: now)
             }
-            if let lastOutage { outage(lastOutage) } else if !settlement.acknowledged.isEmpty { recovered() }
-            if !settlement.failed.isEmpty {
-                let conditions = Set(settlement.failed.map(\.condition)).sorted().joined(separator: ", ")
-                raiseAlert("\(settlement.failed.count) exports to \(destination) failed (\(conditions)); kept in the failed-exports store")
+            if let (from, to) = result.windowChange, to < from {
+                logger.info("\(destination) throttles (server-busy): in-flight window lowered from \(from) to \(to)")
             }
+            if throttled { live.update { [destination] in $0.destinations[destination, default: .init()].connection = "throttled" } }
+            if !result.settlement.failed.isEmpty {
+                let conditions = Set(result.settlement.failed.map(\.condition)).sorted().joined(separator: ", ")
+                raiseAlert("\(result.settlement.failed.count) exports to \(destination) failed (\(conditions)); kept in the failed-exports store")
+            }
+            await settle(result.settlement)
         }
-        adjustWindow(throttled: throttled, clean: back.isEmpty && settlement.failed.isEmpty)
-        if !back.isEmpty {
-            // Back in sequence order, ahead of what was loaded after them.
-            queue = Deque((Array(queue) + back).sorted { $0.seq < $1.seq })
-        }
-        await settle(settlement)
-        inFlight -= wave.count
-        for entry in wave { inFlightProfiles.remove(entry.profileKey) }
         publish()
         ring.yield()
+    }
+
+    /// How long sending pauses after `outages` outage waves in a row.
+    private nonisolated var pause: (Int) -> Duration {
+        { [retry = options.retry] outages in min(Duration.seconds(30), retry.backoff(attempt: min(outages, 8))) }
     }
 
     private func settle(_ settlement: DeliveryStore.Settlement) async {
@@ -292,44 +227,22 @@ actor Dispatcher {
         }
     }
 
-    /// The hub asked us to wait: halve the window. Raised again, a step at a time, once nothing was
-    /// throttled for 5 seconds.
-    private func adjustWindow(throttled: Bool, clean: Bool) {
-        let now = ContinuousClock.now
-        if throttled {
-            if lastThrottle.map({ now - $0 > .seconds(1) }) ?? true {
-                window = max(min(options.minimumWindow, options.window), window / 2)
-                logger.info("\(destination) throttles (server-busy): in-flight window lowered to \(window)")
-            }
-            lastThrottle = now
-            live.update { $0.destinations[destination, default: .init()].connection = "throttled" }
-        } else if clean, window < options.window, lastThrottle.map({ now - $0 > .seconds(5) }) ?? true {
-            window = min(options.window, window + max(1, options.window / 16))
-        }
-    }
-
-    private func outage(_ error: any Error) {
-        outages += 1
-        let pause = min(Duration.seconds(30), options.retry.backoff(attempt: min(outages, 8)))
-        pausedUntil = ContinuousClock.now + pause
-        live.update { [outages] in
+    /// One alert per outage; the waves that fail while it lasts are logged only.
+    private func reportOutage(_ error: any Error, _ outage: (pause: Duration, new: Bool)) {
+        live.update { [destination] in
             $0.destinations[destination, default: .init()].connection = "down: \(error)"
-            if outages == 1 { $0.destinations[destination, default: .init()].outages += 1 }
+            if outage.new { $0.destinations[destination, default: .init()].outages += 1 }
         }
         let message = "destination \(destination) unreachable (\(error)); exports kept in the outbox, trying again in "
-            + String(format: "%.1f s", pause.seconds)
-        // One alert per outage; the waves that fail while it lasts are logged only.
-        if outages == 1 { raiseAlert(message) } else { logger.info("\(message)") }
+            + String(format: "%.1f s", outage.pause.seconds)
+        if outage.new { raiseAlert(message) } else { logger.info("\(message)") }
     }
 
-    private func recovered() {
-        if outages > 0 { logger.notice("destination \(destination) reachable again") }
-        outages = 0
-        pausedUntil = nil
-        live.update { status in
-            if lastThrottle.map({ ContinuousClock.now - $0 > .seconds(5) }) ?? true {
-                status.destinations[destination, default: .init()].connection = "connected"
-            }
+    private func reportReachable(now: ContinuousClock.Instant) {
+        let wasDown = live.snapshot.destinations[destination]?.connection.hasPrefix("down") ?? false
+        if wasDown { logger.notice("destination \(destination) reachable again") }
+        if !state.recentlyThrottled(now: now) {
+            live.update { [destination] in $0.destinations[destination, default: .init()].connection = "connected" }
         }
     }
 
@@ -339,13 +252,15 @@ actor Dispatcher {
     }
 
     private func publish() {
-        live.update {
-            $0.destinations[destination, default: .init()].window = window
-            let lowest = $0.destinations[destination, default: .init()].lowestWindow
-            $0.destinations[destination, default: .init()].lowestWindow = lowest == 0 ? window : min(lowest, window)
-            $0.destinations[destination, default: .init()].inFlight = inFlight
-            $0.destinations[destination, default: .init()].peakInFlight = max($0.destinations[destination, default: .init()].peakInFlight, inFlight)
-            $0.destinations[destination, default: .init()].throttled = throttles.count
+        let (window, inFlight) = (state.window, state.inFlight)
+        live.update { [destination, throttles] in
+            var status = $0.destinations[destination, default: .init()]
+            status.window = window
+            status.lowestWindow = status.lowestWindow == 0 ? window : min(status.lowestWindow, window)
+            status.inFlight = inFlight
+            status.peakInFlight = max(status.peakInFlight, inFlight)
+            status.throttled = throttles.count
+            $0.destinations[destination] = status
         }
     }
 
@@ -355,15 +270,5 @@ actor Dispatcher {
             return [.invalidConnectionString, .invalidToken, .tokenExpired, .unauthorized, .notFound].contains(error.code)
         }
         return !EventHubsRetryPolicy.isTransient(error)
-    }
-
-    private static func describe(_ outcome: AMQPOutcome) -> (condition: String, reason: String) {
-        switch outcome {
-        case .rejected(let condition):
-            (condition?.name ?? "rejected", condition.map { "rejected: \($0.description ?? $0.name)" } ?? "rejected without a condition")
-        case .released: ("released", "released by the hub after every retry")
-        case .modified: ("modified", "modified by the hub after every retry")
-        default: ("\(outcome)", "\(outcome)")
-        }
     }
 }
