@@ -20,8 +20,8 @@ struct DispatchState {
     /// What one wave's results come to.
     struct WaveResult {
         var settlement = DeliveryStore.Settlement()
-        /// How many entries went back to the queue (the hub was unreachable).
-        var returned = 0
+        /// The entries to put back into the queue (the hub was unreachable), with ``release(_:back:)``.
+        var back: [OutboxEntry] = []
         /// The error that made the hub count as unreachable, if any did.
         var outage: AMQPError?
         /// The window before and after, when it changed.
@@ -109,8 +109,9 @@ struct DispatchState {
     }
 
     /// A wave's outcomes (`sends[i]`: how many times entry `i` was sent): accepted entries are
-    /// acknowledged, entries the hub could not take in time go back to the queue (in sequence
-    /// order) and pause the sending, the others are failed with their condition. Adjusts the window.
+    /// acknowledged, entries the hub could not take in time are to go back to the queue and pause
+    /// the sending, the others are failed with their condition. Adjusts the window. The wave stays
+    /// in flight until ``release(_:back:)``, called once the settlement is recorded.
     mutating func finish(_ wave: [OutboxEntry], destination: String, outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int],
                          throttled: Bool, now: ContinuousClock.Instant, pause: (Int) -> Duration) -> WaveResult {
         var result = WaveResult()
@@ -139,8 +140,7 @@ struct DispatchState {
             pausedUntil = nil
         }
         result.windowChange = adjustWindow(throttled: throttled, clean: back.isEmpty && result.settlement.failed.isEmpty, now: now)
-        result.returned = back.count
-        release(wave, back: back)
+        result.back = back
         return result
     }
 
@@ -158,7 +158,8 @@ struct DispatchState {
         return (wait, outages == 1)
     }
 
-    private mutating func release(_ wave: [OutboxEntry], back: [OutboxEntry]) {
+    /// Ends a wave: its profiles are free again, `back` returns to the queue in sequence order.
+    mutating func release(_ wave: [OutboxEntry], back: [OutboxEntry]) {
         if !back.isEmpty {
             // Back in sequence order, ahead of what was loaded after them.
             queue = Deque((Array(queue) + back).sorted { $0.seq < $1.seq })

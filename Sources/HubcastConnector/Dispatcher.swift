@@ -194,7 +194,10 @@ actor Dispatcher {
                 let conditions = Set(result.settlement.failed.map(\.condition)).sorted().joined(separator: ", ")
                 raiseAlert("\(result.settlement.failed.count) exports to \(destination) failed (\(conditions)); kept in the failed-exports store")
             }
+            // The wave stays in flight until its settlement is recorded: the run must not end, nor
+            // a profile's next export go out, before.
             await settle(result.settlement)
+            state.release(wave, back: result.back)
         }
         publish()
         ring.yield()

@@ -26,7 +26,10 @@ import Testing
     @Test func serverBusyWaitsAtLeastFourSeconds() async throws {
         let fixture = try await Fixture.make { $0.faults.serverBusyFraction = 1 }
         defer { Task { await fixture.finish() } }
-        let input = try fixture.writeUpdates(1, profiles: 1)
+        // One update, one export (tier bronze: only active-flow exports it).
+        let input = fixture.folder + "/one.jsonl"
+        try #"{"profileId":"p-1","timestamp":"2026-11-20T00:00:00Z","identities":{"email":["e1@example.org"]},"attributes":{"tier":"bronze","score":1}}"#
+            .appending("\n").write(toFile: input, atomically: true, encoding: .utf8)
         let connector = try fixture.connector {
             $0.retry.serverBusyDelay = .seconds(4)
             $0.retry.initialDelay = .milliseconds(800)
@@ -41,5 +44,6 @@ import Testing
         let finished = try await report
         #expect(finished.status.dataflows.values.reduce(0) { $0 + $1.counters.failed } == 0)
         #expect(try fixture.delivery().failedExports().isEmpty)
+        #expect(finished.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged } == 1)
     }
 }
