@@ -201,6 +201,8 @@ public final class Connector: Sendable {
     private static func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> Task<Void, Never> {
         let (done, finish) = AsyncStream.makeStream(of: Void.self)
         let thread = Thread {
+            // The system's name for the thread too (top, perf, gdb), not only Foundation's.
+            Thread.current.name = name
             body()
             finish.finish()
         }
