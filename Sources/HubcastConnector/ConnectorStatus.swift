@@ -6,11 +6,49 @@ import Synchronization
 /// A snapshot of a connector, written to the store every second while it runs and read by
 /// `hubcast status`.
 public struct ConnectorStatus: Sendable, Codable, Hashable {
+    /// A destination's connection as its dispatcher last saw it; prints as `idle`, `connected`,
+    /// `throttled`, `down: <reason>` or `failed: <reason>`.
+    public struct Connection: Sendable, Codable, Hashable, CustomStringConvertible {
+        /// The kind of state. New kinds may be added: compare with the static members.
+        public struct Kind: Sendable, Codable, Hashable, CustomStringConvertible {
+            fileprivate let name: String
+
+            /// Nothing sent yet.
+            public static let idle = Kind(name: "idle")
+            /// The hub accepts what is sent.
+            public static let connected = Kind(name: "connected")
+            /// The hub answered `server-busy` in the last seconds.
+            public static let throttled = Kind(name: "throttled")
+            /// The hub could not be reached within the retry deadline; the dispatcher tries again.
+            public static let down = Kind(name: "down")
+            /// The hub refused the destination for good (credentials, unknown hub); the run stops.
+            public static let failed = Kind(name: "failed")
+
+            public init(from decoder: any Decoder) throws { name = try decoder.singleValueContainer().decode(String.self) }
+            public func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                try container.encode(name)
+            }
+            private init(name: String) { self.name = name }
+            public var description: String { name }
+        }
+
+        public var kind: Kind
+        /// Why it is down or failed.
+        public var reason: String?
+
+        public init(_ kind: Kind, reason: String? = nil) {
+            self.kind = kind
+            self.reason = reason
+        }
+
+        public var description: String { reason.map { "\(kind): \($0)" } ?? kind.description }
+    }
+
     /// Per destination: its connection and how much it keeps in flight.
     public struct Destination: Sendable, Codable, Hashable {
-        /// `idle` (nothing sent yet), `connected`, `throttled`, `down: <reason>` (unreachable; it
-        /// tries again) or `failed: <reason>` (refused for good; the run stops).
-        public var connection = "idle"
+        /// The connection as the dispatcher last saw it.
+        public var connection = Connection(.idle)
         /// The in-flight window now (lowered while the hub throttles).
         public var window = 0
         /// The lowest the window went this run.

@@ -172,7 +172,7 @@ actor Dispatcher {
         case .failure(let error) where Self.isFatal(error):
             state.giveBack(wave)
             failure = ConnectorError(.destination, "\(destination) cannot be used: \(error); its exports stay in the outbox")
-            live.update { [destination] in $0.destinations[destination, default: .init()].connection = "failed: \(error)" }
+            live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.failed, reason: "\(error)") }
             raiseAlert("destination \(destination) cannot be used: \(error); its exports stay in the outbox")
         case .failure(let error):
             state.giveBack(wave)
@@ -189,7 +189,7 @@ actor Dispatcher {
             if let (from, to) = result.windowChange, to < from {
                 logger.info("\(destination) throttles (server-busy): in-flight window lowered from \(from) to \(to)")
             }
-            if throttled { live.update { [destination] in $0.destinations[destination, default: .init()].connection = "throttled" } }
+            if throttled { live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.throttled) } }
             if !result.settlement.failed.isEmpty {
                 let conditions = Set(result.settlement.failed.map(\.condition)).sorted().joined(separator: ", ")
                 raiseAlert("\(result.settlement.failed.count) exports to \(destination) failed (\(conditions)); kept in the failed-exports store")
@@ -233,7 +233,7 @@ actor Dispatcher {
     /// One alert per outage; the waves that fail while it lasts are logged only.
     private func reportOutage(_ error: any Error, _ outage: (pause: Duration, new: Bool)) {
         live.update { [destination] in
-            $0.destinations[destination, default: .init()].connection = "down: \(error)"
+            $0.destinations[destination, default: .init()].connection = .init(.down, reason: "\(error)")
             if outage.new { $0.destinations[destination, default: .init()].outages += 1 }
         }
         let message = "destination \(destination) unreachable (\(error)); exports kept in the outbox, trying again in "
@@ -242,10 +242,10 @@ actor Dispatcher {
     }
 
     private func reportReachable(now: ContinuousClock.Instant) {
-        let wasDown = live.snapshot.destinations[destination]?.connection.hasPrefix("down") ?? false
+        let wasDown = live.snapshot.destinations[destination]?.connection.kind == .down
         if wasDown { logger.notice("destination \(destination) reachable again") }
         if !state.recentlyThrottled(now: now) {
-            live.update { [destination] in $0.destinations[destination, default: .init()].connection = "connected" }
+            live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.connected) }
         }
     }
 

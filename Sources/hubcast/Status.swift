@@ -42,7 +42,7 @@ struct Status: AsyncParsableCommand {
                 print("backfill \(dataflow): \(backfill.done) of \(backfill.total) profiles")
             }
             for (destination, state) in status.destinations.sorted(by: { $0.key < $1.key }) {
-                print("destination \(destination): \(alive ? state.connection : "not connected (last: \(state.connection))"), window \(state.window), "
+                print("destination \(destination): \(alive ? state.connection.description : "not connected (last: \(state.connection))"), window \(state.window), "
                     + "in flight \(state.inFlight), throttled \(state.throttled), outages \(state.outages)")
             }
         } else {
