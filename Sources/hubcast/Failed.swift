@@ -72,43 +72,46 @@ struct Failed: AsyncParsableCommand {
 
     struct Redrive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Move failed exports back into the outbox to be sent again.")
-        @Option(help: "The configuration file (YAML).") var config: String
-        @Argument(help: "The ids to redrive.") var ids: [Int64] = []
-        @Flag(help: "Redrive every failed export (of --dataflow, if given).") var all = false
-        @Option(help: "With --all: only this dataflow's.") var dataflow: String?
-
-        func validate() throws { try checkSelection(ids: ids, all: all, dataflow: dataflow) }
+        @OptionGroup var selection: FailedSelection
 
         func run() async throws {
-            let configuration = try ExportConfiguration.load(file: config)
-            try checkDataflow(dataflow, in: configuration)
-            let delivery = try openDeliveryStore(configuration)
-            let moved = try delivery.redrive(ids: all ? nil : ids, dataflow: dataflow)
-            print("moved \(moved) failed exports back into the outbox; the running connector or the next `hubcast run --config \(config)` sends them")
+            let moved = try selection.store().redrive(ids: selection.ids, dataflow: selection.dataflow)
+            print("moved \(moved) failed exports back into the outbox; the running connector or the next "
+                + "`hubcast run --config \(selection.config)` sends them")
         }
     }
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete failed exports for good.")
-        @Option(help: "The configuration file (YAML).") var config: String
-        @Argument(help: "The ids to delete.") var ids: [Int64] = []
-        @Flag(help: "Delete every failed export (of --dataflow, if given).") var all = false
-        @Option(help: "With --all: only this dataflow's.") var dataflow: String?
-
-        func validate() throws { try checkSelection(ids: ids, all: all, dataflow: dataflow) }
+        @OptionGroup var selection: FailedSelection
 
         func run() async throws {
-            let configuration = try ExportConfiguration.load(file: config)
-            try checkDataflow(dataflow, in: configuration)
-            let delivery = try openDeliveryStore(configuration)
-            print("deleted \(try delivery.purge(ids: all ? nil : ids, dataflow: dataflow)) failed exports")
+            print("deleted \(try selection.store().purge(ids: selection.ids, dataflow: selection.dataflow)) failed exports")
         }
     }
 }
 
-private func checkSelection(ids: [Int64], all: Bool, dataflow: String?) throws {
-    if all == !ids.isEmpty { throw ValidationError("name the ids, or pass --all") }
-    if dataflow != nil && !all { throw ValidationError("--dataflow goes with --all") }
+/// Which failed exports `redrive` and `purge` act on: named ids, or all (of one dataflow).
+struct FailedSelection: ParsableArguments {
+    @Option(help: "The configuration file (YAML).") var config: String
+    @Argument(help: ArgumentHelp("The failed exports' ids (see `hubcast failed list`).", valueName: "id")) var named: [Int64] = []
+    @Flag(help: "Every failed export (of --dataflow, if given).") var all = false
+    @Option(help: "With --all: only this dataflow's.") var dataflow: String?
+
+    func validate() throws {
+        if all == !named.isEmpty { throw ValidationError("name the ids, or pass --all") }
+        if dataflow != nil && !all { throw ValidationError("--dataflow goes with --all") }
+    }
+
+    /// The ids, or nil for all.
+    var ids: [Int64]? { all ? nil : named }
+
+    /// The store of the configuration, after checking `--dataflow` against it.
+    func store() throws -> DeliveryStore {
+        let configuration = try ExportConfiguration.load(file: config)
+        try checkDataflow(dataflow, in: configuration)
+        return try openDeliveryStore(configuration)
+    }
 }
 
 /// A `--dataflow` must name a dataflow of the configuration.

@@ -171,14 +171,7 @@ import Testing
         defer { Task { await fixture.finish() } }
         let input = try fixture.writeUpdates(300, profiles: 100)
         let expected = try Fixture.expected(fixture.dryRun(input))
-        let connector = try fixture.connector {
-            $0.drainTimeout = .milliseconds(100)
-            $0.window = 50
-        }
-        async let report = connector.run(input: input)
-        try await waitUntil("the first event arrives", stopping: connector) { !fixture.emulator.events(hub: "beta").joined().isEmpty }
-        connector.stop()
-        let stopped = try await report
+        let stopped = try await fixture.runAndStopEarly(input)
         #expect(stopped.outbox.values.reduce(0, +) > 0)
         fixture.emulator.faults = .init()
         _ = try await fixture.connector().run(input: input)

@@ -120,6 +120,20 @@ struct Fixture {
         return (input, before)
     }
 
+    /// Runs a connector on `input` against a hub that settles slowly (an emulator made with a
+    /// settlement delay) and stops it once the first event arrived, so exports are left in the
+    /// outbox; returns its report.
+    func runAndStopEarly(_ input: String) async throws -> ConnectorReport {
+        let connector = try connector {
+            $0.drainTimeout = .milliseconds(100)
+            $0.window = 50
+        }
+        async let report = connector.run(input: input)
+        try await waitUntil("the first event arrives", stopping: connector) { !emulator.events(hub: "beta").joined().isEmpty }
+        connector.stop()
+        return try await report
+    }
+
     /// What `hubcast run --dry-run --memory` exports for `input` (the backfill, then the updates).
     func dryRun(_ input: String) throws -> [ExportItem] {
         let engine = ProfileEngine(configuration: try configuration, store: MemoryProfileStore())

@@ -134,14 +134,7 @@ import Glibc
         let fixture = try await Fixture.make { $0.faults.settlementDelay = .seconds(2) }
         defer { Task { await fixture.finish() } }
         let input = try fixture.writeUpdates(300, profiles: 100)
-        let first = try fixture.connector {
-            $0.drainTimeout = .milliseconds(100)
-            $0.window = 50
-        }
-        async let stopped = first.run(input: input)
-        #expect(await Self.eventually { !fixture.emulator.events(hub: "beta").joined().isEmpty })
-        first.stop()
-        let report = try await stopped
+        let report = try await fixture.runAndStopEarly(input)
         try #require((report.outbox["active-flow"] ?? 0) > 20)
         fixture.emulator.faults = .init()
 
@@ -194,14 +187,7 @@ import Glibc
         let fixture = try await Fixture.make { $0.faults.settlementDelay = .seconds(2) }
         defer { Task { await fixture.finish() } }
         let input = try fixture.writeUpdates(300, profiles: 100)
-        let connector = try fixture.connector {
-            $0.drainTimeout = .milliseconds(100)
-            $0.window = 50
-        }
-        async let stopped = connector.run(input: input)
-        #expect(await Self.eventually { !fixture.emulator.events(hub: "beta").joined().isEmpty })
-        connector.stop()
-        let report = try await stopped
+        let report = try await fixture.runAndStopEarly(input)
         let waiting = try #require(report.outbox["active-flow"])
         #expect(waiting > 0)
         #expect(report.status.dataflows["active-flow"]?.outbox == waiting)

@@ -214,12 +214,18 @@ private struct RecordWriter: ~Copyable {
     }
 
     mutating func members(_ object: JSONObject) {
-        count(object.count)
-        object.keys.elements.withUnsafeBufferPointer { keys in
-            object.values.withUnsafeBufferPointer { values in
+        keyed(object) { $0.value($1) }
+    }
+
+    /// A keyed list: its count, then each key followed by what `write` writes of its value (read
+    /// back by the one keyed-list reader).
+    mutating func keyed<Value>(_ dictionary: OrderedDictionary<String, Value>, _ write: (inout Self, Value) -> Void) {
+        count(dictionary.count)
+        dictionary.keys.elements.withUnsafeBufferPointer { keys in
+            dictionary.values.withUnsafeBufferPointer { values in
                 for index in keys.indices {
                     string(keys[index])
-                    value(values[index])
+                    write(&self, values[index])
                 }
             }
         }
@@ -282,37 +288,14 @@ private struct RecordWriter: ~Copyable {
 
     mutating func profile(_ profile: Profile) {
         byte(ProfileRecord.version)
-        let namespaces = profile.identities.namespaces
-        count(namespaces.count)
-        namespaces.keys.elements.withUnsafeBufferPointer { names in
-            namespaces.values.withUnsafeBufferPointer { ids in
-                for index in names.indices {
-                    string(names[index])
-                    strings(ids[index])
-                }
-            }
-        }
+        keyed(profile.identities.namespaces) { $0.strings($1) }
         members(profile.attributes)
-        count(profile.memberships.count)
-        profile.memberships.keys.elements.withUnsafeBufferPointer { audiences in
-            profile.memberships.values.withUnsafeBufferPointer { memberships in
-                for index in audiences.indices {
-                    string(audiences[index])
-                    byte(memberships[index].status.code)
-                    signed(memberships[index].lastQualificationTime.seconds)
-                }
-            }
+        keyed(profile.memberships) { writer, membership in
+            writer.byte(membership.status.code)
+            writer.signed(membership.lastQualificationTime.seconds)
         }
         signed(profile.ruleVersion)
-        count(profile.lastDecisions.count)
-        profile.lastDecisions.keys.elements.withUnsafeBufferPointer { dataflows in
-            profile.lastDecisions.values.withUnsafeBufferPointer { decisions in
-                for index in dataflows.indices {
-                    string(dataflows[index])
-                    decision(decisions[index])
-                }
-            }
-        }
+        keyed(profile.lastDecisions) { $0.decision($1) }
     }
 
     mutating func decision(_ decision: ExportDecision) {
