@@ -122,9 +122,6 @@ final class LiveStats: Sendable {
         state.withLock { $0.latency[dataflow, default: .init()].record(seconds: seconds) }
     }
 
-    /// Every latency recorded per dataflow.
-    var latencies: [String: LatencyHistogram] { state.withLock { $0.latency } }
-
     var snapshot: ConnectorStatus {
         state.withLock { state in
             var status = state.status

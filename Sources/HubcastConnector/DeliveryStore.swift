@@ -152,7 +152,7 @@ public final class DeliveryStore: Sendable {
     /// What one wave of sends settled, written in one transaction.
     struct Settlement {
         var acknowledged: [OutboxEntry] = []
-        var failed: [(entry: OutboxEntry, destination: String, attempts: Int, condition: String, reason: String)] = []
+        var failed: [(entry: OutboxEntry, attempts: Int, condition: String, reason: String)] = []
         var skipped: [OutboxEntry] = []
         var retried: [String: Int] = [:]
     }

@@ -22,8 +22,11 @@ struct DispatchState {
         var settlement = DeliveryStore.Settlement()
         /// The entries to put back into the queue (the hub was unreachable), with ``release(_:back:)``.
         var back: [OutboxEntry] = []
-        /// The error that made the hub count as unreachable, if any did.
-        var outage: AMQPError?
+        /// The error that made the hub count as unreachable, if any did, with the pause it caused
+        /// and whether the outage is new.
+        var outage: (error: AMQPError, pause: Duration, new: Bool)?
+        /// Whether the hub was unreachable before this wave got through.
+        var recovered = false
         /// The window before and after, when it changed.
         var windowChange: (from: Int, to: Int)?
     }
@@ -73,15 +76,20 @@ struct DispatchState {
         var wave: [OutboxEntry] = []
         var rest: Deque<OutboxEntry> = []
         var blocked: Set<Int64> = []
-        for entry in queue {
-            if wave.count < capacity && !inFlightProfiles.contains(entry.profileKey) && !blocked.contains(entry.profileKey) {
+        var index = queue.startIndex
+        while index < queue.endIndex && wave.count < capacity {
+            let entry = queue[index]
+            if !inFlightProfiles.contains(entry.profileKey) && !blocked.contains(entry.profileKey) {
                 wave.append(entry)
             } else {
                 rest.append(entry)
             }
             blocked.insert(entry.profileKey)
+            index += 1
         }
         guard !wave.isEmpty else { return nil }
+        // Once the wave is full, what follows keeps its place as it is.
+        rest.append(contentsOf: queue[index...])
         queue = rest
         for entry in wave { inFlightProfiles.insert(entry.profileKey) }
         inFlight += wave.count
@@ -112,10 +120,11 @@ struct DispatchState {
     /// acknowledged, entries the hub could not take in time are to go back to the queue and pause
     /// the sending, the others are failed with their condition. Adjusts the window. The wave stays
     /// in flight until ``release(_:back:)``, called once the settlement is recorded.
-    mutating func finish(_ wave: [OutboxEntry], destination: String, outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int],
+    mutating func finish(_ wave: [OutboxEntry], outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int],
                          throttled: Bool, now: ContinuousClock.Instant, pause: (Int) -> Duration) -> WaveResult {
         var result = WaveResult()
         var back: [OutboxEntry] = []
+        var unreachable: AMQPError?
         for (index, (entry, outcome)) in zip(wave, outcomes).enumerated() {
             let attempts = (self.attempts.removeValue(forKey: entry.seq) ?? 0) + sends[index]
             if sends[index] > 1 { result.settlement.retried[entry.dataflow, default: 0] += sends[index] - 1 }
@@ -124,18 +133,20 @@ struct DispatchState {
                 result.settlement.acknowledged.append(entry)
             case .failure(let error) where EventHubsRetryPolicy.isTransient(error):
                 self.attempts[entry.seq] = attempts
-                result.outage = error
+                unreachable = error
                 back.append(entry)
             case .success(let other):
                 let (condition, reason) = Self.describe(other)
-                result.settlement.failed.append((entry, destination, attempts, condition, reason))
+                result.settlement.failed.append((entry, attempts, condition, reason))
             case .failure(let error):
-                result.settlement.failed.append((entry, destination, attempts, error.remoteCondition?.name ?? error.code.description, "\(error)"))
+                result.settlement.failed.append((entry, attempts, error.remoteCondition?.name ?? error.code.description, "\(error)"))
             }
         }
-        if result.outage != nil {
-            outage(now: now, pause: pause)
+        if let unreachable {
+            let (wait, new) = outage(now: now, pause: pause)
+            result.outage = (unreachable, wait, new)
         } else if !result.settlement.acknowledged.isEmpty {
+            result.recovered = outages > 0
             outages = 0
             pausedUntil = nil
         }
@@ -161,8 +172,21 @@ struct DispatchState {
     /// Ends a wave: its profiles are free again, `back` returns to the queue in sequence order.
     mutating func release(_ wave: [OutboxEntry], back: [OutboxEntry]) {
         if !back.isEmpty {
-            // Back in sequence order, ahead of what was loaded after them.
-            queue = Deque((Array(queue) + back).sorted { $0.seq < $1.seq })
+            // Back in sequence order, ahead of what was loaded after them: both are in order, so
+            // one merge pass.
+            var merged: Deque<OutboxEntry> = []
+            merged.reserveCapacity(queue.count + back.count)
+            var waiting = queue.startIndex, returned = back.startIndex
+            while waiting < queue.endIndex || returned < back.endIndex {
+                if returned < back.endIndex && (waiting == queue.endIndex || back[returned].seq < queue[waiting].seq) {
+                    merged.append(back[returned])
+                    returned += 1
+                } else {
+                    merged.append(queue[waiting])
+                    waiting += 1
+                }
+            }
+            queue = merged
         }
         inFlight -= wave.count
         for entry in wave { inFlightProfiles.remove(entry.profileKey) }

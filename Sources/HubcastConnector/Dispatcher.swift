@@ -178,13 +178,13 @@ actor Dispatcher {
             state.giveBack(wave)
             reportOutage(error, state.outage(now: now, pause: pause))
         case .success(let outcomes):
-            let result = state.finish(wave, destination: destination, outcomes: outcomes, sends: sends, throttled: throttled, now: now, pause: pause)
+            let result = state.finish(wave, outcomes: outcomes, sends: sends, throttled: throttled, now: now, pause: pause)
             let seconds = Date().timeIntervalSince1970
             for entry in result.settlement.acknowledged { live.recordLatency(dataflow: entry.dataflow, seconds: seconds - entry.enqueued) }
-            if let error = result.outage {
-                reportOutage(error, (state.pausedUntil.map { $0 - now } ?? .zero, state.outages == 1))
+            if let (error, pause, new) = result.outage {
+                reportOutage(error, (pause, new))
             } else if !result.settlement.acknowledged.isEmpty {
-                reportReachable(now: now)
+                reportReachable(now: now, recovered: result.recovered)
             }
             if let (from, to) = result.windowChange, to < from {
                 logger.info("\(destination) throttles (server-busy): in-flight window lowered from \(from) to \(to)")
@@ -241,9 +241,8 @@ actor Dispatcher {
         if outage.new { raiseAlert(message) } else { logger.info("\(message)") }
     }
 
-    private func reportReachable(now: ContinuousClock.Instant) {
-        let wasDown = live.snapshot.destinations[destination]?.connection.kind == .down
-        if wasDown { logger.notice("destination \(destination) reachable again") }
+    private func reportReachable(now: ContinuousClock.Instant, recovered: Bool) {
+        if recovered { logger.notice("destination \(destination) reachable again") }
         if !state.recentlyThrottled(now: now) {
             live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.connected) }
         }

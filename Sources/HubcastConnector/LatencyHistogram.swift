@@ -31,10 +31,4 @@ public struct LatencyHistogram: Sendable, Hashable {
         }
         return nil
     }
-
-    /// Adds another histogram's latencies.
-    public mutating func merge(_ other: LatencyHistogram) {
-        for index in counts.indices { counts[index] += other.counts[index] }
-        count += other.count
-    }
 }

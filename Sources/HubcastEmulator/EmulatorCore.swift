@@ -295,8 +295,9 @@ final class EmulatorCore: AMQPServerHandler {
         let key = layout.messageAnnotations == nil
             ? nil : (try? layout.messageAnnotations(of: encoded))?.first { $0.0.name == "x-opt-partition-key" }?.1.text
         let batch = Self.batchedEvents(encoded, layout: layout)
-        let faults = self.state.withLock { $0.faults }
+        var faults = EmulatorConfiguration.Faults()
         let stored = self.state.withLock { state -> Verdict in
+            faults = state.faults
             if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction {
                 state.faultCounts.serverBusy += 1
                 return .refused(AMQPCondition(

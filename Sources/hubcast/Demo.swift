@@ -1,6 +1,7 @@
 // Hubcast — `hubcast demo`: the connector against the built-in emulator, on the sample data.
 
 import AMQP
+import EventHubs
 import ArgumentParser
 import Foundation
 import HubcastConnector
@@ -34,7 +35,7 @@ struct Demo: AsyncParsableCommand {
         for destination in configuration.destinations {
             let hub: String
             switch destination.connection {
-            case .connectionString(let text, let name): hub = name ?? Self.entityPath(text) ?? destination.id
+            case .connectionString(let text, let name): hub = name ?? (try? EventHubsConnectionString(parsing: text))?.eventHub ?? destination.id
             case .fields(_, _, _, let name): hub = name
             }
             emulatorConfiguration.hubs[hub] = 4
@@ -111,9 +112,5 @@ struct Demo: AsyncParsableCommand {
             throw CommandError("--store \(folder) holds other files than a Hubcast store; the demo empties its store first, so name a new or a demo folder")
         }
         try FileManager.default.removeItem(atPath: folder)
-    }
-
-    private static func entityPath(_ connectionString: String) -> String? {
-        connectionString.split(separator: ";").first { $0.hasPrefix("EntityPath=") }.map { String($0.dropFirst("EntityPath=".count)) }
     }
 }

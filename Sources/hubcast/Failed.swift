@@ -120,6 +120,7 @@ private func checkDataflow(_ dataflow: String?, in configuration: ExportConfigur
     throw CommandError("no dataflow '\(dataflow)' in the configuration (dataflows: \(configuration.dataflows.map(\.id).joined(separator: ", ")))")
 }
 
-private func timestamp(_ seconds: Double) -> String {
+/// A time in seconds since 1970, as ISO 8601.
+func timestamp(_ seconds: Double) -> String {
     ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: seconds))
 }

@@ -127,6 +127,10 @@ struct Run: AsyncParsableCommand {
 
 /// The summary of a connector run on stderr: intake, then the per-dataflow table.
 func printReport(_ report: ConnectorReport, configuration: ExportConfiguration, rejects: String, to output: (String) -> Void = printError) {
+    for upload in report.uploads {
+        output("upload \(upload.audienceId): \(upload.identities) identities, \(upload.joined) joined, \(upload.stayed) stayed, "
+            + "\(upload.left) left, \(upload.created) new profiles, \(upload.rejected.count) bad lines")
+    }
     let intake = report.intake
     var line = "updates read \(intake.updatesRead), applied \(intake.updatesApplied), rejected \(intake.rejected)"
     if !intake.rejectedByKind.isEmpty {

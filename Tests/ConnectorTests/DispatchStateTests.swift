@@ -24,7 +24,7 @@ import Testing
         // Profile 1's second export waits while its first is in flight.
         #expect(state.nextWave(now: now) == nil)
         #expect(state.cursor == 4)
-        let done = state.finish([Self.entry(1, profile: 1)], destination: "d", outcomes: [.success(.accepted)], sends: [1],
+        let done = state.finish([Self.entry(1, profile: 1)], outcomes: [.success(.accepted)], sends: [1],
                                 throttled: false, now: now, pause: pause)
         // Still in flight until the settlement is recorded and the wave released.
         #expect(state.nextWave(now: now) == nil)
@@ -51,21 +51,21 @@ import Testing
         state.loaded(wave + [Self.entry(4, profile: 4)])
         #expect(state.nextWave(now: now)?.wave.count == 4)
         let refused = AMQPCondition(name: AMQPCondition.messageSizeExceeded, description: "too big")
-        let result = state.finish(wave, destination: "d",
+        let result = state.finish(wave, 
                                   outcomes: [.success(.accepted), .success(.rejected(refused)), .failure(AMQPError(.timeout, "deadline"))],
                                   sends: [1, 1, 2], throttled: false, now: now, pause: pause)
         #expect(result.settlement.acknowledged.map(\.seq) == [1])
         #expect(result.settlement.failed.map(\.condition) == [AMQPCondition.messageSizeExceeded])
         #expect(result.settlement.retried == ["flow": 1])
         #expect(result.back.map(\.seq) == [3])
-        #expect(result.outage != nil)
+        #expect(result.outage?.new == true)
         state.release(wave, back: result.back)
         // The unreachable hub pauses sending; entry 3 waits, first in line, and keeps its sends.
         #expect(state.nextWave(now: now) == nil)
         let later = now + .seconds(2)
         let again = state.nextWave(now: later)?.wave
         #expect(again?.map(\.seq) == [3])
-        let failed = state.finish(again!, destination: "d", outcomes: [.success(.rejected(refused))], sends: [1],
+        let failed = state.finish(again!, outcomes: [.success(.rejected(refused))], sends: [1],
                                   throttled: false, now: later, pause: pause)
         state.release(again!, back: failed.back)
         #expect(failed.settlement.failed.first?.attempts == 3)
@@ -75,19 +75,19 @@ import Testing
         var state = Self.state(window: 64)
         state.loaded((1...3).map { Self.entry($0, profile: $0) })
         let wave = state.nextWave(now: now)!.wave
-        let throttled = state.finish(wave, destination: "d", outcomes: wave.map { _ in .success(.accepted) }, sends: [1, 1, 1],
+        let throttled = state.finish(wave, outcomes: wave.map { _ in .success(.accepted) }, sends: [1, 1, 1],
                                      throttled: true, now: now, pause: pause)
         state.release(wave, back: [])
         #expect(throttled.windowChange.map { [$0.from, $0.to] } == [64, 32])
         // Within 5 s of the throttling the window stays down; after that a clean wave raises it.
         state.loaded([Self.entry(4, profile: 4)])
         let soon = state.nextWave(now: now + .seconds(2))!.wave
-        #expect(state.finish(soon, destination: "d", outcomes: [.success(.accepted)], sends: [1], throttled: false,
+        #expect(state.finish(soon, outcomes: [.success(.accepted)], sends: [1], throttled: false,
                              now: now + .seconds(2), pause: pause).windowChange == nil)
         state.release(soon, back: [])
         state.loaded([Self.entry(5, profile: 5)])
         let quiet = state.nextWave(now: now + .seconds(6))!.wave
-        let raised = state.finish(quiet, destination: "d", outcomes: [.success(.accepted)], sends: [1], throttled: false,
+        let raised = state.finish(quiet, outcomes: [.success(.accepted)], sends: [1], throttled: false,
                                   now: now + .seconds(6), pause: pause)
         #expect(raised.windowChange.map { [$0.from, $0.to] } == [32, 36])
     }
