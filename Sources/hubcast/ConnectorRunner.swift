@@ -26,13 +26,17 @@ struct ConnectorFlags: ParsableArguments {
     @Option(help: "A CA file to trust for TLS (for example the emulator's test CA, certs/ca.pem).")
     var caFile: String?
 
+    /// The connector's own ranges (``ConnectorOptions/validate()``), checked before anything runs.
     func validate() throws {
-        guard (1...1_000_000).contains(window) else { throw ValidationError("--window must be 1...1000000") }
-        guard (1...100_000_000).contains(outboxLimit) else { throw ValidationError("--outbox-limit must be 1...100000000") }
-        guard backfillRate.isFinite, backfillRate > 0, backfillRate <= 10_000_000 else {
-            throw ValidationError("--backfill-rate must be above 0 and at most 10000000")
-        }
+        // Converting a huge or infinite value to a Duration would trap: bound it first.
         guard drainTimeout.isFinite, (0...86_400).contains(drainTimeout) else { throw ValidationError("--drain-timeout must be 0...86400 seconds") }
+        var options = ConnectorOptions()
+        apply(to: &options)
+        do {
+            try options.validate()
+        } catch {
+            throw ValidationError(error.message)
+        }
     }
 
     func apply(to options: inout ConnectorOptions) {
