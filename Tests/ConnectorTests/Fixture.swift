@@ -23,7 +23,7 @@ struct Fixture {
     }
 
     /// Starts an emulator (`adjust` changes its settings) and writes the configuration.
-    static func make(tls: Bool = false, retries: Int = 2, goldOnly: Bool = false,
+    static func make(tls: Bool = false, retries: Int = 2, goldOnly: Bool = false, fixedPort: Bool = false,
                      _ adjust: (inout EmulatorConfiguration) -> Void = { _ in }) async throws -> Fixture {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hubcast-connector-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -35,10 +35,29 @@ struct Fixture {
         adjust(&settings)
         var quiet = Logger(label: "test.emulator")
         quiet.logLevel = .critical
-        let emulator = try await HubcastEmulator.start(settings, logger: quiet)
+        let emulator = try await startEmulator(settings, fixedPort: fixedPort, logger: quiet)
         let fixture = Fixture(folder: folder, emulator: emulator, configurationFile: folder + "/hubcast.yaml")
         try fixture.writeConfiguration(tls: tls, retries: retries, goldOnly: goldOnly)
         return fixture
+    }
+
+    /// Starts an emulator. With `settings.port` 0 and `fixedPort`, on a free port below the
+    /// ephemeral range (32768 and up): a test that stops it and starts another on the same port
+    /// must not find that port taken meanwhile by some client's socket, nor see a client connect
+    /// to itself on it (TCP simultaneous open to a port in the ephemeral range).
+    static func startEmulator(_ settings: EmulatorConfiguration, fixedPort: Bool = false, logger: Logger) async throws -> HubcastEmulator {
+        guard fixedPort, settings.port == 0 else { return try await HubcastEmulator.start(settings, logger: logger) }
+        var lastError: (any Error)?
+        for _ in 0..<50 {
+            var chosen = settings
+            chosen.port = Int.random(in: 20_000..<32_000)
+            do {
+                return try await HubcastEmulator.start(chosen, logger: logger)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError!
     }
 
     /// Writes the configuration: `gold-flow` (audience `gold`, or `gold` and `silver` unless

@@ -12,7 +12,8 @@ import Testing
 
 @Suite struct OutageTests {
     @Test func outageKeepsExportsAndUsesNoRetries() async throws {
-        let fixture = try await Fixture.make()
+        // A port below the ephemeral range: the hub comes back on it later.
+        let fixture = try await Fixture.make(fixedPort: true)
         defer { Task { await fixture.finish() } }
         let input = try fixture.writeUpdates(300, profiles: 100)
         let expected = try Fixture.expected(fixture.dryRun(input))
