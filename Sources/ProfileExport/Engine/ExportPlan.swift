@@ -10,10 +10,11 @@ struct DataflowPlan: Sendable {
     let mapped: [String: MappedAudience]
     /// Mapped attribute paths as a tree, in the order first mapped.
     let attributes: AttributeTree
-    /// The mapped audiences in mapping order, with what payloads need of them.
-    let mappedList: [(id: String, info: AudienceInfo?, mapping: MappedAudience)]
-    /// Configured audiences this dataflow does not map (candidates for spec §4 (c)).
-    let unmapped: [String: AudienceInfo]
+    /// The mapped audiences in mapping order, as their payload entries.
+    let mappedList: [AudienceEntry]
+    /// Configured audiences this dataflow does not map (candidates for spec §4 (c)), as their
+    /// payload entries.
+    let unmapped: [String: AudienceEntry]
     /// For each mapped attribute, its index in the plan's `mappedPaths`.
     let attributeIndexes: [Int]
     /// The dataflow's position in the configuration.
@@ -24,6 +25,8 @@ struct DataflowPlan: Sendable {
 struct AttributeTree: Sendable {
     struct Node: Sendable {
         var name: String
+        /// `"name":`, as JSON.
+        var key: [UInt8]
         /// True when this node's path is itself mapped (then its whole value is written).
         var isMapped = false
         var children: [Node] = []
@@ -41,13 +44,64 @@ struct AttributeTree: Sendable {
         if let existing = nodes.firstIndex(where: { $0.name == head }) {
             index = existing
         } else {
-            nodes.append(Node(name: head))
+            var key = JSONWriter(capacity: head.utf8.count + 3)
+            key.key(head)
+            nodes.append(Node(name: head, key: key.bytes))
             index = nodes.count - 1
         }
         if components.count == 1 {
             nodes[index].isMapped = true
         } else {
             insert(components.dropFirst(), into: &nodes[index].children)
+        }
+    }
+}
+
+/// An audience's `segmentMembership.ups` entry for one dataflow, as JSON put together beforehand:
+/// `head` is `"id":{"lastQualificationTime":"`, the time follows, then the tail for the status
+/// (`","status":"…"`, the timestamps and name the destination asks for, and `}`).
+struct AudienceEntry: Sendable {
+    let id: String
+    /// The audience's merge policy; `nil` for an audience the configuration does not define.
+    let mergePolicy: String?
+    let head: [UInt8]
+    /// Indexed like `MembershipStatus.allCases`.
+    let tails: [[UInt8]]
+
+    init(id: String, info: AudienceInfo?, mapping: MappedAudience?, names: Bool, times: Bool) {
+        self.id = id
+        mergePolicy = info?.mergePolicy
+        var head = JSONWriter(capacity: id.utf8.count + 32)
+        head.beginObject()
+        head.key(id)
+        head.beginObject()
+        head.key("lastQualificationTime")
+        self.head = Array(head.bytes.dropFirst()) + [0x22]
+        tails = MembershipStatus.allCases.map { status in
+            var tail = JSONWriter(capacity: 128)
+            tail.beginObject()
+            tail.key("status")
+            tail.value(status.rawValue)
+            if times {
+                if let createdAt = info?.createdAt { tail.key("createdAt"); tail.value(createdAt) }
+                if let updatedAt = info?.updatedAt { tail.key("updatedAt"); tail.value(updatedAt) }
+                if let created = mapping?.mappingCreatedAt { tail.key("mappingCreatedAt"); tail.value(created.milliseconds) }
+                if let updated = mapping?.mappingUpdatedAt { tail.key("mappingUpdatedAt"); tail.value(updated.milliseconds) }
+            }
+            if names, let name = info?.name {
+                tail.key("name")
+                tail.value(name)
+            }
+            tail.endObject()
+            return [0x22, 0x2C] + tail.bytes.dropFirst()
+        }
+    }
+
+    func tail(_ status: MembershipStatus) -> [UInt8] {
+        switch status {
+        case .realized: tails[0]
+        case .existing: tails[1]
+        case .exited: tails[2]
         }
     }
 }
@@ -122,11 +176,14 @@ struct ExportPlan: Sendable {
         dataflows = configuration.dataflows.enumerated().compactMap { position, dataflow in
             guard let destination = configuration.destination(dataflow.destination) else { return nil }
             let mapped = Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            let names = destination.includeSegmentNames, times = destination.includeSegmentTimestamps
             return DataflowPlan(
                 dataflow: dataflow, destination: destination, mapped: mapped,
                 attributes: AttributeTree(dataflow.attributes),
-                mappedList: dataflow.audiences.map { ($0.id, infos[$0.id], $0) },
-                unmapped: infos.filter { mapped[$0.key] == nil },
+                mappedList: dataflow.audiences.map { AudienceEntry(id: $0.id, info: infos[$0.id], mapping: $0, names: names, times: times) },
+                unmapped: Dictionary(uniqueKeysWithValues: infos.filter { mapped[$0.key] == nil }.map {
+                    ($0.key, AudienceEntry(id: $0.key, info: $0.value, mapping: nil, names: names, times: times))
+                }),
                 attributeIndexes: dataflow.attributes.map { allPaths.firstIndex(of: $0)! }, index: position)
         }
         mappedPaths = paths

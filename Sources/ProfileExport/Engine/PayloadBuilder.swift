@@ -14,8 +14,9 @@ import OrderedCollections
 struct PayloadBuilder {
     let plan: ExportPlan
 
-    /// `changed`: audiences whose membership flipped in this update (spec §4 (a)).
-    func payload(for profile: Profile, dataflow: DataflowPlan, changed: Set<String>) -> [UInt8] {
+    /// `changes`: the membership changes of this update; those that flipped (joined or left) are
+    /// written even when the profile is no longer a member (spec §4 (a)).
+    func payload(for profile: Profile, dataflow: DataflowPlan, changes: [MembershipChange]) -> [UInt8] {
         var writer = JSONWriter(capacity: 1024)
         writer.beginObject()
         writeAttributes(dataflow.attributes.roots, in: profile.attributes, to: &writer)
@@ -24,19 +25,22 @@ struct PayloadBuilder {
         writer.beginObject()
         writer.key("ups")
         writer.beginObject()
-        var policies: [String] = []
-        let names = dataflow.destination.includeSegmentNames
-        let times = dataflow.destination.includeSegmentTimestamps
-        for (audienceId, info, mapping) in dataflow.mappedList {
-            guard let membership = profile.memberships[audienceId],
-                  membership.status.isMember || changed.contains(audienceId) else { continue }
-            if let policy = info?.mergePolicy, !policies.contains(policy) { policies.append(policy) }
-            writeEntry(audienceId, membership, info: info, mapping: mapping, names: names, times: times, to: &writer)
+        // The merge policies of the mapped audiences written (few: usually one).
+        var firstPolicy: String?
+        var otherPolicies: [String] = []
+        for entry in dataflow.mappedList {
+            guard let membership = profile.memberships[entry.id] else { continue }
+            guard membership.status.isMember || changes.contains(where: { $0.isTransition && $0.audienceId == entry.id }) else { continue }
+            if let policy = entry.mergePolicy, policy != firstPolicy, !otherPolicies.contains(policy) {
+                if firstPolicy == nil { firstPolicy = policy } else { otherPolicies.append(policy) }
+            }
+            writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
         }
-        if !policies.isEmpty {
+        if let firstPolicy, !dataflow.unmapped.isEmpty {
             for (audienceId, membership) in profile.memberships where membership.status.isMember {
-                guard let info = dataflow.unmapped[audienceId], policies.contains(info.mergePolicy) else { continue }
-                writeEntry(audienceId, membership, info: info, mapping: nil, names: names, times: times, to: &writer)
+                guard let entry = dataflow.unmapped[audienceId], let policy = entry.mergePolicy,
+                      policy == firstPolicy || otherPolicies.contains(policy) else { continue }
+                writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
             }
         }
         writer.endObject()
@@ -60,49 +64,28 @@ struct PayloadBuilder {
         return writer.bytes
     }
 
-    private func writeEntry(_ audienceId: String, _ membership: Membership, info: AudienceInfo?, mapping: MappedAudience?,
-                            names: Bool, times: Bool, to writer: inout JSONWriter) {
-        writer.key(audienceId)
-        writer.beginObject()
-        writer.key("lastQualificationTime")
-        writer.value(membership.lastQualificationTime)
-        writer.key("status")
-        writer.value(membership.status.rawValue)
-        if times {
-            if let createdAt = info?.createdAt { writer.key("createdAt"); writer.value(createdAt) }
-            if let updatedAt = info?.updatedAt { writer.key("updatedAt"); writer.value(updatedAt) }
-            if let created = mapping?.mappingCreatedAt { writer.key("mappingCreatedAt"); writer.value(created.milliseconds) }
-            if let updated = mapping?.mappingUpdatedAt { writer.key("mappingUpdatedAt"); writer.value(updated.milliseconds) }
-        }
-        if names, let name = info?.name {
-            writer.key("name")
-            writer.value(name)
-        }
-        writer.endObject()
-    }
-
     /// Writes the mapped attributes the profile has; a branch with none of them is left out.
     private func writeAttributes(_ nodes: [AttributeTree.Node], in object: JSONObject, to writer: inout JSONWriter) {
         for node in nodes {
-            guard let value = object[node.name], value != .null else { continue }
+            guard let index = object.index(forKey: node.name) else { continue }
             if node.isMapped {
-                writer.key(node.name)
+                let value = object.values[index]
+                if value == .null { continue }
+                writer.encodedKey(node.key)
                 writer.value(value)
-            } else if case .object(let members) = value, Self.hasAny(node.children, in: members) {
-                writer.key(node.name)
+            } else if case .object(let members) = object.values[index] {
+                // Written, then taken back when none of the branch's mapped attributes is there.
+                let mark = writer.mark
+                writer.encodedKey(node.key)
                 writer.beginObject()
+                let before = writer.mark.count
                 writeAttributes(node.children, in: members, to: &writer)
-                writer.endObject()
+                if writer.mark.count == before {
+                    writer.rewind(to: mark)
+                } else {
+                    writer.endObject()
+                }
             }
         }
-    }
-
-    private static func hasAny(_ nodes: [AttributeTree.Node], in object: JSONObject) -> Bool {
-        for node in nodes {
-            guard let value = object[node.name], value != .null else { continue }
-            if node.isMapped { return true }
-            if case .object(let members) = value, hasAny(node.children, in: members) { return true }
-        }
-        return false
     }
 }

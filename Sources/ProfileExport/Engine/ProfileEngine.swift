@@ -158,8 +158,7 @@ public final class ProfileEngine {
                 removed: [Identity], changedAttributes: ChangedAttributes, backfill: [String: [String]] = [:],
                 only: String? = nil) -> [ExportItem] {
         var items: [ExportItem] = []
-        var flipped = Set<String>()
-        for change in changes where change.isTransition { flipped.insert(change.audienceId) }
+        let flipped = changes.contains(where: \.isTransition)
         // Which dataflows the profile is in a mapped audience of: one pass over its memberships.
         for (audienceId, membership) in profile.memberships where membership.status.isMember {
             for position in plan.dataflowsMapping[audienceId] ?? [] { memberOfDataflow[position] = true }
@@ -167,7 +166,7 @@ public final class ProfileEngine {
         defer { for position in memberOfDataflow.indices { memberOfDataflow[position] = false } }
         for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
             var triggers: [ExportTrigger] = []
-            if !flipped.isEmpty {
+            if flipped {
                 for change in changes where change.isTransition && dataflow.mapped[change.audienceId] != nil {
                     triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))
                 }
@@ -201,7 +200,7 @@ public final class ProfileEngine {
                 items.append(ExportItem(
                     dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
                     partitionKey: Self.partitionKey(of: profile, namespace: dataflow.dataflow.partitionKey),
-                    triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changed: flipped),
+                    triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changes: changes),
                     profileKey: profile.key, time: time))
                 decision = ExportDecision(exported: true, time: time, triggers: triggers)
             }

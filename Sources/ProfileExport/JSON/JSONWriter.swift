@@ -47,6 +47,32 @@ public struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    /// Writes a member name already encoded as JSON with its colon (`"name":`).
+    mutating func encodedKey(_ key: [UInt8]) {
+        separate()
+        bytes.append(contentsOf: key)
+        needsComma = false
+    }
+
+    /// Writes a member whose JSON is put together beforehand around a timestamp: `head`, the
+    /// time's digits, `tail`.
+    mutating func member(_ head: [UInt8], _ time: Timestamp, _ tail: [UInt8]) {
+        separate()
+        bytes.append(contentsOf: head)
+        time.write(to: &bytes)
+        bytes.append(contentsOf: tail)
+        needsComma = true
+    }
+
+    /// Where the writer is, to go back to with ``rewind(to:)``.
+    var mark: (count: Int, needsComma: Bool) { (bytes.count, needsComma) }
+
+    /// Drops what was written since `mark`.
+    mutating func rewind(to mark: (count: Int, needsComma: Bool)) {
+        bytes.removeLast(bytes.count - mark.count)
+        needsComma = mark.needsComma
+    }
+
     /// Writes text that is already JSON, as one value.
     public mutating func raw(_ json: [UInt8]) { separate(); bytes.append(contentsOf: json); needsComma = true }
 

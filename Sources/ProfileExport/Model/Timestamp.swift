@@ -96,15 +96,27 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = seconds - days * 86_400
         let (year, month, day) = Timestamp.civil(fromDays: days)
+        guard (0...9999).contains(year) else { return writeSlowly(year, month, day, rest, to: &output) }
+        // The usual years: the 20 characters are put together on the stack and appended at once.
+        let hour = rest / 3600, minute = rest / 60 % 60, second = rest % 60
+        func digit(_ value: Int64) -> UInt8 { UInt8(truncatingIfNeeded: 0x30 + value) }
+        let text: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                   UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            digit(year / 1000), digit(year / 100 % 10), digit(year / 10 % 10), digit(year % 10), 0x2D,
+            digit(month / 10), digit(month % 10), 0x2D, digit(day / 10), digit(day % 10), 0x54,
+            digit(hour / 10), digit(hour % 10), 0x3A, digit(minute / 10), digit(minute % 10), 0x3A,
+            digit(second / 10), digit(second % 10), 0x5A)
+        withUnsafeBytes(of: text) { output.append(contentsOf: $0) }
+    }
+
+    /// Years outside 0…9999: a sign for years before 0 and as many digits as the year needs
+    /// (ISO 8601's expanded years), the other fields as usual.
+    private func writeSlowly(_ year: Int64, _ month: Int64, _ day: Int64, _ rest: Int64, to output: inout [UInt8]) {
         func put(_ value: Int64, _ width: Int, then separator: UInt8) {
-            var divisor: Int64 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var value = value
-            while divisor > 0 {
-                output.append(UInt8(0x30 + value / divisor % 10))
-                value %= divisor
-                divisor /= 10
-            }
+            let digits = Array(String(value.magnitude).utf8)
+            if value < 0 { output.append(0x2D) }
+            output.append(contentsOf: repeatElement(0x30, count: max(0, width - digits.count)))
+            output.append(contentsOf: digits)
             output.append(separator)
         }
         put(year, 4, then: 0x2D)
