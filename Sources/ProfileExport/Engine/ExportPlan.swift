@@ -2,8 +2,8 @@
 
 import OrderedCollections
 
-/// A dataflow with everything the engine needs at hand.
-struct DataflowPlan: Sendable {
+/// A dataflow with everything the engine needs at hand (a class: handed around without copying).
+final class DataflowPlan: Sendable {
     let dataflow: Dataflow
     let destination: Destination
     /// Mapped audience id → mapping.
@@ -19,6 +19,18 @@ struct DataflowPlan: Sendable {
     let attributeIndexes: [Int]
     /// The dataflow's position in the configuration.
     let index: Int
+
+    init(dataflow: Dataflow, destination: Destination, mapped: [String: MappedAudience], attributes: AttributeTree,
+         mappedList: [AudienceEntry], unmapped: [String: AudienceEntry], attributeIndexes: [Int], index: Int) {
+        self.dataflow = dataflow
+        self.destination = destination
+        self.mapped = mapped
+        self.attributes = attributes
+        self.mappedList = mappedList
+        self.unmapped = unmapped
+        self.attributeIndexes = attributeIndexes
+        self.index = index
+    }
 }
 
 /// The mapped attribute paths of a dataflow as a tree, so a payload is written in one walk.

@@ -17,7 +17,7 @@ struct PayloadBuilder {
     /// `changes`: the membership changes of this update; those that flipped (joined or left) are
     /// written even when the profile is no longer a member (spec §4 (a)).
     func payload(for profile: Profile, dataflow: DataflowPlan, changes: [MembershipChange]) -> [UInt8] {
-        var writer = JSONWriter(capacity: 1024)
+        var writer = JSONWriter(capacity: 480)  // with the array header, 512 bytes: a malloc size class of its own
         writer.beginObject()
         writeAttributes(dataflow.attributes.roots, in: profile.attributes, to: &writer)
 

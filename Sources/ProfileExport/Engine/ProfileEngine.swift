@@ -68,7 +68,7 @@ public final class ProfileEngine {
         let everything = profile.ruleVersion != plan.ruleVersion
         if everything {
             for (audienceId, rule) in plan.rules {
-                if let change = Self.evaluate(rule.matches(.object(profile.attributes)), audienceId, in: &profile, at: time) {
+                if let change = Self.evaluate(rule.matches(object: profile.attributes), audienceId, in: &profile, at: time) {
                     changes.append(change)
                 }
             }
@@ -88,7 +88,7 @@ public final class ProfileEngine {
             for (index, isAffected) in affected.enumerated() where isAffected {
                 affected[index] = false
                 let (audienceId, rule) = plan.rules[index]
-                if let change = Self.evaluate(rule.matches(.object(profile.attributes)), audienceId, in: &profile, at: time) {
+                if let change = Self.evaluate(rule.matches(object: profile.attributes), audienceId, in: &profile, at: time) {
                     changes.append(change)
                 }
             }

@@ -1,5 +1,7 @@
 // Hubcast — audience rules: which profiles belong to a rule audience (spec §2, §11).
 
+import OrderedCollections
+
 /// A parsed audience rule, such as `person.name.firstName = "John" and loyalty.points >= 1000`.
 ///
 /// Parse once with ``init(parsing:)``, then call ``matches(_:)`` for every profile update; matching
@@ -31,6 +33,11 @@ public struct AudienceRule: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether a profile with this attribute document (a `JSONValue.object`) satisfies the rule.
     public func matches(_ attributes: JSONValue) -> Bool {
+        root.evaluate(attributes.object ?? [:])
+    }
+
+    /// Whether a profile with these attributes satisfies the rule.
+    func matches(object attributes: JSONObject) -> Bool {
         root.evaluate(attributes)
     }
 

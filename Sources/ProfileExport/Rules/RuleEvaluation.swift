@@ -3,6 +3,8 @@
 // The hot path: no allocation, no existentials, no closures that escape. Strings are compared by
 // their UTF-8 bytes in place.
 
+import OrderedCollections
+
 /// How an attribute value orders against a literal.
 enum RuleOrder: Sendable {
     case less, equal, greater
@@ -63,7 +65,7 @@ extension RuleLiteral {
 
 extension RuleNode {
     /// Whether the profile whose attribute document is `attributes` satisfies this node.
-    func evaluate(_ attributes: JSONValue) -> Bool {
+    func evaluate(_ attributes: JSONObject) -> Bool {
         switch self {
         case .all(let nodes):
             for node in nodes where !node.evaluate(attributes) { return false }
@@ -100,10 +102,17 @@ extension RuleNode {
     }
 }
 
-extension JSONValue {
+extension JSONObject {
     /// The value at `path` unless it is missing or `null`.
     func presentValue(at path: AttributePath) -> JSONValue? {
-        guard let value = value(at: path) else { return nil }
+        let components = path.components
+        guard var value = self[components[0]] else { return nil }
+        var step = 1
+        while step < components.count {
+            guard case .object(let members) = value, let next = members[components[step]] else { return nil }
+            value = next
+            step += 1
+        }
         if case .null = value { return nil }
         return value
     }
