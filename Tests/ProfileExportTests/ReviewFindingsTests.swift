@@ -117,4 +117,21 @@ import Testing
             try bytes.withUnsafeBufferPointer { try ProfileUpdate(json: JSONParser.parse(bytes: $0)) }
         }
     }
+
+    /// SQLite text ends at a NUL, so "p\u0000x" would be stored as "p": two profiles, or two
+    /// identities, would become one in the durable store but not in memory. Such ids are refused
+    /// with the reason, in updates and in uploads.
+    @Test func idsWithANulCharacterAreRefused() throws {
+        for line in [#"{"profileId": "p\u0000x"}"#, #"{"identities": {"ecid": ["e\u0000"]}}"#,
+                     #"{"profileId": "p", "removeIdentities": {"ec\u0000id": ["e"]}}"#] {
+            #expect {
+                try ProfileUpdate(jsonLine: line)
+            } throws: { error in
+                (error as? ProfileExportError)?.message.contains("NUL character") == true
+            }
+        }
+        let (identities, rejected) = UploadFile.parse("ecid,a\u{0}b\necid,ok\n")
+        #expect(identities == [Identity(namespace: "ecid", id: "ok")])
+        #expect(rejected.map(\.line) == [1] && rejected.first?.reason.contains("NUL") == true)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import OrderedCollections
 import Testing
 @testable import ProfileExport
@@ -63,6 +64,39 @@ import Testing
         #expect(profile.profileId == "y")
         #expect(profile.attributes["a"] == .int(3))
         #expect(try store.profileCount() == 1)
+    }
+
+    /// The lookup and the save bind through SQLite's C API: ids are bound whole (non-ASCII, long),
+    /// and a record damaged in the file is a store error naming the profile, never a crash.
+    @Test func idsAreBoundWholeAndDamagedRecordsAreErrors() throws {
+        let folder = temporaryFolder()
+        let store = try SQLiteProfileStore(folder: folder)
+        let ids = ["a", "ab", "Zoë 🚀", String(repeating: "x", count: 300)]
+        var keys: [Int64] = []
+        for (index, id) in ids.enumerated() {
+            var profile = Profile(key: store.newKey(), profileId: id)
+            profile.attributes["n"] = .int(Int64(index))
+            try store.save(profile, previousIdentities: nil)
+            profile.attributes["n"] = .int(Int64(index) + 10)
+            try store.save(profile, previousIdentities: profile.identities)  // the UPDATE path
+            keys.append(profile.key)
+        }
+        for (index, id) in ids.enumerated() {
+            #expect(try store.key(profileId: id) == keys[index])
+            #expect(try store.checkout(key: keys[index])?.attributes["n"] == .int(Int64(index) + 10))
+        }
+        #expect(try store.key(profileId: "Zoë") == nil)
+        try store.databaseQueue.write { db in
+            try db.execute(sql: "UPDATE profiles SET record = x'02ff' WHERE profile_id = 'a'")
+        }
+        #expect(throws: ProfileExportError.self) { try store.key(profileId: "a") }
+        do {
+            _ = try store.key(profileId: "a")
+        } catch {
+            #expect(error.code == .store && error.message.contains("profile \(keys[0])") && error.message.contains("damaged"))
+        }
+        // The statement was reset after the error: the next lookups work.
+        #expect(try store.key(profileId: "Zoë 🚀") == keys[2])
     }
 
     @Test func failedBatchRollsBackEverything() throws {

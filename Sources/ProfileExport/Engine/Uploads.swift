@@ -63,6 +63,10 @@ public enum UploadFile {
                 rejected.append(UploadRejection(line: number, reason: fields[0].isEmpty ? "empty namespace" : "empty id"))
                 continue
             }
+            guard !fields[0].utf8.contains(0), !fields[1].utf8.contains(0) else {
+                rejected.append(UploadRejection(line: number, reason: "a NUL character in the namespace or id"))
+                continue
+            }
             let identity = Identity(namespace: fields[0], id: fields[1])
             if seen.insert(identity).inserted { identities.append(identity) }
         }

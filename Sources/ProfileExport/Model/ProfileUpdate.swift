@@ -34,7 +34,9 @@ public struct ProfileUpdate: Sendable, Hashable {
         // More optional fields may be added (spec §9): unknown keys are ignored.
         switch object["profileId"] {
         case nil, .null?: break
-        case .string(let id)? where !id.isEmpty: profileId = id
+        case .string(let id)? where !id.isEmpty:
+            guard !id.utf8.contains(0) else { throw Self.invalid("'profileId' contains a NUL character (\\u0000)") }
+            profileId = id
         default: throw Self.invalid("'profileId' must be a non-empty string")
         }
         switch object["timestamp"] {
@@ -105,14 +107,20 @@ public struct ProfileUpdate: Sendable, Hashable {
             var result: [Identity] = []
             for (namespace, ids) in namespaces {
                 guard !namespace.isEmpty else { throw invalid("'\(field)' has an empty namespace") }
+                // Ids are stored as SQLite text, which ends at a NUL: "a\u0000b" would become "a".
+                guard !namespace.utf8.contains(0) else { throw invalid("'\(field)' has a namespace with a NUL character (\\u0000)") }
+                func add(_ id: String) throws(ProfileExportError) {
+                    guard !id.utf8.contains(0) else { throw invalid("'\(field).\(namespace)' has an id with a NUL character (\\u0000)") }
+                    result.append(Identity(namespace: namespace, id: id))
+                }
                 switch ids {
-                case .string(let id) where !id.isEmpty: result.append(Identity(namespace: namespace, id: id))
+                case .string(let id) where !id.isEmpty: try add(id)
                 case .array(let items):
                     for item in items {
                         guard case .string(let id) = item, !id.isEmpty else {
                             throw invalid("'\(field).\(namespace)' must hold non-empty id strings")
                         }
-                        result.append(Identity(namespace: namespace, id: id))
+                        try add(id)
                     }
                 default: throw invalid("'\(field).\(namespace)' must be an array of id strings")
                 }
