@@ -112,13 +112,22 @@ public final class DeliveryStore: Sendable {
             VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         var perDataflow: [String: Int] = [:]
+        var triggers = JSONWriter(capacity: 256)
         for item in items {
-            var triggers = JSONWriter(capacity: 128)
+            // One row per export, through SQLite's C API (the intake's hottest statement).
+            triggers.clear()
             triggers.beginArray()
-            for trigger in item.triggers { triggers.value(trigger.json) }
+            for trigger in item.triggers { trigger.write(to: &triggers) }
             triggers.endArray()
-            try insert.execute(arguments: [item.dataflow, item.destination, item.partitionKey, item.profileKey,
-                                           triggers.text, Data(item.payload), time])
+            let run = try RawStatement(insert, in: db)
+            try run.bind(item.dataflow, at: 1)
+            try run.bind(item.destination, at: 2)
+            try run.bind(item.partitionKey, at: 3)
+            try run.bind(item.profileKey, at: 4)
+            try run.bind(triggers.text, at: 5)
+            try run.bind(blob: item.payload, at: 6)
+            try run.bind(time, at: 7)
+            _ = try run.step()
             perDataflow[item.dataflow, default: 0] += 1
         }
         for (dataflow, count) in perDataflow {

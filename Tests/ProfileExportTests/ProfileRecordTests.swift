@@ -135,6 +135,24 @@ import Testing
         }
     }
 
+    /// The outbox and the dry-run lines write triggers directly; the text is that of their JSON value.
+    @Test func triggersWriteTheirJSONText() async {
+        for trigger in Self.everyTrigger + [.identity(added: [Identity(namespace: "q\"n", id: "\u{1}")], removed: [])] {
+            var direct = JSONWriter()
+            trigger.write(to: &direct)
+            var viaValue = JSONWriter()
+            viaValue.value(trigger.json)
+            #expect(direct.text == viaValue.text)
+        }
+        await propertyCheck(count: 300, input: Generator { rng in ProfileRandom.trigger(using: &rng) }) { trigger in
+            var direct = JSONWriter()
+            trigger.write(to: &direct)
+            var viaValue = JSONWriter()
+            viaValue.value(trigger.json)
+            #expect(direct.bytes == viaValue.bytes)
+        }
+    }
+
     // MARK: - The old JSON format
 
     /// The record as format 1 wrote it (the encoder before the binary format).

@@ -43,6 +43,48 @@ public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Writes ``json`` without building it (for the connector's outbox and dry-run lines).
+    package func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("type")
+        switch self {
+        case .membership(let audience, let status):
+            writer.value("membership")
+            writer.key("audience")
+            writer.value(audience)
+            writer.key("status")
+            writer.value(status.rawValue)
+        case .identity(let added, let removed):
+            writer.value("identity")
+            for (name, identities) in [("added", added), ("removed", removed)] {
+                writer.key(name)
+                writer.beginArray()
+                for identity in identities {
+                    writer.beginObject()
+                    writer.key("namespace")
+                    writer.value(identity.namespace)
+                    writer.key("id")
+                    writer.value(identity.id)
+                    writer.endObject()
+                }
+                writer.endArray()
+            }
+        case .attribute(let paths):
+            writer.value("attribute")
+            writer.key("paths")
+            writer.beginArray()
+            for path in paths { writer.value(path.description) }
+            writer.endArray()
+        case .backfill(let audiences):
+            writer.value("backfill")
+            writer.key("audiences")
+            writer.beginArray()
+            for audience in audiences { writer.value(audience) }
+            writer.endArray()
+        }
+        writer.endObject()
+    }
+
     /// Reads ``json`` back.
     public init?(json: JSONValue) {
         guard let object = json.object, case .string(let type)? = object["type"] else { return nil }

@@ -45,7 +45,7 @@ public struct ExportItem: Sendable, Hashable {
         writer.value(partitionKey)
         writer.key("triggers")
         writer.beginArray()
-        for trigger in triggers { writer.value(trigger.json) }
+        for trigger in triggers { trigger.write(to: &writer) }
         writer.endArray()
         writer.key("payload")
         writer.raw(payload)

@@ -64,6 +64,12 @@ public struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    /// Empties the writer, keeping its buffer, to write another text.
+    package mutating func clear() {
+        bytes.removeAll(keepingCapacity: true)
+        needsComma = false
+    }
+
     /// Where the writer is, to go back to with ``rewind(to:)``.
     var mark: (count: Int, needsComma: Bool) { (bytes.count, needsComma) }
 

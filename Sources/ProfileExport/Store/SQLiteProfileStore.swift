@@ -2,7 +2,6 @@
 
 import Foundation
 package import GRDB
-import GRDBSQLite
 import OrderedCollections
 
 /// Profiles in one SQLite database file, `profiles.sqlite`, under the configured store folder.
@@ -147,51 +146,14 @@ public final class SQLiteProfileStore: ProfileStore {
     public func key(profileId: String) throws(ProfileExportError) -> Int64? {
         lookedUp = nil
         let profile = try withDatabase("cannot look up a profile id") { db -> Profile? in
-            // Every update runs this query: it goes to SQLite's C API on GRDB's prepared statement,
-            // and the record is decoded where SQLite holds it.
-            let statement = try db.cachedStatement(sql: "SELECT key, record FROM profiles WHERE profile_id = ?")
-            return try Self.step(statement, in: db, binding: { handle in
-                Self.bind(profileId, at: 1, to: handle)
-            }, row: { handle in
-                let key = sqlite3_column_int64(handle, 0)
-                let bytes = UnsafeBufferPointer(start: sqlite3_column_blob(handle, 1)?.assumingMemoryBound(to: UInt8.self),
-                                                count: Int(sqlite3_column_bytes(handle, 1)))
-                return try ProfileRecord.decode(bytes, key: key, profileId: profileId)
-            })
+            // Every update runs this query: through the C API, the record decoded where SQLite holds it.
+            let run = try RawStatement(db.cachedStatement(sql: "SELECT key, record FROM profiles WHERE profile_id = ?"), in: db)
+            try run.bind(profileId, at: 1)
+            guard try run.step() else { return nil }
+            return try ProfileRecord.decode(run.bytes(at: 1), key: run.int64(at: 0), profileId: profileId)
         }
         lookedUp = profile
         return profile?.key
-    }
-
-    /// Binds `text` (SQLite copies it).
-    private static func bind(_ text: String, at index: Int32, to handle: OpaquePointer) -> Int32 {
-        var text = text
-        return text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), transient) }
-    }
-
-    /// SQLite's "copy the value now" destructor, for bound text and blobs.
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-
-    /// Runs a prepared statement of `db` through the C API: binds with `bind`, steps once, reads the
-    /// first row (if any) with `row`, and resets it for its next use (by GRDB or by this store).
-    private static func step<T>(_ statement: Statement, in db: Database, binding bind: (OpaquePointer) -> Int32,
-                                row: (OpaquePointer) throws -> T) throws -> T? {
-        let handle = statement.sqliteStatement
-        defer {
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
-        }
-        sqlite3_reset(handle)
-        guard bind(handle) == SQLITE_OK else { throw failure(db, "cannot bind a value of '\(statement.sql)'") }
-        switch sqlite3_step(handle) {
-        case SQLITE_ROW: return try row(handle)
-        case SQLITE_DONE: return nil
-        default: throw failure(db, "'\(statement.sql)' failed")
-        }
-    }
-
-    private static func failure(_ db: Database, _ what: String) -> ProfileExportError {
-        ProfileExportError(.store, "\(what): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
     }
 
     public func key(identity: Identity) throws(ProfileExportError) -> Int64? {
@@ -216,20 +178,12 @@ public final class SQLiteProfileStore: ProfileStore {
             // statement: through the C API, as the lookup.
             var saved = false
             if previousIdentities != nil {
-                let statement = try db.cachedStatement(sql: "UPDATE profiles SET record = ? WHERE key = ? AND profile_id IS ?")
-                _ = try Self.step(statement, in: db, binding: { handle in
-                    var result = encoded.withUnsafeBytes { sqlite3_bind_blob(handle, 1, $0.baseAddress, Int32($0.count), Self.transient) }
-                    if result == SQLITE_OK { result = sqlite3_bind_int64(handle, 2, profile.key) }
-                    if result == SQLITE_OK {
-                        if let profileId = profile.profileId {
-                            result = Self.bind(profileId, at: 3, to: handle)
-                        } else {
-                            result = sqlite3_bind_null(handle, 3)
-                        }
-                    }
-                    return result
-                }, row: { _ in () })
-                saved = sqlite3_changes(db.sqliteConnection) > 0
+                let run = try RawStatement(db.cachedStatement(sql: "UPDATE profiles SET record = ? WHERE key = ? AND profile_id IS ?"), in: db)
+                try run.bind(blob: encoded, at: 1)
+                try run.bind(profile.key, at: 2)
+                try run.bind(profile.profileId, at: 3)
+                _ = try run.step()
+                saved = run.changes > 0
             }
             if !saved {
                 let record = Data(encoded)

@@ -1,0 +1,84 @@
+// Hubcast — SQLite's C API on a GRDB prepared statement, for the statements run once per update.
+
+package import GRDB
+import GRDBSQLite
+
+/// One run of a prepared statement of GRDB's, bound and stepped through SQLite's C API: no
+/// argument arrays, no row objects, blobs read in place. Used for the few statements every update
+/// or export runs; everything else goes through GRDB.
+///
+/// Make one per run, bind every parameter, then ``step()`` (and read columns while it is on a row).
+/// The statement is reset and its bindings cleared when the run ends, so GRDB (or the next run)
+/// finds it as it expects. Text and blobs are copied by SQLite when bound.
+package struct RawStatement: ~Copyable {
+    private let handle: OpaquePointer
+    private let connection: OpaquePointer
+
+    package init(_ statement: Statement, in db: Database) throws(ProfileExportError) {
+        guard let connection = db.sqliteConnection else { throw ProfileExportError(.store, "the database is closed") }
+        handle = statement.sqliteStatement
+        self.connection = connection
+        sqlite3_reset(handle)
+    }
+
+    deinit {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    /// SQLite's "copy the value now" destructor.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    package func bind(_ text: String, at index: Int32) throws(ProfileExportError) {
+        var text = text
+        try check(text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), Self.transient) })
+    }
+
+    package func bind(_ text: String?, at index: Int32) throws(ProfileExportError) {
+        if let text { try bind(text, at: index) } else { try check(sqlite3_bind_null(handle, index)) }
+    }
+
+    package func bind(_ value: Int64, at index: Int32) throws(ProfileExportError) {
+        try check(sqlite3_bind_int64(handle, index, value))
+    }
+
+    package func bind(_ value: Double, at index: Int32) throws(ProfileExportError) {
+        try check(sqlite3_bind_double(handle, index, value))
+    }
+
+    package func bind(blob bytes: [UInt8], at index: Int32) throws(ProfileExportError) {
+        try check(bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), Self.transient) })
+    }
+
+    /// Runs the statement to its first row: `true` on a row (read it with the column accessors),
+    /// `false` when done.
+    package func step() throws(ProfileExportError) -> Bool {
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw failure("'\(sql)' failed")
+        }
+    }
+
+    package func int64(at column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+    /// The blob (or text) of `column` where SQLite holds it, valid until the run steps again or ends.
+    package func bytes(at column: Int32) -> UnsafeBufferPointer<UInt8> {
+        let start = sqlite3_column_blob(handle, column)?.assumingMemoryBound(to: UInt8.self)
+        return UnsafeBufferPointer(start: start, count: start == nil ? 0 : Int(sqlite3_column_bytes(handle, column)))
+    }
+
+    /// How many rows the last INSERT, UPDATE or DELETE on the connection changed.
+    package var changes: Int { Int(sqlite3_changes(connection)) }
+
+    private func check(_ result: Int32) throws(ProfileExportError) {
+        guard result == SQLITE_OK else { throw failure("cannot bind a value of '\(sql)'") }
+    }
+
+    /// The statement's text, for errors (GRDB's `sql` is worked out on every call: too slow for each run).
+    private var sql: String { String(cString: sqlite3_sql(handle)) }
+
+    private func failure(_ what: String) -> ProfileExportError {
+        ProfileExportError(.store, "\(what): \(String(cString: sqlite3_errmsg(connection)))")
+    }
+}
