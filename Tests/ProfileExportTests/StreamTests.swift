@@ -91,6 +91,28 @@ import Testing
         #expect(try store.profileCount() == 0)
     }
 
+    /// A file is read and parsed ahead on a thread of its own: a batch that fails to commit is
+    /// applied again from the lines already read, and nothing is skipped or applied twice.
+    @Test func aReadAheadBatchThatFailsIsAppliedAgain() throws {
+        let folder = temporaryFolder()
+        let input = try write((1...50).map(Self.join) + ["{bad"], in: folder)
+        let store = try SQLiteProfileStore(folder: folder + "/store")
+        let harness = try Harness(ExportRuleTests.yaml, store: store)
+        var batches = 0
+        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), batchSize: 20, checkpoint: "input",
+                                  onBatch: { _ throws(ProfileExportError) in
+                                      batches += 1
+                                      if batches == 2 { throw ProfileExportError(.store, "disk full (simulated)") }
+                                  })
+        var keys: [String] = []
+        for _ in 0..<20 { keys.append(try #require(try stream.nextItem()).partitionKey) }
+        #expect(throws: ProfileExportError.self) { try stream.nextItem() }
+        while let item = try stream.nextItem() { keys.append(item.partitionKey) }
+        #expect(keys == (1...50).map { "e\($0)" })
+        #expect(stream.summary.updatesRead == 51 && stream.summary.rejected == 1)
+        #expect(try store.value(named: "input") == "51")
+    }
+
     @Test func backfillExportsExactlyThePreQualifiedMembersOnce() throws {
         let folder = temporaryFolder()
         let store = try SQLiteProfileStore(folder: folder)

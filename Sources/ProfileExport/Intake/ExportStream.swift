@@ -38,7 +38,9 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
     private let onReject: ((Int, ProfileExportError) -> Void)?
     private var pending: [ExportItem] = []
     /// The lines of a batch that failed to commit, to apply again.
-    private var retry: [(number: Int, line: [UInt8])] = []
+    private var retry: [ParsedLine] = []
+    /// Reads and parses a regular file ahead, on a thread of its own.
+    private var prefetcher: LinePrefetcher?
     private var pendingIndex = 0
     private var skipThrough = 0
     private var started = false
@@ -63,6 +65,8 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         self.onReject = onReject
         for dataflow in engine.configuration.dataflows { summary.exports[dataflow.id] = 0 }
     }
+
+    deinit { prefetcher?.stop() }
 
     public func makeAsyncIterator() -> ExportStream { self }
 
@@ -99,6 +103,7 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         guard exhausted else { return }
         exhausted = false
         reader.resume()
+        prefetcher?.start()
     }
 
     private func fill() throws(ProfileExportError) {
@@ -107,11 +112,20 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         if !started {
             started = true
             if let checkpoint, let value = try engine.store.value(named: checkpoint), let line = Int(value) { skipThrough = line }
+            if reader.isRegularFile {
+                prefetcher = LinePrefetcher(reader: reader, batchSize: batchSize, skipThrough: skipThrough)
+                prefetcher?.start()
+            }
         }
         // The lines of this batch: those of a batch that failed to commit come first, again.
         var lines = retry
         retry = []
-        while lines.count < batchSize, !exhausted {
+        if lines.isEmpty, let prefetcher {
+            let batch = prefetcher.next()
+            lines = batch.lines
+            exhausted = batch.ended
+        }
+        while lines.count < batchSize, !exhausted, prefetcher == nil {
             // Live input (a pipe): apply what has arrived rather than wait for a full batch.
             if !lines.isEmpty, !reader.isRegularFile, !reader.hasWaitingLine { break }
             guard let line = reader.next() else {
@@ -120,7 +134,7 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
             }
             let number = reader.lineNumber
             if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            lines.append((number, line))
+            lines.append(ParsedLine(number: number, bytes: line))
         }
         if lines.isEmpty, let failure = reader.failure {
             throw ProfileExportError(.unreadableInput, "cannot read the input after line \(reader.lineNumber): \(failure)",
@@ -134,18 +148,15 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         var items: [ExportItem] = []
         do {
             try engine.store.batch { () throws(ProfileExportError) in
-                for (number, line) in lines {
+                for line in lines {
                     counts.updatesRead += 1
                     do throws(ProfileExportError) {
-                        let update = try line.withUnsafeBufferPointer { bytes in
-                            Result { () throws(ProfileExportError) in try ProfileUpdate(json: JSONParser.parse(bytes: bytes)) }
-                        }.get()
-                        let applied = try engine.apply(update, receivedAt: receivedAt)
+                        let applied = try engine.apply(line.update.get(), receivedAt: receivedAt)
                         counts.updatesApplied += 1
                         for item in applied { counts.exports[item.dataflow, default: 0] += 1 }
                         items += applied
                     } catch where error.code != .store {
-                        rejected.append((number, line, error))
+                        rejected.append((line.number, line.bytes, error))
                     }
                 }
                 if let checkpoint { try engine.store.setValue(String(lastLine), named: checkpoint) }
