@@ -428,7 +428,12 @@ private struct RecordReader {
         let length = try count(minimumSize: 1)
         if length == 0 { return "" }
         defer { index += length }
-        return String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<(index + length)]), as: UTF8.self)
+        // Copied in and checked as UTF-8 (invalid bytes replaced) without the generic decoding path.
+        let source = UnsafeBufferPointer(rebasing: bytes[index..<(index + length)])
+        return String(unsafeUninitializedCapacity: length) { target in
+            _ = target.initialize(from: source)
+            return length
+        }
     }
 
     mutating func strings() throws(RecordDamage) -> [String] {

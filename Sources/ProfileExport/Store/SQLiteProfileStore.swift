@@ -158,8 +158,11 @@ public final class SQLiteProfileStore: ProfileStore {
 
     public func key(identity: Identity) throws(ProfileExportError) -> Int64? {
         try withDatabase("cannot look up an identity") { db in
-            try Int64.fetchOne(db.cachedStatement(sql: "SELECT key FROM identities WHERE namespace = ? AND id = ?"),
-                               arguments: [identity.namespace, identity.id])
+            // Every update with identities runs this query: through the C API.
+            let run = try RawStatement(db.cachedStatement(sql: "SELECT key FROM identities WHERE namespace = ? AND id = ?"), in: db)
+            try run.bind(identity.namespace, at: 1)
+            try run.bind(identity.id, at: 2)
+            return try run.step() ? run.int64(at: 0) : nil
         }
     }
 
