@@ -122,19 +122,28 @@ private struct Reader {
     mutating func string() throws(ProfileExportError) -> String {
         index += 1
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes; plain ASCII (the usual case) needs no UTF-8 check.
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == 0x22 {
-                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) else {
-                    index = start
-                    throw failure("expected a string of valid UTF-8")
+                let text: String
+                let content = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                if ascii {
+                    text = String(unsafeUninitializedCapacity: content.count) { target in target.initialize(from: content).1 }
+                } else {
+                    guard let valid = String(validating: content, as: UTF8.self) else {
+                        index = start
+                        throw failure("expected a string of valid UTF-8")
+                    }
+                    text = valid
                 }
                 index += 1
                 return text
             }
             if byte == 0x5C { break }
             if byte < 0x20 { throw failure("expected no control characters inside a string") }
+            if byte >= 0x80 { ascii = false }
             index += 1
         }
         var scalars = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))

@@ -15,7 +15,10 @@ public struct JSONWriter: Sendable {
     public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
 
     /// The text written so far.
-    public var text: String { String(decoding: bytes, as: UTF8.self) }
+    public var text: String {
+        // What the writer writes is valid UTF-8 (it comes from Swift strings): copied in, not decoded.
+        String(unsafeUninitializedCapacity: bytes.count) { target in target.initialize(from: bytes).1 }
+    }
 
     public mutating func beginObject() { separate(); bytes.append(0x7B); needsComma = false }
     public mutating func endObject() { bytes.append(0x7D); needsComma = true }
