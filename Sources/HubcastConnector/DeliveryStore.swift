@@ -173,13 +173,20 @@ public final class DeliveryStore: Sendable {
         do {
             try await queue.write { db in
                 var counters: [String: DeliveryCounters] = [:]
+                // One row per acknowledged export, while the intake waits for the writer: through
+                // SQLite's C API.
                 let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE seq = ?")
+                func remove(_ seq: Int64) throws {
+                    let run = try RawStatement(delete, in: db)
+                    try run.bind(seq, at: 1)
+                    _ = try run.step()
+                }
                 for entry in settlement.acknowledged {
-                    try delete.execute(arguments: [entry.seq])
+                    try remove(entry.seq)
                     counters[entry.dataflow, default: .init()].acknowledged += 1
                 }
                 for entry in settlement.skipped {
-                    try delete.execute(arguments: [entry.seq])
+                    try remove(entry.seq)
                     counters[entry.dataflow, default: .init()].skipped += 1
                 }
                 for failure in settlement.failed {
@@ -189,7 +196,7 @@ public final class DeliveryStore: Sendable {
                         SELECT dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, ?, ?, ?, ?
                         FROM outbox WHERE seq = ?
                         """, arguments: [failure.attempts, failure.condition, failure.reason, now, failure.entry.seq])
-                    try delete.execute(arguments: [failure.entry.seq])
+                    try remove(failure.entry.seq)
                     counters[failure.entry.dataflow, default: .init()].failed += 1
                 }
                 for (dataflow, count) in settlement.retried { counters[dataflow, default: .init()].retried += count }
