@@ -11,24 +11,17 @@ extension ProfileEngine {
     /// everything written or removed, so only the rules reading under them need evaluating.
     func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> ChangedAttributes {
         guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return ChangedAttributes() }
-        var touched: [Touch] = []
+        var changed = ChangedAttributes()
         var prefix: [String] = []
-        Self.merge(update.attributes, into: &profile.attributes, prefix: &prefix, touched: &touched)
+        prefix.reserveCapacity(8)
+        let mapped = plan.mappedPaths
+        Self.merge(update.attributes, into: &profile.attributes, prefix: &prefix, mapped: mapped, changed: &changed)
         for path in update.removeAttributes {
             if let old = Self.remove(path.components[...], from: &profile.attributes) {
-                touched.append(Touch(path: path.components, replaced: old))
+                changed.note(path.components, replaced: old, mapped: mapped)
             }
         }
-        var result = ChangedAttributes()
-        for touch in touched where !result.topNames.contains(touch.path[0]) { result.topNames.append(touch.path[0]) }
-        for (index, mapped) in plan.mappedPaths.enumerated() where result.topNames.contains(mapped.components[0]) {
-            for touch in touched where touch.touches(mapped.components) {
-                if result.mapped.isEmpty { result.mapped = [Bool](repeating: false, count: plan.mappedPaths.count) }
-                result.mapped[index] = true
-                break
-            }
-        }
-        return result
+        return changed
     }
 
     /// What an update's attribute writes touched.
@@ -39,39 +32,47 @@ extension ProfileEngine {
         var topNames: [String] = []
 
         func changed(_ index: Int) -> Bool { !mapped.isEmpty && mapped[index] }
-    }
 
-    /// A path written or removed, with the object it replaced there (when it replaced one).
-    struct Touch {
-        var path: [String]
-        var replaced: JSONValue?
-
-        /// Whether this write or removal changes the attribute at `mapped`: it is at or inside it, or
-        /// it replaced an object that held something at `mapped`.
-        func touches(_ mapped: [String]) -> Bool {
-            if path.count >= mapped.count { return path.starts(with: mapped) }
-            guard mapped.starts(with: path), case .object(let old)? = replaced else { return false }
-            return JSONValue.object(old).value(at: AttributePath(components: Array(mapped[path.count...]))) != nil
+        /// Records a write or removal at `path` (which replaced `replaced` there): its top-level name,
+        /// and the mapped paths it changes — those at or above it, and those inside an object it replaced.
+        mutating func note(_ path: [String], replaced: JSONValue?, mapped: [AttributePath]) {
+            if !topNames.contains(path[0]) { topNames.append(path[0]) }
+            for (index, mappedPath) in mapped.enumerated() where mappedPath.components[0] == path[0] {
+                if !self.mapped.isEmpty && self.mapped[index] { continue }
+                let components = mappedPath.components
+                let touches: Bool
+                if path.count >= components.count {
+                    touches = path.starts(with: components)
+                } else if components.starts(with: path), case .object(let old)? = replaced {
+                    touches = JSONValue.object(old).value(at: AttributePath(components: Array(components[path.count...]))) != nil
+                } else {
+                    touches = false
+                }
+                if touches {
+                    if self.mapped.isEmpty { self.mapped = [Bool](repeating: false, count: mapped.count) }
+                    self.mapped[index] = true
+                }
+            }
         }
     }
 
     /// Deep-merges `writes` into `object`, recording each leaf written (a `null` leaf removes and is
     /// recorded only when something was there).
     private static func merge(_ writes: JSONObject, into object: inout JSONObject, prefix: inout [String],
-                              touched: inout [Touch]) {
+                              mapped: [AttributePath], changed: inout ChangedAttributes) {
         for (name, value) in writes {
             prefix.append(name)
             defer { prefix.removeLast() }
             switch value {
             case .null:
-                if let old = object.removeValue(forKey: name) { touched.append(Touch(path: prefix, replaced: old)) }
+                if let old = object.removeValue(forKey: name) { changed.note(prefix, replaced: old, mapped: mapped) }
             case .object(let members) where members.isEmpty:
                 continue  // deep-merging an empty object changes nothing
             case .object(let members):
                 if let index = object.index(forKey: name), case .object(let existing) = object.values[index] {
                     object.values[index] = .null  // drop the second reference so the child mutates in place
                     var child = existing
-                    merge(members, into: &child, prefix: &prefix, touched: &touched)
+                    merge(members, into: &child, prefix: &prefix, mapped: mapped, changed: &changed)
                     if child.isEmpty, !existing.isEmpty {
                         object.remove(at: index)  // its last member was removed
                     } else {
@@ -81,15 +82,15 @@ extension ProfileEngine {
                     // Nothing, or a plain value, is there: the writes make a new object, which
                     // replaces the plain value only when something is written into it.
                     var child = JSONObject()
-                    merge(members, into: &child, prefix: &prefix, touched: &touched)
+                    merge(members, into: &child, prefix: &prefix, mapped: mapped, changed: &changed)
                     if !child.isEmpty { object[name] = .object(child) }
                 }
             default:
                 let old = object.updateValue(value, forKey: name)
                 if case .object? = old {
-                    touched.append(Touch(path: prefix, replaced: old))
+                    changed.note(prefix, replaced: old, mapped: mapped)
                 } else {
-                    touched.append(Touch(path: prefix, replaced: nil))
+                    changed.note(prefix, replaced: nil, mapped: mapped)
                 }
             }
         }
