@@ -7,18 +7,17 @@ extension ProfileEngine {
     /// removals, and returns the mapped attribute paths (of any dataflow) that were touched:
     /// a write at or inside a mapped path counts even when the value is the same (spec §3.3); a
     /// write or removal that replaces a mapped path's parent counts when the profile had it; a
-    /// removal of an attribute the profile lacks does nothing. Also returns the top-level names of
-    /// everything written or removed, so only the rules reading under them need evaluating.
+    /// removal of an attribute the profile lacks does nothing. Also returns the rules that read under
+    /// the top-level names written or removed, so only those need evaluating.
     func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> ChangedAttributes {
         guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return ChangedAttributes() }
         var changed = ChangedAttributes()
         var prefix: [String] = []
         prefix.reserveCapacity(8)
-        let mapped = plan.mappedPaths
-        Self.merge(update.attributes, into: &profile.attributes, prefix: &prefix, mapped: mapped, changed: &changed)
+        Self.merge(update.attributes, into: &profile.attributes, prefix: &prefix, plan: plan, changed: &changed)
         for path in update.removeAttributes {
             if let old = Self.remove(path.components[...], from: &profile.attributes) {
-                changed.note(path.components, replaced: old, mapped: mapped)
+                changed.note(path.components, replaced: old, plan: plan)
             }
         }
         return changed
@@ -26,19 +25,17 @@ extension ProfileEngine {
 
     /// What an update's attribute writes touched.
     struct ChangedAttributes {
-        /// Indexed like `plan.mappedPaths`: whether that mapped path changed. Empty when none did.
-        var mapped: [Bool] = []
-        /// The top-level names written or removed under, each once.
-        var topNames: [String] = []
+        /// Indexes (in `plan.mappedPaths`) of the mapped paths that changed.
+        var mapped = SmallBitSet()
+        /// Indexes (in `plan.rules`) of the rules that read under a top-level name written or removed.
+        var rules = SmallBitSet()
 
-        func changed(_ index: Int) -> Bool { !mapped.isEmpty && mapped[index] }
-
-        /// Records a write or removal at `path` (which replaced `replaced` there): its top-level name,
-        /// and the mapped paths it changes — those at or above it, and those inside an object it replaced.
-        mutating func note(_ path: [String], replaced: JSONValue?, mapped: [AttributePath]) {
-            if !topNames.contains(path[0]) { topNames.append(path[0]) }
-            for (index, mappedPath) in mapped.enumerated() where mappedPath.components[0] == path[0] {
-                if !self.mapped.isEmpty && self.mapped[index] { continue }
+        /// Records a write or removal at `path` (which replaced `replaced` there): the rules reading
+        /// under its top-level name, and the mapped paths it changes — those at or above it, and those
+        /// inside an object it replaced.
+        mutating func note(_ path: [String], replaced: JSONValue?, plan: ExportPlan) {
+            for index in plan.rulesByTopName[path[0]] ?? [] { rules.insert(index) }
+            for (index, mappedPath) in plan.mappedPaths.enumerated() where mappedPath.components[0] == path[0] && !mapped.contains(index) {
                 let components = mappedPath.components
                 let touches: Bool
                 if path.count >= components.count {
@@ -48,10 +45,7 @@ extension ProfileEngine {
                 } else {
                     touches = false
                 }
-                if touches {
-                    if self.mapped.isEmpty { self.mapped = [Bool](repeating: false, count: mapped.count) }
-                    self.mapped[index] = true
-                }
+                if touches { mapped.insert(index) }
             }
         }
     }
@@ -59,20 +53,20 @@ extension ProfileEngine {
     /// Deep-merges `writes` into `object`, recording each leaf written (a `null` leaf removes and is
     /// recorded only when something was there).
     private static func merge(_ writes: JSONObject, into object: inout JSONObject, prefix: inout [String],
-                              mapped: [AttributePath], changed: inout ChangedAttributes) {
+                              plan: ExportPlan, changed: inout ChangedAttributes) {
         for (name, value) in writes {
             prefix.append(name)
             defer { prefix.removeLast() }
             switch value {
             case .null:
-                if let old = object.removeValue(forKey: name) { changed.note(prefix, replaced: old, mapped: mapped) }
+                if let old = object.removeValue(forKey: name) { changed.note(prefix, replaced: old, plan: plan) }
             case .object(let members) where members.isEmpty:
                 continue  // deep-merging an empty object changes nothing
             case .object(let members):
                 if let index = object.index(forKey: name), case .object(let existing) = object.values[index] {
                     object.values[index] = .null  // drop the second reference so the child mutates in place
                     var child = existing
-                    merge(members, into: &child, prefix: &prefix, mapped: mapped, changed: &changed)
+                    merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
                     if child.isEmpty, !existing.isEmpty {
                         object.remove(at: index)  // its last member was removed
                     } else {
@@ -82,15 +76,15 @@ extension ProfileEngine {
                     // Nothing, or a plain value, is there: the writes make a new object, which
                     // replaces the plain value only when something is written into it.
                     var child = JSONObject()
-                    merge(members, into: &child, prefix: &prefix, mapped: mapped, changed: &changed)
+                    merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
                     if !child.isEmpty { object[name] = .object(child) }
                 }
             default:
                 let old = object.updateValue(value, forKey: name)
                 if case .object? = old {
-                    changed.note(prefix, replaced: old, mapped: mapped)
+                    changed.note(prefix, replaced: old, plan: plan)
                 } else {
-                    changed.note(prefix, replaced: nil, mapped: mapped)
+                    changed.note(prefix, replaced: nil, plan: plan)
                 }
             }
         }

@@ -11,8 +11,6 @@ public final class ProfileEngine {
     public let store: any ProfileStore
     let plan: ExportPlan
     let payloads: PayloadBuilder
-    /// Scratch: which rules an update's writes affect (indexed like `plan.rules`), reset after use.
-    private var affected: [Bool]
     /// Scratch: whether the profile being decided is in a mapped audience of each dataflow.
     private var memberOfDataflow: [Bool]
 
@@ -21,7 +19,6 @@ public final class ProfileEngine {
         self.store = store
         self.plan = ExportPlan(configuration)
         self.payloads = PayloadBuilder(plan: plan)
-        self.affected = [Bool](repeating: false, count: plan.rules.count)
         self.memberOfDataflow = [Bool](repeating: false, count: configuration.dataflows.count)
     }
 
@@ -73,20 +70,16 @@ public final class ProfileEngine {
                 }
             }
         } else {
-            for name in changedAttributes.topNames {
-                for index in plan.rulesByTopName[name] ?? [] { affected[index] = true }
-            }
             // Rules that read nothing written keep their result: only `realized` moves to `existing`.
             for position in profile.memberships.values.indices where profile.memberships.values[position].status == .realized {
                 let audienceId = profile.memberships.keys[position]
-                guard let index = plan.ruleIndex[audienceId], !affected[index] else { continue }
+                guard let index = plan.ruleIndex[audienceId], !changedAttributes.rules.contains(index) else { continue }
                 let before = profile.memberships.values[position]
                 let after = Membership(.existing, at: before.lastQualificationTime)
                 profile.memberships.values[position] = after
                 changes.append(MembershipChange(audienceId: audienceId, from: .realized, to: after))
             }
-            for (index, isAffected) in affected.enumerated() where isAffected {
-                affected[index] = false
+            for index in changedAttributes.rules {
                 let (audienceId, rule) = plan.rules[index]
                 if let change = Self.evaluate(rule.matches(object: profile.attributes), audienceId, in: &profile, at: time) {
                     changes.append(change)
@@ -179,7 +172,7 @@ public final class ProfileEngine {
                 if !added.isEmpty || !removed.isEmpty { triggers.append(.identity(added: added, removed: removed)) }
                 if !changedAttributes.mapped.isEmpty {
                     var mine: [AttributePath] = []
-                    for (position, index) in dataflow.attributeIndexes.enumerated() where changedAttributes.mapped[index] {
+                    for (position, index) in dataflow.attributeIndexes.enumerated() where changedAttributes.mapped.contains(index) {
                         mine.append(dataflow.dataflow.attributes[position])
                     }
                     if !mine.isEmpty { triggers.append(.attribute(paths: mine)) }
