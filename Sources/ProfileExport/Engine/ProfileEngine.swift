@@ -99,10 +99,14 @@ public final class ProfileEngine {
     /// update's profile id: that names it, it merges nothing.
     private func resolve(_ update: ProfileUpdate) throws(ProfileExportError) -> Profile? {
         var owner: Int64?
-        var ownerWitness = ""
+        // What named the owner, put into words only for a conflict.
+        var ownerWitness: Identity?
+        func witness() -> String {
+            if let ownerWitness { return "identity \(ownerWitness)" }
+            return "profileId '\(update.profileId ?? "")'"
+        }
         if let profileId = update.profileId, let key = try store.key(profileId: profileId) {
             owner = key
-            ownerWitness = "profileId '\(profileId)'"
         }
         // Each identity that a profile has names that profile; two different ones are a conflict.
         func claim(_ identities: [Identity], conflict: (Identity) -> String) throws(ProfileExportError) {
@@ -110,14 +114,14 @@ public final class ProfileEngine {
                 guard let key = try store.key(identity: identity) else { continue }
                 if let owner, owner != key { throw ProfileExportError(.identityConflict, conflict(identity)) }
                 owner = key
-                ownerWitness = "identity \(identity)"
+                ownerWitness = identity
             }
         }
-        try claim(update.identities) { "identity \($0) belongs to another profile than \(ownerWitness)" }
+        try claim(update.identities) { "identity \($0) belongs to another profile than \(witness())" }
         // Identities to remove only find the profile when nothing else does: once the profile is
         // known, removing an identity it lacks is no change (spec §11), whoever has it.
         if owner == nil {
-            try claim(update.removeIdentities) { "identities to remove belong to two profiles (\(ownerWitness), identity \($0))" }
+            try claim(update.removeIdentities) { "identities to remove belong to two profiles (\(witness()), identity \($0))" }
         }
         guard let owner else { return nil }
         guard let profile = try store.checkout(key: owner) else {
@@ -125,7 +129,7 @@ public final class ProfileEngine {
         }
         if let profileId = update.profileId, let existing = profile.profileId, existing != profileId {
             try store.save(profile, previousIdentities: profile.identities)
-            throw ProfileExportError(.identityConflict, "\(ownerWitness) belongs to profile '\(existing)', not '\(profileId)'")
+            throw ProfileExportError(.identityConflict, "\(witness()) belongs to profile '\(existing)', not '\(profileId)'")
         }
         return profile
     }
