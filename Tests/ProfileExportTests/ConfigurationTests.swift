@@ -88,6 +88,23 @@ import Testing
         }
     }
 
+    /// Ids become SQLite text, which GRDB binds up to a NUL: a destination "d\0x" would be
+    /// written to the outbox whole and looked up as "d". The configuration refuses NUL.
+    @Test func aNulCharacterInASettingIsRefusedWithItsLine() {
+        let yaml = """
+            destinations:
+              - {id: "hub\\0x", connectionString: "Endpoint=sb://h/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=e"}
+            audiences: []
+            dataflows: []
+            """
+        #expect {
+            try ExportConfiguration.parse(yaml: yaml, file: "nul.yaml")
+        } throws: { error in
+            guard let error = error as? ProfileExportError else { return false }
+            return error.message.contains("NUL") && error.location?.line == 2
+        }
+    }
+
     @Test func separateSeedFieldsNeedAllFour() throws {
         let yaml = """
             destinations:

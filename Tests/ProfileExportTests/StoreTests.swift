@@ -86,6 +86,8 @@ import Testing
             #expect(try store.checkout(key: keys[index])?.attributes["n"] == .int(Int64(index) + 10))
         }
         #expect(try store.key(profileId: "Zoë") == nil)
+        // Text with a NUL is refused rather than looked up differently from how GRDB stores it.
+        #expect(throws: ProfileExportError.self) { try store.key(profileId: "a\u{0}") }
         try store.databaseQueue.write { db in
             try db.execute(sql: "UPDATE profiles SET record = x'02ff' WHERE profile_id = 'a'")
         }

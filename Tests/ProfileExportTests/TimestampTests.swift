@@ -17,7 +17,7 @@ import Testing
     /// are written as ISO 8601 expanded years instead of stopping the process.
     @Test func writesYearsOutsideFourDigits() throws {
         #expect(try Timestamp(parsing: "0000-01-01T00:30:00+01:00").description == "-0001-12-31T23:30:00Z")
-        #expect(Timestamp(seconds: 253_402_300_800).description == "10000-01-01T00:00:00Z")
+        #expect(Timestamp(seconds: 253_402_300_800).description == "+10000-01-01T00:00:00Z")
         #expect(Timestamp(seconds: 253_402_300_799).description == "9999-12-31T23:59:59Z")
         #expect(Timestamp(seconds: -62_167_219_200).description == "0000-01-01T00:00:00Z")
     }

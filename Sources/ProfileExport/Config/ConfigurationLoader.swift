@@ -117,7 +117,10 @@ struct ConfigReader {
     /// A scalar as text, with `${NAME}` replaced.
     func string(_ node: Node, key: String) throws(ProfileExportError) -> String {
         guard case .scalar(let scalar) = node else { throw failure("must be a single value", node, key: key) }
-        return try substitute(scalar.string, node: node, key: key)
+        let text = try substitute(scalar.string, node: node, key: key)
+        // Ids end up as SQLite text, which ends at a NUL (and no setting has a use for one).
+        guard !text.utf8.contains(0) else { throw failure("must not contain a NUL character (\\0)", node, key: key) }
+        return text
     }
 
     func substitute(_ text: String, node: Node, key: String) throws(ProfileExportError) -> String {

@@ -110,8 +110,9 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         pending.removeAll(keepingCapacity: true)
         pendingIndex = 0
         if !started {
-            started = true
+            // Started only once the checkpoint is read: a failed read is tried again, never skipped.
             if let checkpoint, let value = try engine.store.value(named: checkpoint), let line = Int(value) { skipThrough = line }
+            started = true
             if reader.isRegularFile {
                 prefetcher = LinePrefetcher(reader: reader, batchSize: batchSize, skipThrough: skipThrough)
                 prefetcher?.start()

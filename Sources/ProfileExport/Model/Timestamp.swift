@@ -109,8 +109,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         withUnsafeBytes(of: text) { output.append(contentsOf: $0) }
     }
 
-    /// Years outside 0…9999: a sign for years before 0 and as many digits as the year needs
-    /// (ISO 8601's expanded years), the other fields as usual.
+    /// Years outside 0…9999: a sign and as many digits as the year needs (ISO 8601's expanded
+    /// years), the other fields as usual.
     private func writeSlowly(_ year: Int64, _ month: Int64, _ day: Int64, _ rest: Int64, to output: inout [UInt8]) {
         func put(_ value: Int64, _ width: Int, then separator: UInt8) {
             let digits = Array(String(value.magnitude).utf8)
@@ -119,6 +119,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             output.append(contentsOf: digits)
             output.append(separator)
         }
+        if year > 9999 { output.append(0x2B) }
         put(year, 4, then: 0x2D)
         put(month, 2, then: 0x2D)
         put(day, 2, then: 0x54)

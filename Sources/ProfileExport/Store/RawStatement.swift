@@ -11,11 +11,14 @@ import GRDBSQLite
 /// The statement is reset and its bindings cleared when the run ends, so GRDB (or the next run)
 /// finds it as it expects. Text and blobs are copied by SQLite when bound.
 package struct RawStatement: ~Copyable {
+    /// GRDB's statement, kept so that its handle lives as long as the run.
+    private let statement: Statement
     private let handle: OpaquePointer
     private let connection: OpaquePointer
 
     package init(_ statement: Statement, in db: Database) throws(ProfileExportError) {
         guard let connection = db.sqliteConnection else { throw ProfileExportError(.store, "the database is closed") }
+        self.statement = statement
         handle = statement.sqliteStatement
         self.connection = connection
         sqlite3_reset(handle)
@@ -29,7 +32,10 @@ package struct RawStatement: ~Copyable {
     /// SQLite's "copy the value now" destructor.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+    /// Binds text. Text with a NUL is refused: GRDB binds strings up to their first NUL, and the two
+    /// must find the same rows (updates and the configuration refuse NUL before it gets here).
     package func bind(_ text: String, at index: Int32) throws(ProfileExportError) {
+        guard !text.utf8.contains(0) else { throw ProfileExportError(.store, "cannot store text with a NUL character") }
         var text = text
         try check(text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), Self.transient) })
     }
