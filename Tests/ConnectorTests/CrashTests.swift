@@ -17,7 +17,8 @@ import Testing
     /// the last committed line, sends what the outbox held, and every export arrives; duplicates
     /// are at most what was in flight (the window, per destination). The hub holds each
     /// acknowledgement 100 ms, so the run (at most 2 × 200 exports a tenth of a second) is still
-    /// going when it is killed however fast the build is, with deliveries in doubt.
+    /// going when it is killed however fast the build is, with deliveries in doubt; a small outbox
+    /// limit keeps intake waiting for the hub, so part of the input is still unread at the kill.
     @Test func killNineThenRestartLosesNothing() async throws {
         let binary = try #require(Self.hubcast, "build the package first: the test runs the hubcast executable")
         let fixture = try await Fixture.make { $0.faults.settlementDelay = .milliseconds(100) }
@@ -27,7 +28,8 @@ import Testing
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--config", fixture.configurationFile, "--input", input, "--window", "200", "--batch", "100"]
+        process.arguments = ["run", "--config", fixture.configurationFile, "--input", input, "--window", "200", "--batch", "100",
+                             "--outbox-limit", "2000"]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
