@@ -68,10 +68,11 @@ package struct RawStatement: ~Copyable {
 
     package func int64(at column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
 
-    /// The blob (or text) of `column` where SQLite holds it, valid until the run steps again or ends.
-    package func bytes(at column: Int32) -> UnsafeBufferPointer<UInt8> {
+    /// Calls `body` with the blob (or text) of `column` where SQLite holds it (no copy); the bytes
+    /// are valid only inside `body`.
+    package func withBytes<T>(at column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws(ProfileExportError) -> T) throws(ProfileExportError) -> T {
         let start = sqlite3_column_blob(handle, column)?.assumingMemoryBound(to: UInt8.self)
-        return UnsafeBufferPointer(start: start, count: start == nil ? 0 : Int(sqlite3_column_bytes(handle, column)))
+        return try body(UnsafeBufferPointer(start: start, count: start == nil ? 0 : Int(sqlite3_column_bytes(handle, column))))
     }
 
     /// How many rows the last INSERT, UPDATE or DELETE on the connection changed.

@@ -150,7 +150,10 @@ public final class SQLiteProfileStore: ProfileStore {
             let run = try RawStatement(db.cachedStatement(sql: "SELECT key, record FROM profiles WHERE profile_id = ?"), in: db)
             try run.bind(profileId, at: 1)
             guard try run.step() else { return nil }
-            return try ProfileRecord.decode(run.bytes(at: 1), key: run.int64(at: 0), profileId: profileId)
+            let key = run.int64(at: 0)
+            return try run.withBytes(at: 1) { bytes throws(ProfileExportError) in
+                try ProfileRecord.decode(bytes, key: key, profileId: profileId)
+            }
         }
         lookedUp = profile
         return profile?.key
