@@ -124,7 +124,7 @@ public final class DeliveryStore: Sendable {
             try run.bind(item.destination, at: 2)
             try run.bind(item.partitionKey, at: 3)
             try run.bind(item.profileKey, at: 4)
-            try run.bind(triggers.text, at: 5)
+            try run.bind(utf8: triggers.bytes, at: 5)
             try run.bind(blob: item.payload, at: 6)
             try run.bind(time, at: 7)
             _ = try run.step()

@@ -25,25 +25,15 @@ public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The trigger as JSON (`{"type": "membership", "audience": …, "status": …}` and so on).
+    /// The trigger as JSON (`{"type": "membership", "audience": …, "status": …}` and so on): what
+    /// ``write(to:)`` writes, read back.
     public var json: JSONValue {
-        switch self {
-        case .membership(let audience, let status):
-            .object(["type": .string("membership"), "audience": .string(audience), "status": .string(status.rawValue)])
-        case .identity(let added, let removed):
-            .object([
-                "type": .string("identity"),
-                "added": .array(added.map { .object(["namespace": .string($0.namespace), "id": .string($0.id)]) }),
-                "removed": .array(removed.map { .object(["namespace": .string($0.namespace), "id": .string($0.id)]) }),
-            ])
-        case .attribute(let paths):
-            .object(["type": .string("attribute"), "paths": .array(paths.map { .string($0.description) })])
-        case .backfill(let audiences):
-            .object(["type": .string("backfill"), "audiences": .array(audiences.map { .string($0) })])
-        }
+        var writer = JSONWriter(capacity: 128)
+        write(to: &writer)
+        return writer.bytes.withUnsafeBufferPointer { bytes in (try? JSONParser.parse(bytes: bytes)) ?? .null }
     }
 
-    /// Writes ``json`` without building it (for the connector's outbox and dry-run lines).
+    /// Writes the trigger as JSON (the connector's outbox, dry-run lines, ``json``).
     package func write(to writer: inout JSONWriter) {
         writer.beginObject()
         writer.key("type")

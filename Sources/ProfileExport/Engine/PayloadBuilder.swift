@@ -26,20 +26,17 @@ struct PayloadBuilder {
         writer.key("ups")
         writer.beginObject()
         // The merge policies of the mapped audiences written (few: usually one).
-        var firstPolicy: String?
-        var otherPolicies: [String] = []
+        var policies: [String] = []
         for entry in dataflow.mappedList {
             guard let membership = profile.memberships[entry.id] else { continue }
             guard membership.status.isMember || changes.contains(where: { $0.isTransition && $0.audienceId == entry.id }) else { continue }
-            if let policy = entry.mergePolicy, policy != firstPolicy, !otherPolicies.contains(policy) {
-                if firstPolicy == nil { firstPolicy = policy } else { otherPolicies.append(policy) }
-            }
+            if let policy = entry.mergePolicy, !policies.contains(policy) { policies.append(policy) }
             writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
         }
-        if let firstPolicy, !dataflow.unmapped.isEmpty {
+        if !policies.isEmpty, !dataflow.unmapped.isEmpty {
             for (audienceId, membership) in profile.memberships where membership.status.isMember {
                 guard let entry = dataflow.unmapped[audienceId], let policy = entry.mergePolicy,
-                      policy == firstPolicy || otherPolicies.contains(policy) else { continue }
+                      policies.contains(policy) else { continue }
                 writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
             }
         }

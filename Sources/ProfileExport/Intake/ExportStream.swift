@@ -129,13 +129,11 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         while lines.count < batchSize, !exhausted, prefetcher == nil {
             // Live input (a pipe): apply what has arrived rather than wait for a full batch.
             if !lines.isEmpty, !reader.isRegularFile, !reader.hasWaitingLine { break }
-            guard let line = reader.next() else {
+            guard let line = ParsedLine.next(from: reader, skipThrough: skipThrough) else {
                 exhausted = true
                 break
             }
-            let number = reader.lineNumber
-            if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            lines.append(ParsedLine(number: number, bytes: line))
+            lines.append(line)
         }
         if lines.isEmpty, let failure = reader.failure {
             throw ProfileExportError(.unreadableInput, "cannot read the input after line \(reader.lineNumber): \(failure)",

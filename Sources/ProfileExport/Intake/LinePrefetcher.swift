@@ -9,6 +9,17 @@ struct ParsedLine {
     var bytes: [UInt8]
     var update: Result<ProfileUpdate, ProfileExportError>
 
+    /// The next line of `reader` worth applying — past `skipThrough` (already committed), not blank —
+    /// parsed; `nil` at the end of the input.
+    static func next(from reader: LineReader, skipThrough: Int) -> ParsedLine? {
+        while let line = reader.next() {
+            let number = reader.lineNumber
+            if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            return ParsedLine(number: number, bytes: line)
+        }
+        return nil
+    }
+
     init(number: Int, bytes: [UInt8]) {
         self.number = number
         self.bytes = bytes
@@ -82,13 +93,11 @@ final class LinePrefetcher: @unchecked Sendable {
         while !ended {
             var batch = Batch()
             while batch.lines.count < batchSize {
-                guard let line = reader.next() else {
+                guard let line = ParsedLine.next(from: reader, skipThrough: skipThrough) else {
                     ended = true
                     break
                 }
-                let number = reader.lineNumber
-                if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                batch.lines.append(ParsedLine(number: number, bytes: line))
+                batch.lines.append(line)
             }
             batch.ended = ended
             condition.lock()

@@ -35,9 +35,21 @@ package struct RawStatement: ~Copyable {
     /// Binds text. Text with a NUL is refused: GRDB binds strings up to their first NUL, and the two
     /// must find the same rows (updates and the configuration refuse NUL before it gets here).
     package func bind(_ text: String, at index: Int32) throws(ProfileExportError) {
-        guard !text.utf8.contains(0) else { throw ProfileExportError(.store, "cannot store text with a NUL character") }
+        guard !text.utf8.contains(0) else { throw Self.nulText }
         var text = text
-        try check(text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), Self.transient) })
+        try check(text.withUTF8 { bindText($0, at: index) })
+    }
+
+    /// Binds UTF-8 text already encoded (JSON a writer made), without making a string of it.
+    package func bind(utf8 text: [UInt8], at index: Int32) throws(ProfileExportError) {
+        guard !text.contains(0) else { throw Self.nulText }
+        try check(text.withUnsafeBufferPointer { bindText($0, at: index) })
+    }
+
+    private static let nulText = ProfileExportError(.store, "cannot store text with a NUL character")
+
+    private func bindText(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int32) -> Int32 {
+        sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), Self.transient)
     }
 
     package func bind(_ text: String?, at index: Int32) throws(ProfileExportError) {
