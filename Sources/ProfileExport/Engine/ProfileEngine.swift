@@ -65,7 +65,7 @@ public final class ProfileEngine {
         let everything = profile.ruleVersion != plan.ruleVersion
         if everything {
             for (audienceId, rule) in plan.rules {
-                if let change = Self.evaluate(rule.matches(object: profile.attributes), audienceId, in: &profile, at: time) {
+                if let change = Self.evaluate(rule.matches(document: profile.document), audienceId, in: &profile, at: time) {
                     changes.append(change)
                 }
             }
@@ -81,7 +81,7 @@ public final class ProfileEngine {
             }
             for index in changedAttributes.rules {
                 let (audienceId, rule) = plan.rules[index]
-                if let change = Self.evaluate(rule.matches(object: profile.attributes), audienceId, in: &profile, at: time) {
+                if let change = Self.evaluate(rule.matches(document: profile.document), audienceId, in: &profile, at: time) {
                     changes.append(change)
                 }
             }

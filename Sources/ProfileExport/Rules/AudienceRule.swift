@@ -37,7 +37,7 @@ public struct AudienceRule: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether a profile with these attributes satisfies the rule.
-    func matches(object attributes: JSONObject) -> Bool {
+    func matches(document attributes: AttributeDocument) -> Bool {
         root.evaluate(attributes)
     }
 

@@ -65,7 +65,7 @@ extension RuleLiteral {
 
 extension RuleNode {
     /// Whether the profile whose attribute document is `attributes` satisfies this node.
-    func evaluate(_ attributes: JSONObject) -> Bool {
+    func evaluate<Attributes: RuleAttributes>(_ attributes: Attributes) -> Bool {
         switch self {
         case .all(let nodes):
             for node in nodes where !node.evaluate(attributes) { return false }
@@ -76,7 +76,7 @@ extension RuleNode {
         case .not(let node):
             return !node.evaluate(attributes)
         case .exists(let path):
-            return attributes.presentValue(at: path) != nil
+            return attributes.isPresent(at: path)
         case .compare(let path, let comparison, let literal):
             guard let value = attributes.presentValue(at: path) else { return false }
             return comparison.holds(for: literal.order(of: value))
@@ -102,7 +102,27 @@ extension RuleNode {
     }
 }
 
-extension JSONObject {
+/// What a rule reads: the values at attribute paths (a nested object, or a profile's flat document).
+protocol RuleAttributes {
+    /// The value at `path`; `nil` when missing or `null`.
+    func presentValue(at path: AttributePath) -> JSONValue?
+    /// Whether ``presentValue(at:)`` is not `nil`.
+    func isPresent(at path: AttributePath) -> Bool
+}
+
+extension AttributeDocument: RuleAttributes {
+    func presentValue(at path: AttributePath) -> JSONValue? {
+        path.encoded.withUnsafeBufferPointer { presentValue(at: $0) }
+    }
+
+    func isPresent(at path: AttributePath) -> Bool {
+        path.encoded.withUnsafeBufferPointer { isPresent(at: $0) }
+    }
+}
+
+extension JSONObject: RuleAttributes {
+    func isPresent(at path: AttributePath) -> Bool { presentValue(at: path) != nil }
+
     /// The value at `path` unless it is missing or `null`.
     func presentValue(at path: AttributePath) -> JSONValue? {
         let components = path.components

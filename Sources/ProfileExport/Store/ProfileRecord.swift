@@ -5,12 +5,13 @@ import OrderedCollections
 /// Encodes a profile (without its key and profile id, which have columns of their own) as a
 /// binary record, and reads it back; records of the first, JSON, format still decode.
 ///
-/// Format 2 (all integers LEB128 varints, signed ones zig-zag encoded; a string is its UTF-8
+/// Format 3 (all integers LEB128 varints, signed ones zig-zag encoded; a string is its UTF-8
 /// length then its bytes; a list is its count then its items):
 ///
-///     record      = 0x02 identities attributes memberships ruleVersion:signed decisions
+///     record      = 0x03 identities leaves memberships ruleVersion:signed decisions
 ///     identities  = count (namespace:string ids:(count≥1 string…))…
-///     attributes  = count (key:string value)…                       — the members of an object
+///     leaves      = count (path value)…      — the flat attribute document, in document order
+///     path        = length (step-length step-bytes)…                — see `EncodedPath`
 ///     value       = 0 null | 1 false | 2 true | 3 int:signed | 4 double:8 bytes little endian
 ///                 | 5 string | 6 count value… | 7 count (key:string value)…
 ///     memberships = count (audience:string status:byte seconds:signed)…   — realized 0, existing 1, exited 2
@@ -18,14 +19,15 @@ import OrderedCollections
 ///     trigger     = 0 audience:string status:byte | 1 added:(count (namespace:string id:string)…) removed:(same)
 ///                 | 2 count (count≥1 component:string…)… | 3 audienceIds:strings
 ///
-/// Format 1 is the JSON object `{"i": {namespace: [ids]}, "a": attributes, "m": {audience:
+/// Format 2 is format 3 with `attributes` (the nested object: `count (key:string value)…`) in
+/// place of `leaves`. Format 1 is the JSON object `{"i": {namespace: [ids]}, "a": attributes, "m": {audience:
 /// [status, seconds]}, "g": rule version, "d": {dataflow: decision}}`; it starts with `{`.
 ///
 /// Decoding checks every length against the bytes left, so a damaged record throws
 /// ``ProfileExportError/Code/store`` and never reads outside the record.
 enum ProfileRecord {
-    /// The first byte of a format 2 record.
-    static let version: UInt8 = 2
+    /// The first byte of a record of the format written now.
+    static let version: UInt8 = 3
     /// How deep attribute values may nest in a record (the JSON parser allows 128).
     static let maximumDepth = 1024
 
@@ -38,8 +40,8 @@ enum ProfileRecord {
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?) throws(ProfileExportError) -> Profile {
         guard let first = bytes.first else { throw damaged(key, "it is empty") }
         if first == 0x7B { return try decodeJSON(bytes, key: key, profileId: profileId) }
-        guard first == version else { throw damaged(key, "its format \(first) is unknown") }
-        var reader = RecordReader(bytes: bytes, index: 1)
+        guard first == version || first == 2 else { throw damaged(key, "its format \(first) is unknown") }
+        var reader = RecordReader(bytes: bytes, index: 1, format: first)
         do {
             return try reader.profile(key: key, profileId: profileId)
         } catch {
@@ -213,6 +215,22 @@ private struct RecordWriter: ~Copyable {
         }
     }
 
+    mutating func leaves(_ document: AttributeDocument) {
+        count(document.leaves.count)
+        document.paths.withUnsafeBufferPointer { all in
+            document.leaves.withUnsafeBufferPointer { leaves in
+                for index in leaves.indices {
+                    let path = document.path(index, all)
+                    count(path.count)
+                    reserve(path.count)
+                    if let source = path.baseAddress { (base + count).initialize(from: source, count: path.count) }
+                    count += path.count
+                    value(leaves[index].value)
+                }
+            }
+        }
+    }
+
     mutating func members(_ object: JSONObject) {
         keyed(object) { $0.value($1) }
     }
@@ -289,7 +307,7 @@ private struct RecordWriter: ~Copyable {
     mutating func profile(_ profile: Profile) {
         byte(ProfileRecord.version)
         keyed(profile.identities.namespaces) { $0.strings($1) }
-        members(profile.attributes)
+        leaves(profile.document)
         keyed(profile.memberships) { writer, membership in
             writer.byte(membership.status.code)
             writer.signed(membership.lastQualificationTime.seconds)
@@ -319,6 +337,8 @@ private struct RecordDamage: Error {
 private struct RecordReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var index: Int
+    /// 2 or 3 (see ``ProfileRecord``).
+    let format: UInt8
 
     var remaining: Int { bytes.count - index }
 
@@ -340,7 +360,11 @@ private struct RecordReader {
             guard !Self.hasDuplicates(names) else { throw RecordDamage(reason: "a namespace twice") }
             profile.identities = IdentityMap(uncheckedNamespaces: OrderedDictionary(uncheckedUniqueKeys: names, values: lists))
         }
-        profile.attributes = try members(depth: 0)
+        if format == 2 {
+            profile.attributes = try members(depth: 0)
+        } else {
+            profile.document = try document()
+        }
         profile.memberships = try keyed(minimumSize: 3, duplicate: "an audience twice") { (reader) throws(RecordDamage) in
             guard let status = MembershipStatus(code: try reader.byte()) else { throw RecordDamage(reason: "an unknown membership status") }
             return Membership(status, at: Timestamp(seconds: try reader.signed()))
@@ -443,6 +467,21 @@ private struct RecordReader {
         texts.reserveCapacity(count)
         for _ in 0..<count { texts.append(try string()) }
         return texts
+    }
+
+    /// The leaves of a flat attribute document, each a well-formed path and a value.
+    mutating func document() throws(RecordDamage) -> AttributeDocument {
+        // A leaf is at least: path length (1), a one-byte path (an empty name), a value tag (1).
+        let count = try count(minimumSize: 3)
+        var document = AttributeDocument()
+        for _ in 0..<count {
+            let length = try self.count(minimumSize: 1)
+            let path = UnsafeBufferPointer(rebasing: bytes[index..<(index + length)])
+            guard EncodedPath.isWellFormed(path) else { throw RecordDamage(reason: "an attribute path that is not one") }
+            index += length
+            document.append(path, try value(depth: 1))
+        }
+        return document
     }
 
     mutating func members(depth: Int) throws(RecordDamage) -> JSONObject {
