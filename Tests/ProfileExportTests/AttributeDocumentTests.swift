@@ -78,8 +78,24 @@ import Testing
             var profile = Profile(key: 1)
             for update in updates { _ = engine.applyAttributes(update, to: &profile) }
             let path = AttributePath(components: components)
-            #expect(profile.document.presentValue(at: path) == profile.attributes.presentValue(at: path))
-            #expect(profile.document.isPresent(at: path) == profile.attributes.isPresent(at: path))
+            let nested = profile.attributes.presentValue(at: path)
+            #expect(path.encoded.withUnsafeBufferPointer { profile.document.presentValue(at: $0) } == nested)
+            #expect(profile.document.isPresent(at: path) == (nested != nil))
+            // What a rule reads: the same kind and value.
+            let flat = profile.document.withValue(at: path) { Self.describe($0) }
+            #expect(flat == nested.flatMap { $0.withRuleValue { Self.describe($0) } })
+        }
+    }
+
+    static func describe(_ value: RuleValue?) -> String? {
+        switch value {
+        case nil: nil
+        case .bool(let flag)?: "bool \(flag)"
+        case .int(let number)?: "int \(number)"
+        case .double(let number)?: "double \(number)"
+        case .string(let bytes)?: "string \(Array(bytes))"
+        case .array(let items)?: "array \(items)"
+        case .object?: "object"
         }
     }
 
@@ -94,6 +110,15 @@ import Testing
         let payload = try #require(items.first?.payloadText)
         #expect(payload.hasPrefix(#"{"a":{"a":1,"c":{"x":1,"y":"\"q\""},"b":[1]},"b":2,"#), "\(payload)")
         #expect(profile.attributes["a"]?.object.map { Array($0.keys) } == ["a", "c"])
+    }
+
+    @Test func anObjectEmptiedAndFilledInOneUpdateKeepsItsPlace() throws {
+        let engine = try Self.engine()
+        var profile = Profile(key: 1)
+        _ = engine.applyAttributes(try ProfileUpdate(jsonLine: #"{"profileId": "p", "attributes": {"a": {"b": 2}, "c": 1}}"#), to: &profile)
+        _ = engine.applyAttributes(try ProfileUpdate(jsonLine: #"{"profileId": "p", "attributes": {"a": {"b": null, "c": 1}}}"#), to: &profile)
+        #expect(Array(profile.attributes.keys) == ["a", "c"])
+        #expect(profile.attributes["a"] == .object(["c": .int(1)]))
     }
 
     @Test func leavesThatOverlapInADamagedRecordNeverTrap() throws {

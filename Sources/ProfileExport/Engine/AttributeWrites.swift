@@ -12,12 +12,21 @@ extension ProfileEngine {
     func applyAttributes(_ update: ProfileUpdate, to profile: inout Profile) -> ChangedAttributes {
         guard !update.attributes.isEmpty || !update.removeAttributes.isEmpty else { return ChangedAttributes() }
         var changed = ChangedAttributes()
-        var path: [UInt8] = []
-        path.reserveCapacity(64)
-        Self.merge(update.attributes, into: &profile.document, path: &path, plan: plan, changed: &changed)
+        var path = scratchPath
+        var anchors = scratchAnchors
+        scratchPath = []
+        scratchAnchors = []
+        defer {
+            path.removeAll(keepingCapacity: true)
+            anchors.removeAll(keepingCapacity: true)
+            scratchPath = path
+            scratchAnchors = anchors
+        }
+        Self.merge(update.attributes, into: &profile.document, path: &path, anchors: &anchors, plan: plan, changed: &changed)
         for removal in update.removeAttributes {
             removal.encoded.withUnsafeBufferPointer { path in
-                Self.remove(path, from: &profile.document, plan: plan, changed: &changed)
+                var none: [Anchor] = []
+                Self.remove(path, from: &profile.document, anchors: &none, plan: plan, changed: &changed)
             }
         }
         return changed
@@ -60,32 +69,52 @@ extension ProfileEngine {
         }
     }
 
+    /// Where an object being merged into was: an object whose members are all removed and then
+    /// written again within one merge keeps its place (it is emptied, not removed). Found only when
+    /// the merge first removes something (before that, writes never move an object's first leaf).
+    struct Anchor {
+        /// How many steps the object's path has.
+        var steps: Int
+        /// How many bytes of the path being merged are the object's path.
+        var bytes: Int
+        /// Whether ``index`` was looked up.
+        var known = false
+        /// The index of its first leaf (or of a plain value where it is), if it had any.
+        var index: Int?
+    }
+
     /// Deep-merges `writes` into the document: each leaf written is set (a `null` leaf removes);
     /// an empty object writes nothing.
     private static func merge(_ writes: JSONObject, into document: inout AttributeDocument, path: inout [UInt8],
-                              plan: ExportPlan, changed: inout ChangedAttributes) {
+                              anchors: inout [Anchor], plan: ExportPlan, changed: inout ChangedAttributes) {
         for (name, value) in writes {
             let mark = path.count
             EncodedPath.append(name, to: &path)
             defer { path.removeSubrange(mark...) }
             switch value {
             case .null:
-                path.withUnsafeBufferPointer { remove($0, from: &document, plan: plan, changed: &changed) }
+                path.withUnsafeBufferPointer { remove($0, from: &document, anchors: &anchors, plan: plan, changed: &changed) }
             case .object(let members) where members.isEmpty:
                 continue
             case .object(let members):
-                merge(members, into: &document, path: &path, plan: plan, changed: &changed)
+                anchors.append(Anchor(steps: (anchors.last?.steps ?? 0) + 1, bytes: path.count))
+                merge(members, into: &document, path: &path, anchors: &anchors, plan: plan, changed: &changed)
+                anchors.removeLast()
             default:
-                path.withUnsafeBufferPointer { write(value, at: $0, into: &document, plan: plan, changed: &changed) }
+                path.withUnsafeBufferPointer { write(value, at: $0, into: &document, anchors: anchors, plan: plan, changed: &changed) }
             }
         }
     }
 
     /// Sets the leaf at `path`: in place of the same leaf, of an object there, or of a plain value
-    /// where the path needs an object; otherwise as the last member of the deepest object it shares.
+    /// where the path needs an object; otherwise as the last member of the deepest object it shares
+    /// (or, when an object it is in was emptied during this merge, where that object was).
     private static func write(_ value: JSONValue, at path: UnsafeBufferPointer<UInt8>, into document: inout AttributeDocument,
-                              plan: ExportPlan, changed: inout ChangedAttributes) {
-        let location = document.locate(path)
+                              anchors: [Anchor], plan: ExportPlan, changed: inout ChangedAttributes) {
+        var location = document.locate(path)
+        if let anchor = anchors.last(where: { $0.steps > location.shared && $0.index != nil }), let index = anchor.index {
+            location.insertion = index
+        }
         if let exact = location.exact {
             document.setValue(value, at: exact)
         } else if let inside = location.inside {
@@ -103,8 +132,15 @@ extension ProfileEngine {
 
     /// Removes the value at `path` (a leaf, or every leaf of an object); nothing when there is none.
     private static func remove(_ path: UnsafeBufferPointer<UInt8>, from document: inout AttributeDocument,
-                               plan: ExportPlan, changed: inout ChangedAttributes) {
+                               anchors: inout [Anchor], plan: ExportPlan, changed: inout ChangedAttributes) {
         let location = document.locate(path)
+        if location.exact != nil || location.inside != nil {
+            for position in anchors.indices where !anchors[position].known {
+                let object = document.locate(UnsafeBufferPointer(rebasing: path[..<anchors[position].bytes]))
+                anchors[position].index = object.exact ?? object.inside?.lowerBound ?? object.above
+                anchors[position].known = true
+            }
+        }
         if let exact = location.exact {
             document.remove(exact..<(exact + 1))
         } else if let inside = location.inside {

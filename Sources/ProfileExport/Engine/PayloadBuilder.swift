@@ -68,10 +68,11 @@ struct PayloadBuilder {
                 node.path.withUnsafeBufferPointer { path in
                     let location = document.locate(path)
                     if let exact = location.exact {
-                        let value = document.leaves[exact].value
-                        if case .null = value { return }
-                        writer.encodedKey(node.key)
-                        writer.value(value)
+                        document.withValue(exact) { value in
+                            if ValueBytes.isNull(value) { return }
+                            writer.encodedKey(node.key)
+                            ValueBytes.writeJSON(value, to: &writer)
+                        }
                     } else if let inside = location.inside {
                         writer.encodedKey(node.key)
                         document.writeObject(inside, skipping: path.count, to: &writer)
@@ -125,7 +126,7 @@ extension AttributeDocument {
                     let (name, next) = EncodedPath.step(path, at: offset)
                     writer.key(utf8: UnsafeBufferPointer(rebasing: path[name]))
                     if next >= path.count {
-                        writer.value(leaves[index].value)
+                        ValueBytes.writeJSON(value(index, all), to: &writer)
                         break
                     }
                     writer.beginObject()

@@ -13,6 +13,9 @@ public final class ProfileEngine {
     let payloads: PayloadBuilder
     /// Scratch: whether the profile being decided is in a mapped audience of each dataflow.
     private var memberOfDataflow: [Bool]
+    /// Scratch for attribute writes (see `applyAttributes`), kept to reuse their storage.
+    var scratchPath: [UInt8] = []
+    var scratchAnchors: [Anchor] = []
 
     public init(configuration: ExportConfiguration, store: any ProfileStore) {
         self.configuration = configuration

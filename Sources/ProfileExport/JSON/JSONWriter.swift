@@ -142,6 +142,13 @@ public struct JSONWriter: Sendable {
         text.withUTF8 { utf8 in string(utf8: utf8) }
     }
 
+    /// Writes a string value given as UTF-8 (a flat document's stored string).
+    mutating func value(utf8 text: UnsafeBufferPointer<UInt8>) {
+        separate()
+        string(utf8: text)
+        needsComma = true
+    }
+
     /// Writes a member name given as UTF-8 (a step of a flat document's path) and the colon.
     mutating func key(utf8 name: UnsafeBufferPointer<UInt8>) {
         separate()

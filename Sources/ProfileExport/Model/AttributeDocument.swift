@@ -9,17 +9,20 @@ import OrderedCollections
 /// An object exists only through the leaves inside it, so an object whose last member goes goes
 /// with it (spec §11), and the leaves of one object are always next to each other. Reading or
 /// changing a profile touches two arrays instead of a tree of dictionaries: the engine finds a path
-/// by comparing bytes, and a store writes and reads the leaves as they are.
+/// by comparing bytes, reads a value where it is stored (see ``ValueBytes``), and a store writes
+/// and reads the leaves as they are.
 struct AttributeDocument: Sendable {
+    /// Where a leaf's path and its value (not an object with members: an empty object stays a
+    /// leaf) are in ``paths``.
     struct Leaf: Sendable {
-        /// Where the leaf's path is in ``paths``.
-        var start: Int32
-        var count: Int32
-        /// Not an object with members (an empty object stays a leaf).
-        var value: JSONValue
+        var pathStart: Int32
+        var pathEnd: Int32
+        var valueStart: Int32
+        var valueEnd: Int32
     }
 
-    /// The leaves' paths, one after another, with the gaps left by leaves removed (see ``compact()``).
+    /// The leaves' paths and values, one after another, with the gaps left by leaves removed or
+    /// changed (see ``compact()``).
     private(set) var paths: [UInt8] = []
     private(set) var leaves: [Leaf] = []
     /// Bytes of ``paths`` no leaf uses.
@@ -62,7 +65,7 @@ struct AttributeDocument: Sendable {
             let (name, next) = EncodedPath.step(path, at: skip)
             let key = String(decoding: UnsafeBufferPointer(rebasing: path[name]), as: UTF8.self)
             if next == path.count {
-                object[key] = leaves[index].value
+                object[key] = ValueBytes.decode(value(index, all))
                 index += 1
                 continue
             }
@@ -83,7 +86,19 @@ struct AttributeDocument: Sendable {
     @inline(__always)
     func path(_ index: Int, _ all: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
         let leaf = leaves[index]
-        return UnsafeBufferPointer(rebasing: all[Int(leaf.start)..<Int(leaf.start + leaf.count)])
+        return UnsafeBufferPointer(rebasing: all[Int(leaf.pathStart)..<Int(leaf.pathEnd)])
+    }
+
+    /// The value bytes of leaf `index` (see ``ValueBytes``).
+    @inline(__always)
+    func value(_ index: Int, _ all: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        let leaf = leaves[index]
+        return UnsafeBufferPointer(rebasing: all[Int(leaf.valueStart)..<Int(leaf.valueEnd)])
+    }
+
+    /// Calls `body` with the value bytes of leaf `index`.
+    func withValue<R>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        paths.withUnsafeBufferPointer { all in body(value(index, all)) }
     }
 
     /// Calls `body` with the path of leaf `index`.
@@ -103,6 +118,8 @@ struct AttributeDocument: Sendable {
         var above: Int?
         /// Where a new leaf at `path` goes: after the last leaf of the deepest object it shares.
         var insertion: Int
+        /// How many steps that object's path has (0: none shared, the leaf goes last).
+        var shared = 0
     }
 
     func locate(_ path: UnsafeBufferPointer<UInt8>) -> Location {
@@ -130,6 +147,7 @@ struct AttributeDocument: Sendable {
                     if shared > 0, shared >= deepest {
                         deepest = shared
                         location.insertion = index + 1
+                        location.shared = shared
                     }
                 }
             }
@@ -142,8 +160,7 @@ struct AttributeDocument: Sendable {
     func presentValue(at path: UnsafeBufferPointer<UInt8>) -> JSONValue? {
         let location = locate(path)
         if let exact = location.exact {
-            if case .null = leaves[exact].value { return nil }
-            return leaves[exact].value
+            return withValue(exact) { ValueBytes.isNull($0) ? nil : ValueBytes.decode($0) }
         }
         guard let inside = location.inside else { return nil }
         return .object(paths.withUnsafeBufferPointer { all in nest(inside, skipping: path.count, all) })
@@ -152,17 +169,38 @@ struct AttributeDocument: Sendable {
     /// Whether ``presentValue(at:)`` is not `nil`, without building an object.
     func isPresent(at path: UnsafeBufferPointer<UInt8>) -> Bool {
         let location = locate(path)
-        if let exact = location.exact {
-            if case .null = leaves[exact].value { return false }
-            return true
-        }
+        if let exact = location.exact { return withValue(exact) { !ValueBytes.isNull($0) } }
         return location.inside != nil
+    }
+
+    /// The value at `path` as a rule reads it, borrowed for `body` (`nil` when missing or `null`;
+    /// an object made of leaves is only `.object`).
+    func withRuleValue<R>(at path: UnsafeBufferPointer<UInt8>, _ body: (RuleValue?) -> R) -> R {
+        let location = locate(path)
+        if let exact = location.exact { return withValue(exact) { body(ValueBytes.ruleValue($0)) } }
+        return body(location.inside == nil ? nil : .object)
     }
 
     // MARK: Changing
 
+    /// Sets the value of leaf `index`: over the old one when it takes as many bytes.
     mutating func setValue(_ value: JSONValue, at index: Int) {
-        leaves[index].value = value
+        let start = paths.count
+        ValueBytes.encode(value, into: &paths)
+        let leaf = leaves[index]
+        let length = paths.count - start
+        if length == Int(leaf.valueEnd - leaf.valueStart) {
+            let old = Int(leaf.valueStart)
+            paths.withUnsafeMutableBufferPointer { all in
+                for offset in 0..<length { all[old + offset] = all[start + offset] }
+            }
+            paths.removeLast(length)
+        } else {
+            unused += Int(leaf.valueEnd - leaf.valueStart)
+            leaves[index].valueStart = Int32(start)
+            leaves[index].valueEnd = Int32(paths.count)
+            compactIfWasteful()
+        }
     }
 
     /// Adds a leaf at the end (the caller keeps document order).
@@ -170,24 +208,40 @@ struct AttributeDocument: Sendable {
         insert(path, value, at: leaves.count)
     }
 
-    mutating func insert(_ path: UnsafeBufferPointer<UInt8>, _ value: JSONValue, at index: Int) {
-        leaves.insert(Leaf(start: Int32(paths.count), count: Int32(path.count), value: value), at: index)
+    /// Adds a leaf at the end whose value is already encoded (a stored record's, checked).
+    mutating func append(_ path: UnsafeBufferPointer<UInt8>, encodedValue: UnsafeBufferPointer<UInt8>) {
+        let start = paths.count
         paths.append(contentsOf: path)
+        paths.append(contentsOf: encodedValue)
+        leaves.append(Leaf(pathStart: Int32(start), pathEnd: Int32(start + path.count),
+                           valueStart: Int32(start + path.count), valueEnd: Int32(paths.count)))
+    }
+
+    mutating func insert(_ path: UnsafeBufferPointer<UInt8>, _ value: JSONValue, at index: Int) {
+        leaves.insert(store(path, value), at: index)
+    }
+
+    /// Appends a path and a value to ``paths``.
+    private mutating func store(_ path: UnsafeBufferPointer<UInt8>, _ value: JSONValue) -> Leaf {
+        let start = paths.count
+        paths.append(contentsOf: path)
+        ValueBytes.encode(value, into: &paths)
+        return Leaf(pathStart: Int32(start), pathEnd: Int32(start + path.count),
+                    valueStart: Int32(start + path.count), valueEnd: Int32(paths.count))
     }
 
     /// Puts one leaf at `path` in place of the leaves in `range`.
     mutating func replace(_ range: Range<Int>, with path: UnsafeBufferPointer<UInt8>, _ value: JSONValue) {
         let first = range.lowerBound
         remove(first + 1..<range.upperBound)
-        unused += Int(leaves[first].count)
-        leaves[first] = Leaf(start: Int32(paths.count), count: Int32(path.count), value: value)
-        paths.append(contentsOf: path)
+        unused += leaves[first].size
+        leaves[first] = store(path, value)
         compactIfWasteful()
     }
 
     mutating func remove(_ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        for index in range { unused += Int(leaves[index].count) }
+        for index in range { unused += leaves[index].size }
         leaves.removeSubrange(range)
         compactIfWasteful()
     }
@@ -196,20 +250,27 @@ struct AttributeDocument: Sendable {
         if unused > 256, unused * 2 > paths.count { compact() }
     }
 
-    /// Rewrites ``paths`` with the leaves' paths only, in leaf order.
+    /// Rewrites ``paths`` with the leaves' bytes only, in leaf order.
     mutating func compact() {
         var packed: [UInt8] = []
         packed.reserveCapacity(paths.count - unused)
         paths.withUnsafeBufferPointer { all in
             for index in leaves.indices {
-                let path = self.path(index, all)
-                leaves[index].start = Int32(packed.count)
-                packed.append(contentsOf: path)
+                let start = Int32(packed.count)
+                packed.append(contentsOf: path(index, all))
+                let valueStart = Int32(packed.count)
+                packed.append(contentsOf: value(index, all))
+                leaves[index] = Leaf(pathStart: start, pathEnd: valueStart, valueStart: valueStart, valueEnd: Int32(packed.count))
             }
         }
         paths = packed
         unused = 0
     }
+}
+
+extension AttributeDocument.Leaf {
+    /// The bytes the leaf takes in `paths`.
+    var size: Int { Int(pathEnd - pathStart) + Int(valueEnd - valueStart) }
 }
 
 extension AttributeDocument: Hashable {
@@ -220,7 +281,7 @@ extension AttributeDocument: Hashable {
             rhs.paths.withUnsafeBufferPointer { right in
                 for index in lhs.leaves.indices {
                     guard EncodedPath.equal(lhs.path(index, left), rhs.path(index, right)),
-                          lhs.leaves[index].value == rhs.leaves[index].value else { return false }
+                          ValueBytes.decode(lhs.value(index, left)) == ValueBytes.decode(rhs.value(index, right)) else { return false }
                 }
                 return true
             }
@@ -232,7 +293,7 @@ extension AttributeDocument: Hashable {
         paths.withUnsafeBufferPointer { all in
             for index in leaves.indices {
                 hasher.combine(bytes: UnsafeRawBufferPointer(path(index, all)))
-                hasher.combine(leaves[index].value)
+                hasher.combine(ValueBytes.decode(value(index, all)))
             }
         }
     }

@@ -84,17 +84,6 @@ enum ProfileRecord {
     }
 }
 
-private enum ValueTag {
-    static let null: UInt8 = 0
-    static let `false`: UInt8 = 1
-    static let `true`: UInt8 = 2
-    static let int: UInt8 = 3
-    static let double: UInt8 = 4
-    static let string: UInt8 = 5
-    static let array: UInt8 = 6
-    static let object: UInt8 = 7
-}
-
 private enum TriggerTag {
     static let membership: UInt8 = 0
     static let identity: UInt8 = 1
@@ -222,17 +211,19 @@ private struct RecordWriter: ~Copyable {
                 for index in leaves.indices {
                     let path = document.path(index, all)
                     count(path.count)
-                    reserve(path.count)
-                    if let source = path.baseAddress { (base + count).initialize(from: source, count: path.count) }
-                    count += path.count
-                    value(leaves[index].value)
+                    raw(path)
+                    raw(document.value(index, all))
                 }
             }
         }
     }
 
-    mutating func members(_ object: JSONObject) {
-        keyed(object) { $0.value($1) }
+    /// Copies bytes in as they are.
+    mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress else { return }
+        reserve(bytes.count)
+        (base + count).initialize(from: source, count: bytes.count)
+        count += bytes.count
     }
 
     /// A keyed list: its count, then each key followed by what `write` writes of its value (read
@@ -246,33 +237,6 @@ private struct RecordWriter: ~Copyable {
                     write(&self, values[index])
                 }
             }
-        }
-    }
-
-    mutating func value(_ value: JSONValue) {
-        switch value {
-        case .null: byte(ValueTag.null)
-        case .bool(let flag): byte(flag ? ValueTag.true : ValueTag.false)
-        case .int(let number):
-            byte(ValueTag.int)
-            signed(number)
-        case .double(let number):
-            reserve(9)
-            base[count] = ValueTag.double
-            UnsafeMutableRawPointer(base + count + 1).storeBytes(of: number.bitPattern.littleEndian, as: UInt64.self)
-            count += 9
-        case .string(let text):
-            byte(ValueTag.string)
-            string(text)
-        case .array(let items):
-            byte(ValueTag.array)
-            count(items.count)
-            items.withUnsafeBufferPointer { items in
-                for index in items.indices { self.value(items[index]) }
-            }
-        case .object(let object):
-            byte(ValueTag.object)
-            members(object)
         }
     }
 
@@ -479,7 +443,9 @@ private struct RecordReader {
             let path = UnsafeBufferPointer(rebasing: bytes[index..<(index + length)])
             guard EncodedPath.isWellFormed(path) else { throw RecordDamage(reason: "an attribute path that is not one") }
             index += length
-            document.append(path, try value(depth: 1))
+            guard let end = ValueBytes.end(of: bytes, at: index, depth: 1) else { throw RecordDamage(reason: "an attribute value that is not one") }
+            document.append(path, encodedValue: UnsafeBufferPointer(rebasing: bytes[index..<end]))
+            index = end
         }
         return document
     }
@@ -521,23 +487,23 @@ private struct RecordReader {
     mutating func value(depth: Int) throws(RecordDamage) -> JSONValue {
         guard depth <= ProfileRecord.maximumDepth else { throw RecordDamage(reason: "values nested too deep") }
         switch try byte() {
-        case ValueTag.null: return .null
-        case ValueTag.false: return .bool(false)
-        case ValueTag.true: return .bool(true)
-        case ValueTag.int: return .int(try signed())
-        case ValueTag.double:
+        case ValueBytes.Tag.null: return .null
+        case ValueBytes.Tag.false: return .bool(false)
+        case ValueBytes.Tag.true: return .bool(true)
+        case ValueBytes.Tag.int: return .int(try signed())
+        case ValueBytes.Tag.double:
             guard remaining >= 8 else { throw RecordDamage(reason: "the record ends early") }
             defer { index += 8 }
             let bits = UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self)
             return .double(Double(bitPattern: UInt64(littleEndian: bits)))
-        case ValueTag.string: return .string(try string())
-        case ValueTag.array:
+        case ValueBytes.Tag.string: return .string(try string())
+        case ValueBytes.Tag.array:
             let count = try count(minimumSize: 1)
             var items: [JSONValue] = []
             items.reserveCapacity(count)
             for _ in 0..<count { items.append(try value(depth: depth + 1)) }
             return .array(items)
-        case ValueTag.object: return .object(try members(depth: depth))
+        case ValueBytes.Tag.object: return .object(try members(depth: depth))
         default: throw RecordDamage(reason: "an unknown value tag")
         }
     }
