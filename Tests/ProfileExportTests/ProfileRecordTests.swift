@@ -115,7 +115,7 @@ import Testing
     @Test func emptyProfileRoundTrips() throws {
         let profile = Profile(key: 0)
         #expect(try roundTrip(profile) == profile)
-        #expect(ProfileRecord.encode(profile) == [3, 0, 0, 0, 0, 0])
+        #expect(ProfileRecord.encode(profile) == [2, 0, 0, 0, 0, 0])
     }
 
     @Test func deepNestingRoundTrips() throws {
@@ -213,8 +213,8 @@ import Testing
         #expect(profile.ruleVersion == 1)
         #expect(profile.lastDecisions["flow"] == ExportDecision(exported: true, time: Timestamp(seconds: 1_795_341_600),
                                                                 triggers: [.membership(audienceId: "johns", status: .realized)]))
-        // Saving it again writes format 3.
-        #expect(ProfileRecord.encode(profile).first == 3)
+        // Saving it again writes format 2.
+        #expect(ProfileRecord.encode(profile).first == 2)
     }
 
     @Test func damagedJSONRecordsAreStoreErrors() {
@@ -236,11 +236,7 @@ import Testing
         let valid = ProfileRecord.encode(Self.richProfile)
         #expect(throwsStoreError(valid + [0]), "a byte after the end")
         #expect(throwsStoreError([]), "empty")
-        #expect(throwsStoreError([4] + valid.dropFirst()), "unknown format")
-        // Format 3: an attribute path whose step runs past its end, an empty path, a path longer than the record.
-        #expect(throwsStoreError([3, 0, 1, 2, 5, 0x61, 3, 2, 0, 0, 0]))
-        #expect(throwsStoreError([3, 0, 1, 0, 3, 2, 0, 0, 0]))
-        #expect(throwsStoreError([3, 0, 1, 9, 1, 0x61, 3, 2, 0, 0, 0]))
+        #expect(throwsStoreError([3] + valid.dropFirst()), "unknown format")
         #expect(throwsStoreError([0]))
         // Counts and lengths larger than the record, up to the largest varint; one varint too long.
         #expect(throwsStoreError([2, 0, 1, 0x80 | 1, 0x7F, 5]))

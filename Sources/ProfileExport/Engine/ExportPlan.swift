@@ -37,8 +37,6 @@ final class DataflowPlan: Sendable {
 struct AttributeTree: Sendable {
     struct Node: Sendable {
         var name: String
-        /// The node's whole path, encoded (see `EncodedPath`).
-        var path: [UInt8]
         /// `"name":`, as JSON.
         var key: [UInt8]
         /// True when this node's path is itself mapped (then its whole value is written).
@@ -49,10 +47,10 @@ struct AttributeTree: Sendable {
     var roots: [Node] = []
 
     init(_ paths: [AttributePath]) {
-        for path in paths { Self.insert(path.components[...], into: &roots, above: []) }
+        for path in paths { Self.insert(path.components[...], into: &roots) }
     }
 
-    private static func insert(_ components: ArraySlice<String>, into nodes: inout [Node], above: [UInt8]) {
+    private static func insert(_ components: ArraySlice<String>, into nodes: inout [Node]) {
         guard let head = components.first else { return }
         let index: Int
         if let existing = nodes.firstIndex(where: { $0.name == head }) {
@@ -60,16 +58,13 @@ struct AttributeTree: Sendable {
         } else {
             var key = JSONWriter(capacity: head.utf8.count + 3)
             key.key(head)
-            var path = above
-            EncodedPath.append(head, to: &path)
-            nodes.append(Node(name: head, path: path, key: key.bytes))
+            nodes.append(Node(name: head, key: key.bytes))
             index = nodes.count - 1
         }
         if components.count == 1 {
             nodes[index].isMapped = true
         } else {
-            let path = nodes[index].path
-            insert(components.dropFirst(), into: &nodes[index].children, above: path)
+            insert(components.dropFirst(), into: &nodes[index].children)
         }
     }
 }
@@ -154,9 +149,8 @@ struct ExportPlan: Sendable {
     let dataflowsMapping: [String: [Int]]
     /// Rule audience id → its index in ``rules``.
     let ruleIndex: [String: Int]
-    /// Per top-level attribute name (as an encoded path step, see `EncodedPath`), the indexes (in
-    /// ``rules``) of the rules that read under it.
-    let rulesByTopStep: [(step: [UInt8], rules: [Int])]
+    /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
+    let rulesByTopName: [String: [Int]]
     /// A fingerprint of the rule audiences (ids and texts); never 0.
     let ruleVersion: Int64
 
@@ -176,13 +170,13 @@ struct ExportPlan: Sendable {
         audienceInfo = Dictionary(configuration.audiences.map { ($0.id, AudienceInfo($0)) }, uniquingKeysWith: { first, _ in first })
         self.rules = rules
         self.evaluatedHere = evaluated
-        var byTopName: OrderedDictionary<String, [Int]> = [:]
+        var byTopName: [String: [Int]] = [:]
         var fingerprint = Fingerprint()
         for (index, (id, rule)) in rules.enumerated() {
             for name in Set(rule.paths.map { $0.components[0] }) { byTopName[name, default: []].append(index) }
             fingerprint.add((id + "\u{1}" + rule.description + "\u{2}").utf8)
         }
-        rulesByTopStep = byTopName.map { (EncodedPath.encode([$0.key]), $0.value) }
+        rulesByTopName = byTopName
         ruleIndex = Dictionary(rules.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
         ruleVersion = Int64(bitPattern: fingerprint.value | 1)
         var paths: [AttributePath] = []

@@ -19,7 +19,7 @@ struct PayloadBuilder {
     func payload(for profile: Profile, dataflow: DataflowPlan, changes: [MembershipChange]) -> [UInt8] {
         var writer = JSONWriter(capacity: 480)  // with the array header, 512 bytes: a malloc size class of its own
         writer.beginObject()
-        writeAttributes(dataflow.attributes.roots, in: profile.document, to: &writer)
+        writeAttributes(dataflow.attributes.roots, in: profile.attributes, to: &writer)
 
         writer.key("segmentMembership")
         writer.beginObject()
@@ -62,85 +62,27 @@ struct PayloadBuilder {
     }
 
     /// Writes the mapped attributes the profile has; a branch with none of them is left out.
-    private func writeAttributes(_ nodes: [AttributeTree.Node], in document: AttributeDocument, to writer: inout JSONWriter) {
+    private func writeAttributes(_ nodes: [AttributeTree.Node], in object: JSONObject, to writer: inout JSONWriter) {
         for node in nodes {
+            guard let index = object.index(forKey: node.name) else { continue }
             if node.isMapped {
-                node.path.withUnsafeBufferPointer { path in
-                    let location = document.locate(path)
-                    if let exact = location.exact {
-                        document.withValue(exact) { value in
-                            if ValueBytes.isNull(value) { return }
-                            writer.encodedKey(node.key)
-                            ValueBytes.writeJSON(value, to: &writer)
-                        }
-                    } else if let inside = location.inside {
-                        writer.encodedKey(node.key)
-                        document.writeObject(inside, skipping: path.count, to: &writer)
-                    }
-                }
-            } else {
+                let value = object.values[index]
+                if value == .null { continue }
+                writer.encodedKey(node.key)
+                writer.value(value)
+            } else if case .object(let members) = object.values[index] {
                 // Written, then taken back when none of the branch's mapped attributes is there.
                 let mark = writer.mark
                 writer.encodedKey(node.key)
                 writer.beginObject()
                 let before = writer.mark.count
-                writeAttributes(node.children, in: document, to: &writer)
+                writeAttributes(node.children, in: members, to: &writer)
                 if writer.mark.count == before {
                     writer.rewind(to: mark)
                 } else {
                     writer.endObject()
                 }
             }
-        }
-    }
-}
-
-extension AttributeDocument {
-    /// Writes the object that the leaves in `range` make, all inside the path that is the first
-    /// `skip` bytes of theirs: nested objects opened and closed as the leaves' paths go.
-    func writeObject(_ range: Range<Int>, skipping skip: Int, to writer: inout JSONWriter) {
-        paths.withUnsafeBufferPointer { all in
-            writer.beginObject()
-            var previous = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-            // The previous leaf's path up to here is open objects (its last step is its name).
-            var openEnd = skip
-            var depth = 0
-            for index in range {
-                let path = self.path(index, all)
-                // The open objects this leaf is in too.
-                var offset = skip
-                var shared = 0
-                while offset < openEnd {
-                    let (name, next) = EncodedPath.step(previous, at: offset)
-                    guard next < path.count, EncodedPath.step(path, at: offset).next == next,
-                          EncodedPath.equal(UnsafeBufferPointer(rebasing: previous[name]), UnsafeBufferPointer(rebasing: path[name]))
-                    else { break }
-                    offset = next
-                    shared += 1
-                }
-                while depth > shared {
-                    writer.endObject()
-                    depth -= 1
-                }
-                while true {
-                    let (name, next) = EncodedPath.step(path, at: offset)
-                    writer.key(utf8: UnsafeBufferPointer(rebasing: path[name]))
-                    if next >= path.count {
-                        ValueBytes.writeJSON(value(index, all), to: &writer)
-                        break
-                    }
-                    writer.beginObject()
-                    depth += 1
-                    offset = next
-                }
-                openEnd = offset
-                previous = path
-            }
-            while depth > 0 {
-                writer.endObject()
-                depth -= 1
-            }
-            writer.endObject()
         }
     }
 }

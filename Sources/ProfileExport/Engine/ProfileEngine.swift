@@ -13,9 +13,6 @@ public final class ProfileEngine {
     let payloads: PayloadBuilder
     /// Scratch: whether the profile being decided is in a mapped audience of each dataflow.
     private var memberOfDataflow: [Bool]
-    /// Scratch for attribute writes (see `applyAttributes`), kept to reuse their storage.
-    var scratchPath: [UInt8] = []
-    var scratchAnchors: [Anchor] = []
 
     public init(configuration: ExportConfiguration, store: any ProfileStore) {
         self.configuration = configuration
@@ -68,7 +65,7 @@ public final class ProfileEngine {
         let everything = profile.ruleVersion != plan.ruleVersion
         if everything {
             for (audienceId, rule) in plan.rules {
-                if let change = Self.evaluate(rule.matches(document: profile.document), audienceId, in: &profile, at: time) {
+                if let change = Self.evaluate(rule.matches(object: profile.attributes), audienceId, in: &profile, at: time) {
                     changes.append(change)
                 }
             }
@@ -84,7 +81,7 @@ public final class ProfileEngine {
             }
             for index in changedAttributes.rules {
                 let (audienceId, rule) = plan.rules[index]
-                if let change = Self.evaluate(rule.matches(document: profile.document), audienceId, in: &profile, at: time) {
+                if let change = Self.evaluate(rule.matches(object: profile.attributes), audienceId, in: &profile, at: time) {
                     changes.append(change)
                 }
             }

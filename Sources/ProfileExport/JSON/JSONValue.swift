@@ -47,8 +47,6 @@ public typealias JSONObject = OrderedDictionary<String, JSONValue>
 public struct AttributePath: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The path's steps, at least one, none empty.
     public let components: [String]
-    /// The path as bytes (see `EncodedPath`), for finding it in a flat attribute document.
-    let encoded: [UInt8]
 
     /// Parses a dotted path; throws when it is empty or has an empty step (`a..b`, `.a`, `a.`).
     public init(_ text: String) throws(ProfileExportError) {
@@ -57,14 +55,12 @@ public struct AttributePath: Sendable, Hashable, Comparable, CustomStringConvert
             throw ProfileExportError(.invalidPath, "'\(text)' is not an attribute path (dotted names, none empty)")
         }
         components = parts
-        encoded = EncodedPath.encode(parts)
     }
 
     /// A path from steps the caller knows to be valid.
     public init(components: [String]) {
         precondition(!components.isEmpty, "an attribute path has at least one step")
         self.components = components
-        encoded = EncodedPath.encode(components)
     }
 
     public var description: String { components.joined(separator: ".") }

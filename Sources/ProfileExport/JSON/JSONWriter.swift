@@ -138,38 +138,18 @@ public struct JSONWriter: Sendable {
     }
 
     private mutating func string(_ text: String) {
-        var text = text
-        text.withUTF8 { utf8 in string(utf8: utf8) }
-    }
-
-    /// Writes a string value given as UTF-8 (a flat document's stored string).
-    mutating func value(utf8 text: UnsafeBufferPointer<UInt8>) {
-        separate()
-        string(utf8: text)
-        needsComma = true
-    }
-
-    /// Writes a member name given as UTF-8 (a step of a flat document's path) and the colon.
-    mutating func key(utf8 name: UnsafeBufferPointer<UInt8>) {
-        separate()
-        string(utf8: name)
-        bytes.append(0x3A)
-        needsComma = false
-    }
-
-    private mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(0x22)
-        var plain = true
-        for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-            plain = false
-            break
+        var text = text
+        let plain = text.withUTF8 { utf8 in
+            for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C { return false }
+            bytes.append(contentsOf: utf8)
+            return true
         }
         if plain {
-            bytes.append(contentsOf: utf8)
             bytes.append(0x22)
             return
         }
-        for byte in utf8 {
+        for byte in text.utf8 {
             switch byte {
             case 0x22: bytes.append(0x5C); bytes.append(0x22)
             case 0x5C: bytes.append(0x5C); bytes.append(0x5C)

@@ -9,14 +9,8 @@ public struct Profile: Sendable, Hashable {
     /// The profile id updates name it by, when one was given.
     public var profileId: String?
     public var identities = IdentityMap()
-    /// The attribute document (nested objects, XDM-style paths). Kept flat (see `AttributeDocument`):
-    /// reading it builds the nested objects, setting it flattens them.
-    public var attributes: JSONObject {
-        get { document.object }
-        set { document = AttributeDocument(newValue) }
-    }
-    /// The attribute document as the engine and the stores use it.
-    var document = AttributeDocument()
+    /// The attribute document (nested objects, XDM-style paths).
+    public var attributes = JSONObject()
     /// Audience id → membership, in the order first set. Exited memberships stay (with their time).
     public var memberships: OrderedDictionary<String, Membership> = [:]
     /// The rule set the memberships were last fully evaluated with (see `ProfileEngine`).

@@ -37,7 +37,7 @@ public struct AudienceRule: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether a profile with these attributes satisfies the rule.
-    func matches(document attributes: AttributeDocument) -> Bool {
+    func matches(object attributes: JSONObject) -> Bool {
         root.evaluate(attributes)
     }
 

@@ -36,7 +36,7 @@ extension RuleLiteral {
     /// Strings order by UTF-8 bytes (the order of Unicode scalars); numbers by value, `int`
     /// against an integer literal exactly; a string against a date literal as a date when it
     /// parses as ISO 8601; booleans are only equal or not.
-    func order(of value: RuleValue) -> RuleOrder? {
+    func order(of value: JSONValue) -> RuleOrder? {
         switch (value, self) {
         case (.string(let text), .string(let literal)):
             return UTF8Bytes.order(text, literal)
@@ -48,16 +48,11 @@ extension RuleLiteral {
         case (.bool(let flag), .bool(let literal)):
             return flag == literal ? .equal : flag ? .greater : .less
         case (.string(let text), .date(let seconds, _)):
-            guard let timestamp = Timestamp.parse(bytes: text) else { return nil }
+            guard let timestamp = Timestamp.parse(text) else { return nil }
             return RuleOrder(timestamp.seconds, seconds)
         default:
             return nil
         }
-    }
-
-    /// How an element of an array value orders against this literal.
-    func order(of element: JSONValue) -> RuleOrder? {
-        element.withRuleValue { value in value.flatMap(order(of:)) }
     }
 
     private static func order(_ left: Double, _ right: Double) -> RuleOrder? {
@@ -70,7 +65,7 @@ extension RuleLiteral {
 
 extension RuleNode {
     /// Whether the profile whose attribute document is `attributes` satisfies this node.
-    func evaluate<Attributes: RuleAttributes>(_ attributes: Attributes) -> Bool {
+    func evaluate(_ attributes: JSONObject) -> Bool {
         switch self {
         case .all(let nodes):
             for node in nodes where !node.evaluate(attributes) { return false }
@@ -81,92 +76,33 @@ extension RuleNode {
         case .not(let node):
             return !node.evaluate(attributes)
         case .exists(let path):
-            return attributes.isPresent(at: path)
+            return attributes.presentValue(at: path) != nil
         case .compare(let path, let comparison, let literal):
-            return attributes.withValue(at: path) { value in
-                guard let value else { return false }
-                return comparison.holds(for: literal.order(of: value))
-            }
+            guard let value = attributes.presentValue(at: path) else { return false }
+            return comparison.holds(for: literal.order(of: value))
         case .oneOf(let path, let literals):
-            return attributes.withValue(at: path) { value in
-                guard let value else { return false }
-                for literal in literals where literal.order(of: value) == .equal { return true }
+            guard let value = attributes.presentValue(at: path) else { return false }
+            for literal in literals where literal.order(of: value) == .equal { return true }
+            return false
+        case .contains(let path, let literal):
+            switch attributes.presentValue(at: path) {
+            case .string(let text)?:
+                guard case .string(let part) = literal else { return false }
+                return UTF8Bytes.contains(text, part)
+            case .array(let elements)?:
+                for element in elements where literal.order(of: element) == .equal { return true }
+                return false
+            default:
                 return false
             }
-        case .contains(let path, let literal):
-            return attributes.withValue(at: path) { value in
-                switch value {
-                case .string(let text)?:
-                    guard case .string(let part) = literal else { return false }
-                    return UTF8Bytes.contains(text, part)
-                case .array(let elements)?:
-                    for element in elements where literal.order(of: element) == .equal { return true }
-                    return false
-                default:
-                    return false
-                }
-            }
         case .startsWith(let path, let prefix):
-            return attributes.withValue(at: path) { value in
-                guard case .string(let text)? = value else { return false }
-                return UTF8Bytes.hasPrefix(text, prefix)
-            }
+            guard case .string(let text)? = attributes.presentValue(at: path) else { return false }
+            return UTF8Bytes.hasPrefix(text, prefix)
         }
     }
 }
 
-/// A present attribute value as a rule reads it: its string borrowed from where it is stored, valid
-/// only inside the call that hands it over.
-enum RuleValue {
-    case bool(Bool)
-    case int(Int64)
-    case double(Double)
-    case string(UnsafeBufferPointer<UInt8>)
-    case array([JSONValue])
-    case object
-}
-
-extension JSONValue {
-    /// Calls `body` with this value as a rule reads it (`nil` for `null`).
-    func withRuleValue<R>(_ body: (RuleValue?) -> R) -> R {
-        switch self {
-        case .null: return body(nil)
-        case .bool(let flag): return body(.bool(flag))
-        case .int(let number): return body(.int(number))
-        case .double(let number): return body(.double(number))
-        case .string(var text): return text.withUTF8 { body(.string($0)) }
-        case .array(let items): return body(.array(items))
-        case .object: return body(.object)
-        }
-    }
-}
-
-/// What a rule reads: the values at attribute paths (a nested object, or a profile's flat document).
-protocol RuleAttributes {
-    /// Calls `body` with the value at `path` (`nil` when missing or `null`).
-    func withValue<R>(at path: AttributePath, _ body: (RuleValue?) -> R) -> R
-    /// Whether there is a value at `path` that is not `null`.
-    func isPresent(at path: AttributePath) -> Bool
-}
-
-extension AttributeDocument: RuleAttributes {
-    func withValue<R>(at path: AttributePath, _ body: (RuleValue?) -> R) -> R {
-        path.encoded.withUnsafeBufferPointer { withRuleValue(at: $0, body) }
-    }
-
-    func isPresent(at path: AttributePath) -> Bool {
-        path.encoded.withUnsafeBufferPointer { isPresent(at: $0) }
-    }
-}
-
-extension JSONObject: RuleAttributes {
-    func isPresent(at path: AttributePath) -> Bool { presentValue(at: path) != nil }
-
-    func withValue<R>(at path: AttributePath, _ body: (RuleValue?) -> R) -> R {
-        guard let value = presentValue(at: path) else { return body(nil) }
-        return value.withRuleValue(body)
-    }
-
+extension JSONObject {
     /// The value at `path` unless it is missing or `null`.
     func presentValue(at path: AttributePath) -> JSONValue? {
         let components = path.components
@@ -182,11 +118,10 @@ extension JSONObject: RuleAttributes {
     }
 }
 
-/// Byte-wise string operations on UTF-8: a value's bytes (borrowed where they are stored) against a
-/// rule's literal.
+/// Byte-wise string operations on UTF-8, without copying native strings.
 enum UTF8Bytes {
-    static func order(_ left: UnsafeBufferPointer<UInt8>, _ right: String) -> RuleOrder {
-        withBytes(right) { right in
+    static func order(_ left: String, _ right: String) -> RuleOrder {
+        withBytes(left, right) { left, right in
             let shared = min(left.count, right.count)
             var index = 0
             while index < shared {
@@ -198,14 +133,14 @@ enum UTF8Bytes {
         }
     }
 
-    static func hasPrefix(_ text: UnsafeBufferPointer<UInt8>, _ prefix: String) -> Bool {
-        withBytes(prefix) { prefix in
+    static func hasPrefix(_ text: String, _ prefix: String) -> Bool {
+        withBytes(text, prefix) { text, prefix in
             prefix.count <= text.count && matches(text, at: 0, prefix)
         }
     }
 
-    static func contains(_ text: UnsafeBufferPointer<UInt8>, _ part: String) -> Bool {
-        withBytes(part) { part in
+    static func contains(_ text: String, _ part: String) -> Bool {
+        withBytes(text, part) { text, part in
             guard part.count <= text.count else { return false }
             guard let first = part.first else { return true }
             var index = 0
@@ -227,8 +162,12 @@ enum UTF8Bytes {
         return true
     }
 
-    private static func withBytes<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        var text = text
-        return text.withUTF8(body)
+    private static func withBytes<Result>(
+        _ left: String, _ right: String,
+        _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Result
+    ) -> Result {
+        var left = left
+        var right = right
+        return left.withUTF8 { left in right.withUTF8 { right in body(left, right) } }
     }
 }

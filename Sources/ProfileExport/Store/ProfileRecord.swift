@@ -5,13 +5,12 @@ import OrderedCollections
 /// Encodes a profile (without its key and profile id, which have columns of their own) as a
 /// binary record, and reads it back; records of the first, JSON, format still decode.
 ///
-/// Format 3 (all integers LEB128 varints, signed ones zig-zag encoded; a string is its UTF-8
+/// Format 2 (all integers LEB128 varints, signed ones zig-zag encoded; a string is its UTF-8
 /// length then its bytes; a list is its count then its items):
 ///
-///     record      = 0x03 identities leaves memberships ruleVersion:signed decisions
+///     record      = 0x02 identities attributes memberships ruleVersion:signed decisions
 ///     identities  = count (namespace:string ids:(count≥1 string…))…
-///     leaves      = count (path value)…      — the flat attribute document, in document order
-///     path        = length (step-length step-bytes)…                — see `EncodedPath`
+///     attributes  = count (key:string value)…                       — the members of an object
 ///     value       = 0 null | 1 false | 2 true | 3 int:signed | 4 double:8 bytes little endian
 ///                 | 5 string | 6 count value… | 7 count (key:string value)…
 ///     memberships = count (audience:string status:byte seconds:signed)…   — realized 0, existing 1, exited 2
@@ -19,15 +18,14 @@ import OrderedCollections
 ///     trigger     = 0 audience:string status:byte | 1 added:(count (namespace:string id:string)…) removed:(same)
 ///                 | 2 count (count≥1 component:string…)… | 3 audienceIds:strings
 ///
-/// Format 2 is format 3 with `attributes` (the nested object: `count (key:string value)…`) in
-/// place of `leaves`. Format 1 is the JSON object `{"i": {namespace: [ids]}, "a": attributes, "m": {audience:
+/// Format 1 is the JSON object `{"i": {namespace: [ids]}, "a": attributes, "m": {audience:
 /// [status, seconds]}, "g": rule version, "d": {dataflow: decision}}`; it starts with `{`.
 ///
 /// Decoding checks every length against the bytes left, so a damaged record throws
 /// ``ProfileExportError/Code/store`` and never reads outside the record.
 enum ProfileRecord {
-    /// The first byte of a record of the format written now.
-    static let version: UInt8 = 3
+    /// The first byte of a format 2 record.
+    static let version: UInt8 = 2
     /// How deep attribute values may nest in a record (the JSON parser allows 128).
     static let maximumDepth = 1024
 
@@ -40,8 +38,8 @@ enum ProfileRecord {
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?) throws(ProfileExportError) -> Profile {
         guard let first = bytes.first else { throw damaged(key, "it is empty") }
         if first == 0x7B { return try decodeJSON(bytes, key: key, profileId: profileId) }
-        guard first == version || first == 2 else { throw damaged(key, "its format \(first) is unknown") }
-        var reader = RecordReader(bytes: bytes, index: 1, format: first)
+        guard first == version else { throw damaged(key, "its format \(first) is unknown") }
+        var reader = RecordReader(bytes: bytes, index: 1)
         do {
             return try reader.profile(key: key, profileId: profileId)
         } catch {
@@ -82,6 +80,17 @@ enum ProfileRecord {
         }
         return profile
     }
+}
+
+private enum ValueTag {
+    static let null: UInt8 = 0
+    static let `false`: UInt8 = 1
+    static let `true`: UInt8 = 2
+    static let int: UInt8 = 3
+    static let double: UInt8 = 4
+    static let string: UInt8 = 5
+    static let array: UInt8 = 6
+    static let object: UInt8 = 7
 }
 
 private enum TriggerTag {
@@ -204,26 +213,8 @@ private struct RecordWriter: ~Copyable {
         }
     }
 
-    mutating func leaves(_ document: AttributeDocument) {
-        count(document.leaves.count)
-        document.paths.withUnsafeBufferPointer { all in
-            document.leaves.withUnsafeBufferPointer { leaves in
-                for index in leaves.indices {
-                    let path = document.path(index, all)
-                    count(path.count)
-                    raw(path)
-                    raw(document.value(index, all))
-                }
-            }
-        }
-    }
-
-    /// Copies bytes in as they are.
-    mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard let source = bytes.baseAddress else { return }
-        reserve(bytes.count)
-        (base + count).initialize(from: source, count: bytes.count)
-        count += bytes.count
+    mutating func members(_ object: JSONObject) {
+        keyed(object) { $0.value($1) }
     }
 
     /// A keyed list: its count, then each key followed by what `write` writes of its value (read
@@ -237,6 +228,33 @@ private struct RecordWriter: ~Copyable {
                     write(&self, values[index])
                 }
             }
+        }
+    }
+
+    mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: byte(ValueTag.null)
+        case .bool(let flag): byte(flag ? ValueTag.true : ValueTag.false)
+        case .int(let number):
+            byte(ValueTag.int)
+            signed(number)
+        case .double(let number):
+            reserve(9)
+            base[count] = ValueTag.double
+            UnsafeMutableRawPointer(base + count + 1).storeBytes(of: number.bitPattern.littleEndian, as: UInt64.self)
+            count += 9
+        case .string(let text):
+            byte(ValueTag.string)
+            string(text)
+        case .array(let items):
+            byte(ValueTag.array)
+            count(items.count)
+            items.withUnsafeBufferPointer { items in
+                for index in items.indices { self.value(items[index]) }
+            }
+        case .object(let object):
+            byte(ValueTag.object)
+            members(object)
         }
     }
 
@@ -271,7 +289,7 @@ private struct RecordWriter: ~Copyable {
     mutating func profile(_ profile: Profile) {
         byte(ProfileRecord.version)
         keyed(profile.identities.namespaces) { $0.strings($1) }
-        leaves(profile.document)
+        members(profile.attributes)
         keyed(profile.memberships) { writer, membership in
             writer.byte(membership.status.code)
             writer.signed(membership.lastQualificationTime.seconds)
@@ -301,8 +319,6 @@ private struct RecordDamage: Error {
 private struct RecordReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var index: Int
-    /// 2 or 3 (see ``ProfileRecord``).
-    let format: UInt8
 
     var remaining: Int { bytes.count - index }
 
@@ -324,11 +340,7 @@ private struct RecordReader {
             guard !Self.hasDuplicates(names) else { throw RecordDamage(reason: "a namespace twice") }
             profile.identities = IdentityMap(uncheckedNamespaces: OrderedDictionary(uncheckedUniqueKeys: names, values: lists))
         }
-        if format == 2 {
-            profile.attributes = try members(depth: 0)
-        } else {
-            profile.document = try document()
-        }
+        profile.attributes = try members(depth: 0)
         profile.memberships = try keyed(minimumSize: 3, duplicate: "an audience twice") { (reader) throws(RecordDamage) in
             guard let status = MembershipStatus(code: try reader.byte()) else { throw RecordDamage(reason: "an unknown membership status") }
             return Membership(status, at: Timestamp(seconds: try reader.signed()))
@@ -433,23 +445,6 @@ private struct RecordReader {
         return texts
     }
 
-    /// The leaves of a flat attribute document, each a well-formed path and a value.
-    mutating func document() throws(RecordDamage) -> AttributeDocument {
-        // A leaf is at least: path length (1), a one-byte path (an empty name), a value tag (1).
-        let count = try count(minimumSize: 3)
-        var document = AttributeDocument()
-        for _ in 0..<count {
-            let length = try self.count(minimumSize: 1)
-            let path = UnsafeBufferPointer(rebasing: bytes[index..<(index + length)])
-            guard EncodedPath.isWellFormed(path) else { throw RecordDamage(reason: "an attribute path that is not one") }
-            index += length
-            guard let end = ValueBytes.end(of: bytes, at: index, depth: 1) else { throw RecordDamage(reason: "an attribute value that is not one") }
-            document.append(path, encodedValue: UnsafeBufferPointer(rebasing: bytes[index..<end]))
-            index = end
-        }
-        return document
-    }
-
     mutating func members(depth: Int) throws(RecordDamage) -> JSONObject {
         let count = try count(minimumSize: 2)
         if count == 0 { return [:] }
@@ -487,23 +482,23 @@ private struct RecordReader {
     mutating func value(depth: Int) throws(RecordDamage) -> JSONValue {
         guard depth <= ProfileRecord.maximumDepth else { throw RecordDamage(reason: "values nested too deep") }
         switch try byte() {
-        case ValueBytes.Tag.null: return .null
-        case ValueBytes.Tag.false: return .bool(false)
-        case ValueBytes.Tag.true: return .bool(true)
-        case ValueBytes.Tag.int: return .int(try signed())
-        case ValueBytes.Tag.double:
+        case ValueTag.null: return .null
+        case ValueTag.false: return .bool(false)
+        case ValueTag.true: return .bool(true)
+        case ValueTag.int: return .int(try signed())
+        case ValueTag.double:
             guard remaining >= 8 else { throw RecordDamage(reason: "the record ends early") }
             defer { index += 8 }
             let bits = UnsafeRawPointer(bytes.baseAddress! + index).loadUnaligned(as: UInt64.self)
             return .double(Double(bitPattern: UInt64(littleEndian: bits)))
-        case ValueBytes.Tag.string: return .string(try string())
-        case ValueBytes.Tag.array:
+        case ValueTag.string: return .string(try string())
+        case ValueTag.array:
             let count = try count(minimumSize: 1)
             var items: [JSONValue] = []
             items.reserveCapacity(count)
             for _ in 0..<count { items.append(try value(depth: depth + 1)) }
             return .array(items)
-        case ValueBytes.Tag.object: return .object(try members(depth: depth))
+        case ValueTag.object: return .object(try members(depth: depth))
         default: throw RecordDamage(reason: "an unknown value tag")
         }
     }
