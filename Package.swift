@@ -77,7 +77,7 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-                // SQLite's C API, for the two statements every update runs (see SQLiteProfileStore).
+                // SQLite's C API, for the statements every update or export runs (see RawStatement).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

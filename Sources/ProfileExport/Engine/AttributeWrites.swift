@@ -80,12 +80,7 @@ extension ProfileEngine {
                     if !child.isEmpty { object[name] = .object(child) }
                 }
             default:
-                let old = object.updateValue(value, forKey: name)
-                if case .object? = old {
-                    changed.note(prefix, replaced: old, plan: plan)
-                } else {
-                    changed.note(prefix, replaced: nil, plan: plan)
-                }
+                changed.note(prefix, replaced: object.updateValue(value, forKey: name), plan: plan)
             }
         }
     }

@@ -30,8 +30,9 @@ struct ParsedLine {
 }
 
 /// Reads a regular file's lines in batches on a thread of its own and parses them, at most three
-/// batches ahead of the consumer (two waiting, one being read), so that parsing (a tenth of an update's cost) runs beside the
-/// engine. Pipes and terminals are not read ahead: their lines are applied as they arrive.
+/// batches ahead of the consumer (two waiting, one being read), so that parsing (a tenth of an
+/// update's cost) runs beside the engine. Pipes and terminals are not read ahead: their lines are
+/// applied as they arrive.
 ///
 /// While it runs, the prefetcher alone uses the reader. At the end of the input it stops; after
 /// ``LineReader/resume()`` (a growing file), ``start()`` reads on.
