@@ -37,10 +37,28 @@ let destinationsYAML = """
         connectionString: "Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0;EntityPath=profiles"
     """
 
-/// A fresh folder under the system's temporary directory.
+/// A fresh folder under the system's temporary directory, removed when the test process exits.
 func temporaryFolder(_ name: String = #function) -> String {
     let folder = FileManager.default.temporaryDirectory
         .appendingPathComponent("hubcast-tests-\(UUID().uuidString.prefix(8))-\(name.prefix(20).filter(\.isLetter))").path
     try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    TemporaryFolders.shared.add(folder)
     return folder
+}
+
+/// The folders tests made, removed at exit (a test's folder may be read until its last line).
+final class TemporaryFolders: @unchecked Sendable {
+    static let shared: TemporaryFolders = {
+        atexit { TemporaryFolders.shared.removeAll() }
+        return TemporaryFolders()
+    }()
+
+    private let lock = NSLock()
+    private var folders: [String] = []
+
+    func add(_ folder: String) { lock.withLock { folders.append(folder) } }
+
+    func removeAll() {
+        for folder in lock.withLock({ folders }) { try? FileManager.default.removeItem(atPath: folder) }
+    }
 }

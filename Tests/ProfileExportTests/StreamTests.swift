@@ -65,6 +65,35 @@ import Testing
         #expect(try stream.nextItem() == nil)
     }
 
+    /// A followed file that has not grown is not read again (no read-ahead thread per poll); once it
+    /// grows, reading goes on where it stopped, and half a line waits for its end.
+    @Test func aGrowingFileIsReadOnOnlyWhenItGrew() throws {
+        let folder = temporaryFolder()
+        let input = try write([Self.join(1)], in: folder)
+        let harness = try Harness(ExportRuleTests.yaml)
+        let reader = try LineReader(path: input)
+        reader.waitsForLineEnd = true
+        let stream = ExportStream(engine: harness.engine, reader: reader)
+        #expect(try stream.nextItem()?.partitionKey == "e1")
+        #expect(try stream.nextItem() == nil)
+        #expect(!stream.resume(), "the file did not grow")
+        #expect(try stream.nextItem() == nil)
+
+        let file = try #require(FileHandle(forWritingAtPath: input))
+        defer { try? file.close() }
+        file.seekToEndOfFile()
+        let second = Self.join(2)
+        file.write(Data(second.prefix(20).utf8))
+        #expect(stream.resume())
+        #expect(try stream.nextItem() == nil, "half a line waits for its end")
+        #expect(!stream.resume(), "nothing since the half line")
+        file.write(Data((second.dropFirst(20) + "\n").utf8))
+        #expect(stream.resume())
+        #expect(try stream.nextItem()?.partitionKey == "e2")
+        #expect(stream.summary.updatesRead == 2)
+        #expect(stream.summary.rejected == 0)
+    }
+
     @Test func checkpointResumesAfterTheLastCommittedLine() throws {
         let folder = temporaryFolder()
         let input = try write((1...50).map(Self.join), in: folder)

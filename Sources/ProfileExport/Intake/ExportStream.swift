@@ -98,12 +98,16 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         return pending
     }
 
-    /// After the end of a growing file: reads on from where it stopped (`--follow`).
-    public func resume() {
-        guard exhausted else { return }
+    /// After the end of a growing file: reads on from where it stopped (`--follow`). Returns false,
+    /// and starts nothing (no read-ahead thread), while the file has not grown since its end.
+    @discardableResult
+    public func resume() -> Bool {
+        guard exhausted else { return true }
+        guard reader.hasUnreadBytes else { return false }
         exhausted = false
         reader.resume()
         prefetcher?.start()
+        return true
     }
 
     private func fill() throws(ProfileExportError) {

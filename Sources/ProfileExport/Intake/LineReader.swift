@@ -66,6 +66,16 @@ public final class LineReader {
     /// After the end of the input: reads on (a file that grows).
     public func resume() { finished = false }
 
+    /// Whether the file holds bytes not read yet (it grew since its end was reached); always true
+    /// for what is not a regular file, whose input cannot be measured.
+    public var hasUnreadBytes: Bool {
+        guard isRegularFile else { return true }
+        var status = stat()
+        let position = lseek(handle.fileDescriptor, 0, SEEK_CUR)
+        guard fstat(handle.fileDescriptor, &status) == 0, position >= 0 else { return true }
+        return Int64(status.st_size) > Int64(position)
+    }
+
     /// Whether a whole line is already read and waiting (``next()`` will not block for it).
     public var hasWaitingLine: Bool {
         buffer[start...].contains(0x0A) || (finished && start < buffer.count)
