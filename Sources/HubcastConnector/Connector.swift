@@ -141,7 +141,7 @@ public final class Connector: Sendable {
         report.outbox = (try? delivery.outboxDepth()) ?? [:]
         let left = report.outbox.values.reduce(0, +)
         live.update { [outbox = report.outbox] status in
-            status.state = "stopped"
+            status.state = .stopped
             status.outboxDepth = left
             for id in status.dataflows.keys { status.dataflows[id]?.outbox = outbox[id] ?? 0 }
         }

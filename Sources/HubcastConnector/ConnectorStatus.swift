@@ -9,29 +9,9 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
     /// A destination's connection as its dispatcher last saw it; prints as `idle`, `connected`,
     /// `throttled`, `down: <reason>` or `failed: <reason>`.
     public struct Connection: Sendable, Codable, Hashable, CustomStringConvertible {
+        public enum KindTag {}
         /// The kind of state. New kinds may be added: compare with the static members.
-        public struct Kind: Sendable, Codable, Hashable, CustomStringConvertible {
-            fileprivate let name: String
-
-            /// Nothing sent yet.
-            public static let idle = Kind(name: "idle")
-            /// The hub accepts what is sent.
-            public static let connected = Kind(name: "connected")
-            /// The hub answered `server-busy` in the last seconds.
-            public static let throttled = Kind(name: "throttled")
-            /// The hub could not be reached within the retry deadline; the dispatcher tries again.
-            public static let down = Kind(name: "down")
-            /// The hub refused the destination for good (credentials, unknown hub); the run stops.
-            public static let failed = Kind(name: "failed")
-
-            public init(from decoder: any Decoder) throws { name = try decoder.singleValueContainer().decode(String.self) }
-            public func encode(to encoder: any Encoder) throws {
-                var container = encoder.singleValueContainer()
-                try container.encode(name)
-            }
-            private init(name: String) { self.name = name }
-            public var description: String { name }
-        }
+        public typealias Kind = StatusName<KindTag>
 
         public var kind: Kind
         /// Why it is down or failed.
@@ -82,9 +62,12 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
         public var total = 0
     }
 
+    public enum RunStateTag {}
+    /// What the connector as a whole is doing: `running`, `draining` or `stopped`.
+    public typealias RunState = StatusName<RunStateTag>
+
     public var pid: Int32 = ProcessInfo.processInfo.processIdentifier
-    /// `running`, `draining` or `stopped`.
-    public var state = "running"
+    public var state = RunState.running
     public var startedAt: Double = Date().timeIntervalSince1970
     public var updatedAt: Double = Date().timeIntervalSince1970
     public var updatesRead = 0
@@ -103,6 +86,43 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
     public var dataflows: [String: Dataflow] = [:]
 
     public init() {}
+}
+
+/// A state's name, from a set that may grow (compare with the static members), stored and printed
+/// as a plain string; `Tag` keeps the sets apart (``ConnectorStatus/Connection/Kind``,
+/// ``ConnectorStatus/RunState``).
+public struct StatusName<Tag>: Sendable, Codable, Hashable, CustomStringConvertible {
+    fileprivate let name: String
+
+    fileprivate init(_ name: String) { self.name = name }
+    public init(from decoder: any Decoder) throws { name = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
+    public var description: String { name }
+}
+
+extension StatusName where Tag == ConnectorStatus.Connection.KindTag {
+    /// Nothing sent yet.
+    public static var idle: Self { Self("idle") }
+    /// The hub accepts what is sent.
+    public static var connected: Self { Self("connected") }
+    /// The hub answered `server-busy` in the last seconds.
+    public static var throttled: Self { Self("throttled") }
+    /// The hub could not be reached within the retry deadline; the dispatcher tries again.
+    public static var down: Self { Self("down") }
+    /// The hub refused the destination for good (credentials, unknown hub); the run stops.
+    public static var failed: Self { Self("failed") }
+}
+
+extension StatusName where Tag == ConnectorStatus.RunStateTag {
+    /// Reading input and sending.
+    public static var running: Self { Self("running") }
+    /// Stopping: intake stopped, in-flight sends settling (`--drain-timeout`).
+    public static var draining: Self { Self("draining") }
+    /// Done; what was not sent waits in the outbox.
+    public static var stopped: Self { Self("stopped") }
 }
 
 /// The live state the intake, the dispatchers and the status writer share.

@@ -113,7 +113,7 @@ actor Dispatcher {
         }
         // Drain: let what is in flight settle, up to the timeout; the rest stays in the outbox.
         if state.inFlight > 0 {
-            live.update { $0.state = "draining" }
+            live.update { $0.state = .draining }
             let deadline = ContinuousClock.now + options.drainTimeout
             while state.inFlight > 0 && ContinuousClock.now < deadline { _ = await bell.next(isolation: self) }
             abandoned = true

@@ -32,7 +32,7 @@ struct Status: AsyncParsableCommand {
         let outbox = try delivery.outboxDepth()
         if let status {
             let age = Date().timeIntervalSince1970 - status.updatedAt
-            let alive = status.state != "stopped" && kill(status.pid, 0) == 0 && age < 30
+            let alive = status.state != .stopped && kill(status.pid, 0) == 0 && age < 30
             let when = timestamp(status.updatedAt)
             print(alive ? "connector: \(status.state) (pid \(status.pid), updated \(String(format: "%.1f", age)) s ago)"
                         : "connector: not running (last status \(when), \(status.state))")

@@ -1,6 +1,7 @@
 // The connector's commands as a user runs them: `hubcast run`, `status`, `failed`.
 
 import Foundation
+import HubcastConnector
 import HubcastEmulator
 import Testing
 
@@ -36,6 +37,11 @@ import Testing
         let status = try Self.hubcast(["status", "--config", config])
         #expect(status.status == 0)
         #expect(status.output.contains("connector: not running"))
+        #expect(status.output.contains(", stopped)"), "the last state, in words")
+        let snapshot = try Self.hubcast(["status", "--json", "--config", config]).output
+        let decoded = try JSONDecoder().decode(ConnectorStatus.self, from: Data(snapshot.utf8))
+        #expect(decoded.state == .stopped)
+        #expect(snapshot.replacingOccurrences(of: " ", with: "").contains(#""state":"stopped""#), "stored as a plain string")
         #expect(status.output.contains("destination hub-b: not connected (last: connected)"))
         #expect(status.output.contains("active-flow"))
 
