@@ -13,15 +13,15 @@ final class DataflowPlan: Sendable {
     /// The mapped audiences in mapping order, as their payload entries.
     let mappedList: [AudienceEntry]
     /// Configured audiences this dataflow does not map (candidates for spec §4 (c)), as their
-    /// payload entries.
-    let unmapped: [String: AudienceEntry]
+    /// payload entries, by audience slot (see ``ExportPlan/audienceSlots``).
+    let unmapped: [AudienceEntry?]
     /// For each mapped attribute, its index in the plan's `mappedPaths`.
     let attributeIndexes: [Int]
     /// The dataflow's position in the configuration.
     let index: Int
 
     init(dataflow: Dataflow, destination: Destination, mapped: [String: MappedAudience], attributes: AttributeTree,
-         mappedList: [AudienceEntry], unmapped: [String: AudienceEntry], attributeIndexes: [Int], index: Int) {
+         mappedList: [AudienceEntry], unmapped: [AudienceEntry?], attributeIndexes: [Int], index: Int) {
         self.dataflow = dataflow
         self.destination = destination
         self.mapped = mapped
@@ -74,14 +74,17 @@ struct AttributeTree: Sendable {
 /// (`","status":"…"`, the timestamps and name the destination asks for, and `}`).
 struct AudienceEntry: Sendable {
     let id: String
+    /// The audience's slot (see ``ExportPlan/audienceSlots``).
+    let slot: Int
     /// The audience's merge policy; `nil` for an audience the configuration does not define.
     let mergePolicy: String?
     let head: [UInt8]
     /// Indexed like `MembershipStatus.allCases`.
     let tails: [[UInt8]]
 
-    init(id: String, info: AudienceInfo?, mapping: MappedAudience?, names: Bool, times: Bool) {
+    init(id: String, slot: Int, info: AudienceInfo?, mapping: MappedAudience?, names: Bool, times: Bool) {
         self.id = id
+        self.slot = slot
         mergePolicy = info?.mergePolicy
         var head = JSONWriter(capacity: id.utf8.count + 32)
         head.beginObject()
@@ -145,8 +148,12 @@ struct ExportPlan: Sendable {
     let evaluatedHere: Set<String>
     /// Every attribute path mapped by any dataflow, each once.
     let mappedPaths: [AttributePath]
-    /// Audience id → the positions (in ``dataflows``) of the dataflows that map it.
-    let dataflowsMapping: [String: [Int]]
+    /// Audience id → a small number for every audience the configuration defines or a dataflow
+    /// maps, so that a profile's memberships are looked up by id once per update (see
+    /// `MembershipIndex`) and then by number.
+    let audienceSlots: [String: Int]
+    /// Audience slot → the positions (in ``dataflows``) of the dataflows that map it.
+    let dataflowsMapping: [[Int]]
     /// Rule audience id → its index in ``rules``.
     let ruleIndex: [String: Int]
     /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
@@ -185,24 +192,35 @@ struct ExportPlan: Sendable {
             for path in dataflow.attributes where !paths.contains(path) { paths.append(path) }
         }
         let allPaths = paths
+        var slots: [String: Int] = [:]
+        for id in configuration.audiences.map(\.id) + configuration.dataflows.flatMap({ $0.audiences.map(\.id) }) where slots[id] == nil {
+            slots[id] = slots.count
+        }
+        let slotCount = slots.count, audienceSlots = slots
         dataflows = configuration.dataflows.enumerated().compactMap { position, dataflow in
             guard let destination = configuration.destination(dataflow.destination) else { return nil }
             let mapped = Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             let names = destination.includeSegmentNames, times = destination.includeSegmentTimestamps
+            var unmapped = [AudienceEntry?](repeating: nil, count: slotCount)
+            for (id, info) in infos where mapped[id] == nil {
+                let slot = audienceSlots[id]!
+                unmapped[slot] = AudienceEntry(id: id, slot: slot, info: info, mapping: nil, names: names, times: times)
+            }
             return DataflowPlan(
                 dataflow: dataflow, destination: destination, mapped: mapped,
                 attributes: AttributeTree(dataflow.attributes),
-                mappedList: dataflow.audiences.map { AudienceEntry(id: $0.id, info: infos[$0.id], mapping: $0, names: names, times: times) },
-                unmapped: Dictionary(uniqueKeysWithValues: infos.filter { mapped[$0.key] == nil }.map {
-                    ($0.key, AudienceEntry(id: $0.key, info: $0.value, mapping: nil, names: names, times: times))
-                }),
+                mappedList: dataflow.audiences.map {
+                    AudienceEntry(id: $0.id, slot: audienceSlots[$0.id]!, info: infos[$0.id], mapping: $0, names: names, times: times)
+                },
+                unmapped: unmapped,
                 attributeIndexes: dataflow.attributes.map { allPaths.firstIndex(of: $0)! }, index: position)
         }
         mappedPaths = paths
-        var mapping: [String: [Int]] = [:]
+        var mapping = [[Int]](repeating: [], count: slotCount)
         for (position, dataflow) in configuration.dataflows.enumerated() {
-            for audience in dataflow.audiences { mapping[audience.id, default: []].append(position) }
+            for audience in dataflow.audiences { mapping[audienceSlots[audience.id]!].append(position) }
         }
+        self.audienceSlots = audienceSlots
         dataflowsMapping = mapping
     }
 }

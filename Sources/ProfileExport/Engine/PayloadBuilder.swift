@@ -16,7 +16,8 @@ struct PayloadBuilder {
 
     /// `changes`: the membership changes of this update; those that flipped (joined or left) are
     /// written even when the profile is no longer a member (spec §4 (a)).
-    func payload(for profile: Profile, dataflow: DataflowPlan, changes: [MembershipChange]) -> [UInt8] {
+    /// `memberships`: where the profile has each audience slot.
+    func payload(for profile: Profile, dataflow: DataflowPlan, changes: [MembershipChange], memberships index: MembershipIndex) -> [UInt8] {
         var writer = JSONWriter(capacity: 480)  // with the array header, 512 bytes: a malloc size class of its own
         writer.beginObject()
         writeAttributes(dataflow.attributes.roots, in: profile.attributes, to: &writer)
@@ -27,15 +28,19 @@ struct PayloadBuilder {
         writer.beginObject()
         // The merge policies of the mapped audiences written (few: usually one).
         var policies: [String] = []
+        let memberships = profile.memberships.values
         for entry in dataflow.mappedList {
-            guard let membership = profile.memberships[entry.id] else { continue }
+            let position = index.position(of: entry.slot)
+            guard position >= 0 else { continue }
+            let membership = memberships[position]
             guard membership.status.isMember || changes.contains(where: { $0.isTransition && $0.audienceId == entry.id }) else { continue }
             if let policy = entry.mergePolicy, !policies.contains(policy) { policies.append(policy) }
             writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
         }
-        if !policies.isEmpty, !dataflow.unmapped.isEmpty {
-            for (audienceId, membership) in profile.memberships where membership.status.isMember {
-                guard let entry = dataflow.unmapped[audienceId], let policy = entry.mergePolicy,
+        if !policies.isEmpty {
+            for position in memberships.indices where memberships[position].status.isMember {
+                let membership = memberships[position], slot = index.slot(at: position)
+                guard slot >= 0, let entry = dataflow.unmapped[slot], let policy = entry.mergePolicy,
                       policies.contains(policy) else { continue }
                 writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
             }
@@ -85,4 +90,35 @@ struct PayloadBuilder {
             }
         }
     }
+}
+
+/// Where a profile has each audience of the plan: built in one pass over its memberships (one
+/// lookup by id each), then read by number while deciding and writing payloads. Kept by the engine
+/// and cleared after each profile, so it allocates nothing per update.
+struct MembershipIndex {
+    /// Audience slot → position in the profile's memberships, or -1.
+    private var positions: [Int]
+    /// Membership position → audience slot, or -1 for an audience the plan does not know.
+    private var slots: [Int] = []
+
+    init(slots count: Int) {
+        positions = [Int](repeating: -1, count: count)
+    }
+
+    mutating func index(_ memberships: OrderedDictionary<String, Membership>, plan: ExportPlan) {
+        slots.removeAll(keepingCapacity: true)
+        for audienceId in memberships.keys {
+            let slot = plan.audienceSlots[audienceId] ?? -1
+            if slot >= 0 { positions[slot] = slots.count }
+            slots.append(slot)
+        }
+    }
+
+    mutating func clear() {
+        for slot in slots where slot >= 0 { positions[slot] = -1 }
+        slots.removeAll(keepingCapacity: true)
+    }
+
+    func position(of slot: Int) -> Int { positions[slot] }
+    func slot(at position: Int) -> Int { slots[position] }
 }

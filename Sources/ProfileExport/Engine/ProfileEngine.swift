@@ -13,6 +13,8 @@ public final class ProfileEngine {
     let payloads: PayloadBuilder
     /// Scratch: whether the profile being decided is in a mapped audience of each dataflow.
     private var memberOfDataflow: [Bool]
+    /// Scratch: where the profile being decided has each audience slot.
+    private var memberships: MembershipIndex
 
     public init(configuration: ExportConfiguration, store: any ProfileStore) {
         self.configuration = configuration
@@ -20,6 +22,7 @@ public final class ProfileEngine {
         self.plan = ExportPlan(configuration)
         self.payloads = PayloadBuilder(plan: plan)
         self.memberOfDataflow = [Bool](repeating: false, count: configuration.dataflows.count)
+        self.memberships = MembershipIndex(slots: plan.audienceSlots.count)
     }
 
     /// Applies one update and returns its exports, one per dataflow it is export-worthy for.
@@ -156,11 +159,18 @@ public final class ProfileEngine {
                 only: String? = nil) -> [ExportItem] {
         var items: [ExportItem] = []
         let flipped = changes.contains(where: \.isTransition)
-        // Which dataflows the profile is in a mapped audience of: one pass over its memberships.
-        for (audienceId, membership) in profile.memberships where membership.status.isMember {
-            for position in plan.dataflowsMapping[audienceId] ?? [] { memberOfDataflow[position] = true }
+        // One pass over its memberships: where each audience is, and which dataflows the profile is
+        // in a mapped audience of.
+        memberships.index(profile.memberships, plan: plan)
+        for position in profile.memberships.values.indices where profile.memberships.values[position].status.isMember {
+            let slot = memberships.slot(at: position)
+            guard slot >= 0 else { continue }
+            for dataflow in plan.dataflowsMapping[slot] { memberOfDataflow[dataflow] = true }
         }
-        defer { for position in memberOfDataflow.indices { memberOfDataflow[position] = false } }
+        defer {
+            for position in memberOfDataflow.indices { memberOfDataflow[position] = false }
+            memberships.clear()
+        }
         for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
             var triggers: [ExportTrigger] = []
             if flipped {
@@ -197,7 +207,7 @@ public final class ProfileEngine {
                 items.append(ExportItem(
                     dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
                     partitionKey: Self.partitionKey(of: profile, namespace: dataflow.dataflow.partitionKey),
-                    triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changes: changes),
+                    triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changes: changes, memberships: memberships),
                     profileKey: profile.key, time: time))
                 decision = ExportDecision(exported: true, time: time, triggers: triggers)
             }
