@@ -7,7 +7,7 @@ final class DataflowPlan: Sendable {
     let dataflow: Dataflow
     let destination: Destination
     /// Mapped audience id → mapping.
-    let mapped: [String: MappedAudience]
+    let mapped: NameTable<MappedAudience>
     /// Mapped attribute paths as a tree, in the order first mapped.
     let attributes: AttributeTree
     /// The mapped audiences in mapping order, as their payload entries.
@@ -20,7 +20,7 @@ final class DataflowPlan: Sendable {
     /// The dataflow's position in the configuration.
     let index: Int
 
-    init(dataflow: Dataflow, destination: Destination, mapped: [String: MappedAudience], attributes: AttributeTree,
+    init(dataflow: Dataflow, destination: Destination, mapped: NameTable<MappedAudience>, attributes: AttributeTree,
          mappedList: [AudienceEntry], unmapped: [AudienceEntry?], attributeIndexes: [Int], index: Int) {
         self.dataflow = dataflow
         self.destination = destination
@@ -151,13 +151,13 @@ struct ExportPlan: Sendable {
     /// Audience id → a small number for every audience the configuration defines or a dataflow
     /// maps, so that a profile's memberships are looked up by id once per update (see
     /// `MembershipIndex`) and then by number.
-    let audienceSlots: [String: Int]
+    let audienceSlots: NameTable<Int>
     /// Audience slot → the positions (in ``dataflows``) of the dataflows that map it.
     let dataflowsMapping: [[Int]]
     /// Rule audience id → its index in ``rules``.
-    let ruleIndex: [String: Int]
+    let ruleIndex: NameTable<Int>
     /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
-    let rulesByTopName: [String: [Int]]
+    let rulesByTopName: NameTable<[Int]>
     /// A fingerprint of the rule audiences (ids and texts); never 0.
     let ruleVersion: Int64
 
@@ -183,8 +183,8 @@ struct ExportPlan: Sendable {
             for name in Set(rule.paths.map { $0.components[0] }) { byTopName[name, default: []].append(index) }
             fingerprint.add((id + "\u{1}" + rule.description + "\u{2}").utf8)
         }
-        rulesByTopName = byTopName
-        ruleIndex = Dictionary(rules.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        rulesByTopName = NameTable(byTopName.map { ($0.key, $0.value) })
+        ruleIndex = NameTable(rules.enumerated().map { ($1.id, $0) })
         ruleVersion = Int64(bitPattern: fingerprint.value | 1)
         var paths: [AttributePath] = []
         let infos = audienceInfo
@@ -199,7 +199,7 @@ struct ExportPlan: Sendable {
         let slotCount = slots.count, audienceSlots = slots
         dataflows = configuration.dataflows.enumerated().compactMap { position, dataflow in
             guard let destination = configuration.destination(dataflow.destination) else { return nil }
-            let mapped = Dictionary(dataflow.audiences.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            let mapped = NameTable(dataflow.audiences.map { ($0.id, $0) })
             let names = destination.includeSegmentNames, times = destination.includeSegmentTimestamps
             var unmapped = [AudienceEntry?](repeating: nil, count: slotCount)
             for (id, info) in infos where mapped[id] == nil {
@@ -220,7 +220,7 @@ struct ExportPlan: Sendable {
         for (position, dataflow) in configuration.dataflows.enumerated() {
             for audience in dataflow.audiences { mapping[audienceSlots[audience.id]!].append(position) }
         }
-        self.audienceSlots = audienceSlots
+        self.audienceSlots = NameTable(audienceSlots.map { ($0.key, $0.value) })
         dataflowsMapping = mapping
     }
 }
