@@ -76,8 +76,8 @@ struct AudienceEntry: Sendable {
     let id: String
     /// The audience's slot (see ``ExportPlan/audienceSlots``).
     let slot: Int
-    /// The audience's merge policy; `nil` for an audience the configuration does not define.
-    let mergePolicy: String?
+    /// The audience's merge policy (see `AudienceInfo`); `nil` for an audience the configuration does not define.
+    let mergePolicy: Int?
     let head: [UInt8]
     /// Indexed like `MembershipStatus.allCases`.
     let tails: [[UInt8]]
@@ -123,13 +123,14 @@ struct AudienceEntry: Sendable {
 
 /// What a payload needs of an audience, looked up once.
 final class AudienceInfo: Sendable {
-    let mergePolicy: String
+    /// The audience's merge policy, as its position among the configuration's merge policies.
+    let mergePolicy: Int
     let name: String?
     let createdAt: Int64?
     let updatedAt: Int64?
 
-    init(_ audience: AudienceDefinition) {
-        mergePolicy = audience.mergePolicy
+    init(_ audience: AudienceDefinition, mergePolicy: Int) {
+        self.mergePolicy = mergePolicy
         name = audience.name
         createdAt = audience.createdAt?.milliseconds
         updatedAt = audience.updatedAt?.milliseconds
@@ -174,7 +175,10 @@ struct ExportPlan: Sendable {
             case .upstream: break
             }
         }
-        audienceInfo = Dictionary(configuration.audiences.map { ($0.id, AudienceInfo($0)) }, uniquingKeysWith: { first, _ in first })
+        var policies: [String] = []
+        for audience in configuration.audiences where !policies.contains(audience.mergePolicy) { policies.append(audience.mergePolicy) }
+        audienceInfo = Dictionary(configuration.audiences.map { ($0.id, AudienceInfo($0, mergePolicy: policies.firstIndex(of: $0.mergePolicy)!)) },
+                                  uniquingKeysWith: { first, _ in first })
         self.rules = rules
         self.evaluatedHere = evaluated
         var byTopName: [String: [Int]] = [:]

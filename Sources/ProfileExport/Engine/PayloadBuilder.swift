@@ -27,14 +27,14 @@ struct PayloadBuilder {
         writer.key("ups")
         writer.beginObject()
         // The merge policies of the mapped audiences written (few: usually one).
-        var policies: [String] = []
+        var policies = SmallBitSet()
         let memberships = profile.memberships.values
         for entry in dataflow.mappedList {
             let position = index.position(of: entry.slot)
             guard position >= 0 else { continue }
             let membership = memberships[position]
             guard membership.status.isMember || changes.contains(where: { $0.isTransition && $0.audienceId == entry.id }) else { continue }
-            if let policy = entry.mergePolicy, !policies.contains(policy) { policies.append(policy) }
+            if let policy = entry.mergePolicy { policies.insert(policy) }
             writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
         }
         if !policies.isEmpty {
