@@ -34,8 +34,8 @@ public final class ProfileEngine {
         var profile: Profile
         let previousIdentities: IdentityMap?
         if let stored = try resolve(update) {
-            profile = stored
             previousIdentities = stored.identities
+            profile = stored  // its last use: moved, not copied
         } else {
             guard update.profileId != nil || !update.identities.isEmpty else {
                 throw ProfileExportError(.invalidUpdate, "no profile has the identities to remove, and the update names no profile id or identity to add")
