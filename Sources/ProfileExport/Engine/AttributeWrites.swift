@@ -63,11 +63,13 @@ extension ProfileEngine {
             case .object(let members) where members.isEmpty:
                 continue  // deep-merging an empty object changes nothing
             case .object(let members):
-                if let index = object.index(forKey: name), case .object(let existing) = object.values[index] {
-                    object.values[index] = .null  // drop the second reference so the child mutates in place
-                    var child = existing
+                if let index = object.index(forKey: name), case .object(var child) = object.values[index] {
+                    // The document's reference is dropped, so the child is the only one and changes in
+                    // place (keeping the value before it would make the first write copy it).
+                    object.values[index] = .null
+                    let hadMembers = !child.isEmpty
                     merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
-                    if child.isEmpty, !existing.isEmpty {
+                    if child.isEmpty, hadMembers {
                         object.remove(at: index)  // its last member was removed
                     } else {
                         object.values[index] = .object(child)
