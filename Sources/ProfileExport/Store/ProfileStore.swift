@@ -44,11 +44,16 @@ public protocol ProfileStore: AnyObject {
 /// `GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.top_pad=67108864` (what `hubcast run` does)
 /// so glibc keeps it in transparent huge pages — 15–19 % more updates per second at 1M profiles.
 public final class MemoryProfileStore: ProfileStore {
-    /// Profiles by key (keys are handed out from 1 upwards); a checked-out profile's slot is empty.
-    private var profiles: [Profile?] = []
-    /// The profile id each key was last saved with, so a save only touches `byId` when it changed.
-    private var savedIds: [String?] = []
-    private var byId: [String: Int64] = [:]
+    /// A profile's place: the profile id it was last saved with beside the profile, so that a
+    /// lookup by id checks it where the profile is read next. A checked-out profile's slot has no profile.
+    private struct Slot {
+        var profileId: String?
+        var profile: Profile?
+    }
+
+    /// Slots by key (keys are handed out from 1 upwards).
+    private var slots: [Slot] = []
+    private var byId = IdIndex()
     private var byIdentity: [Identity: Int64] = [:]
     private var values: [String: String] = [:]
     private var count = 0
@@ -58,34 +63,37 @@ public final class MemoryProfileStore: ProfileStore {
     public func batch<T>(_ body: () throws(ProfileExportError) -> T) throws(ProfileExportError) -> T { try body() }
 
     public func profile(key: Int64) -> Profile? {
-        key >= 1 && key <= profiles.count ? profiles[Int(key - 1)] : nil
+        key >= 1 && key <= slots.count ? slots[Int(key - 1)].profile : nil
     }
 
     public func checkout(key: Int64) -> Profile? {
-        guard key >= 1, key <= profiles.count else { return nil }
-        defer { profiles[Int(key - 1)] = nil }
-        return profiles[Int(key - 1)].take()
+        guard key >= 1, key <= slots.count else { return nil }
+        return slots[Int(key - 1)].profile.take()
     }
 
-    public func key(profileId: String) -> Int64? { byId[profileId] }
+    public func key(profileId: String) -> Int64? {
+        slots.withUnsafeBufferPointer { slots in
+            byId.slot(of: profileId) { slots[$0].profileId }.map { Int64($0 + 1) }
+        }
+    }
+
     public func key(identity: Identity) -> Int64? { byIdentity[identity] }
 
     public func newKey() -> Int64 {
-        profiles.append(nil)
-        savedIds.append(nil)
-        return Int64(profiles.count)
+        slots.append(Slot())
+        return Int64(slots.count)
     }
 
     public func save(_ profile: Profile, previousIdentities: IdentityMap?) {
         let slot = Int(profile.key - 1)
-        precondition(slot >= 0 && slot < profiles.count, "profile keys come from newKey()")
-        if savedIds[slot] != profile.profileId {
-            if let old = savedIds[slot] { byId[old] = nil }
-            if let profileId = profile.profileId { byId[profileId] = profile.key }
-            savedIds[slot] = profile.profileId
+        precondition(slot >= 0 && slot < slots.count, "profile keys come from newKey()")
+        if slots[slot].profileId != profile.profileId {
+            if let old = slots[slot].profileId { byId.remove(old, slot: slot) }
+            if let profileId = profile.profileId { byId.insert(profileId, slot: slot) }
+            slots[slot].profileId = profile.profileId
         }
-        if profiles[slot] == nil, previousIdentities == nil { count += 1 }
-        profiles[slot] = profile
+        if slots[slot].profile == nil, previousIdentities == nil { count += 1 }
+        slots[slot].profile = profile
         if let previousIdentities, previousIdentities == profile.identities { return }
         if let previousIdentities {
             for identity in previousIdentities.all where !profile.identities.contains(identity) {
@@ -98,7 +106,7 @@ public final class MemoryProfileStore: ProfileStore {
     }
 
     public func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError) {
-        for case let profile? in profiles { try body(profile) }
+        for slot in slots { if let profile = slot.profile { try body(profile) } }
     }
 
     public func profileCount() -> Int { count }

@@ -1,0 +1,76 @@
+// Hubcast — the memory store's index of profile ids: one probe in one array per lookup.
+
+/// Profile id → slot, for the memory store. A `Dictionary<String, Int64>` reads three places per
+/// lookup (its occupancy bits, the key, the value), each a cache miss among millions of ids; this
+/// table keeps, per entry, 32 bits of the id's hash and the slot in one word, and checks the id
+/// itself where the store keeps it beside the profile (read next anyway). Ids are hashed with
+/// Swift's seeded `Hasher`, as a dictionary does: ids come from input, so collisions cannot be
+/// forced. Open addressing, linear probing, at most half full, deletion by shifting back.
+struct IdIndex {
+    /// 0: empty; otherwise the id's hash (low 32 bits) above, slot + 1 below. The hash bits
+    /// decide where the entry's probe starts (tables up to 2^32 entries).
+    private var entries = [UInt64](repeating: 0, count: 16)
+    private(set) var count = 0
+
+    private static func hash(_ id: String) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: id.hashValue)) }
+    private func home(_ entry: UInt64) -> Int { Int(entry >> 32) & (entries.count - 1) }
+    private static func slot(_ entry: UInt64) -> Int { Int(entry & 0xFFFF_FFFF) - 1 }
+
+    /// The slot of `id`, given the id each slot holds.
+    func slot(of id: String, idAt: (Int) -> String?) -> Int? {
+        let hash = Self.hash(id)
+        let mask = entries.count - 1
+        var index = Int(hash) & mask
+        while entries[index] != 0 {
+            let entry = entries[index]
+            if entry >> 32 == hash, idAt(Self.slot(entry)) == id { return Self.slot(entry) }
+            index = (index + 1) & mask
+        }
+        return nil
+    }
+
+    /// Adds `id` at `slot` (the caller knows it is not there yet).
+    mutating func insert(_ id: String, slot: Int) {
+        precondition(slot >= 0 && slot < 0xFFFF_FFFF, "the memory store holds fewer than 2^32 profiles")
+        if 2 * (count + 1) > entries.count { grow() }
+        place(Self.hash(id) << 32 | UInt64(slot + 1))
+        count += 1
+    }
+
+    /// Removes `id`, which is at `slot`.
+    mutating func remove(_ id: String, slot: Int) {
+        let wanted = Self.hash(id) << 32 | UInt64(slot + 1)
+        let mask = entries.count - 1
+        var hole = home(wanted)
+        while entries[hole] != wanted {
+            guard entries[hole] != 0 else { return }
+            hole = (hole + 1) & mask
+        }
+        // Later entries of the run move back into the hole when their probe starts at or before it.
+        var next = (hole + 1) & mask
+        while entries[next] != 0 {
+            let start = home(entries[next])
+            let reachable = hole <= next ? (start <= hole || start > next) : (start <= hole && start > next)
+            if reachable {
+                entries[hole] = entries[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        entries[hole] = 0
+        count -= 1
+    }
+
+    private mutating func place(_ entry: UInt64) {
+        let mask = entries.count - 1
+        var index = home(entry)
+        while entries[index] != 0 { index = (index + 1) & mask }
+        entries[index] = entry
+    }
+
+    private mutating func grow() {
+        let old = entries
+        entries = [UInt64](repeating: 0, count: old.count * 2)
+        for entry in old where entry != 0 { place(entry) }
+    }
+}
