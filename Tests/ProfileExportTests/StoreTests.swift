@@ -146,4 +146,27 @@ import Testing
             try SQLiteProfileStore.rewriteCeiling(folder: temporaryFolder(), profiles: 0, recordBytes: 8, order: [], batch: 1)
         }
     }
+
+    /// Checkpoints gather half as many WAL pages as the database has (at least 10,000), and the
+    /// store follows the database as it grows.
+    @Test func checkpointsFollowTheDatabaseSize() throws {
+        #expect(SQLiteProfileStore.checkpointPages(databasePages: 0) == 10_000)
+        #expect(SQLiteProfileStore.checkpointPages(databasePages: 20_000) == 10_000)
+        #expect(SQLiteProfileStore.checkpointPages(databasePages: 170_000) == 85_000)
+
+        let store = try SQLiteProfileStore(folder: temporaryFolder())
+        func setting() throws -> Int { try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? 0 } }
+        #expect(try setting() == 10_000)
+        // ~30,000 pages of 4 KiB.
+        try store.inBatch { db in
+            try db.execute(sql: """
+                CREATE TABLE filler (data BLOB);
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
+                INSERT INTO filler SELECT zeroblob(4000) FROM n;
+                """)
+        }
+        let pages = try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+        #expect(pages > 30_000)
+        #expect(try setting() == pages / 2)
+    }
 }
