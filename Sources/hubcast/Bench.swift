@@ -280,9 +280,7 @@ final class InFlight: @unchecked Sendable {
     }
 }
 
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
+func seconds(_ duration: Duration) -> Double { duration / .seconds(1) }
 
 func format2f(_ value: Double) -> String {
     let hundredths = Int((value * 100).rounded())

@@ -111,7 +111,7 @@ struct BenchConnector: AsyncParsableCommand {
             let elapsed = ContinuousClock.now - start
             await producer.close()
             let cpu = selfUsage().cpuSeconds - before
-            return "| raw `hubcast send` (stream path), same payloads | – | \(accepted.value) | \(Int(Double(accepted.value) / Self.seconds(elapsed))) | – | – | – "
+            return "| raw `hubcast send` (stream path), same payloads | – | \(accepted.value) | \(Int(Double(accepted.value) / (elapsed / .seconds(1)))) | – | – | – "
                 + "| \(selfUsage().maxRSSKiB / 1024) | \(format2f(cpu * 1e6 / Double(max(1, accepted.value)))) |"
         }
 
@@ -131,7 +131,7 @@ struct BenchConnector: AsyncParsableCommand {
                 let start = ContinuousClock.now
                 var written = 0
                 while written < total {
-                    let due = min(total, Int(Self.seconds(ContinuousClock.now - start) * Double(rate)) + 1)
+                    let due = min(total, Int((ContinuousClock.now - start) / .seconds(1) * Double(rate)) + 1)
                     if due > written {
                         var bytes: [UInt8] = []
                         for index in written..<due { bytes += Array((Self.line(index, profiles: profiles) + "\n").utf8) }
@@ -164,7 +164,7 @@ struct BenchConnector: AsyncParsableCommand {
         let acknowledged = flow?.counters.acknowledged ?? 0
         func ms(_ value: Double?) -> String { value.map { $0 < 10 ? format2f($0) : "\(Int($0.rounded()))" } ?? "–" }
         let name = rate.map { "connector, offered \($0) updates/s for \(seconds) s" } ?? "connector, as fast as possible (file)"
-        return "| \(name) | \(report.intake.updatesApplied) | \(acknowledged) | \(Int(Double(acknowledged) / Self.seconds(elapsed))) | "
+        return "| \(name) | \(report.intake.updatesApplied) | \(acknowledged) | \(Int(Double(acknowledged) / (elapsed / .seconds(1)))) | "
             + "\(ms(flow?.latencyP50)) | \(ms(flow?.latencyP95)) | \(ms(flow?.latencyP99)) | \(selfUsage().maxRSSKiB / 1024) | "
             + "\(format2f(cpu * 1e6 / Double(max(1, acknowledged)))) |"
     }
@@ -176,9 +176,6 @@ struct BenchConnector: AsyncParsableCommand {
             + #""attributes":{"name":"Customer \#(profile)","score":\#(index),"tier":"\#(["gold", "silver", "bronze"][index % 3])"}}"#
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }
 
 /// Hands out prepared events one at a time (from the connection's loop thread).

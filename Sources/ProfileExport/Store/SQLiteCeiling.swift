@@ -3,14 +3,14 @@
 import GRDB
 
 extension SQLiteProfileStore {
-    /// The rate at which SQLite alone, with this store's schema and settings (WAL, `synchronous =
+    /// How long SQLite alone takes when, with this store's schema and settings (WAL, `synchronous =
     /// NORMAL`, cache, checkpoints), reads a profile's record by profile id and writes it back
     /// with one byte changed, in batches of `batch` rewrites per commit — the storage work of one
     /// update, with no rules engine and no record coding. Fills a fresh store in `folder` with
     /// `profiles` records of `recordBytes` bytes (ids `p0`, `p1`, …) first; then rewrites the
-    /// profiles numbered in `order` (each below `profiles`) and returns the rewrites per second.
+    /// profiles numbered in `order` (each below `profiles`) and returns the time the rewrites took.
     package static func rewriteCeiling(folder: String, profiles: Int, recordBytes: Int, order: [Int],
-                                       batch: Int) throws(ProfileExportError) -> Double {
+                                       batch: Int) throws(ProfileExportError) -> Duration {
         guard profiles > 0, recordBytes > 0, batch > 0 else {
             throw ProfileExportError(.store, "the SQLite baseline needs at least one profile, one record byte and one rewrite per batch")
         }
@@ -20,8 +20,7 @@ extension SQLiteProfileStore {
         let store = try SQLiteProfileStore(folder: folder)
         let ids = (0..<profiles).map { "p\($0)" }
         var record = (0..<recordBytes).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
-        var start = 0
-        while start < profiles {
+        for start in stride(from: 0, to: profiles, by: batch) {
             let end = min(profiles, start + batch)
             try store.inBatch { db in
                 let insert = try db.cachedStatement(sql: "INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)")
@@ -33,12 +32,10 @@ extension SQLiteProfileStore {
                     _ = try run.step()
                 }
             }
-            start = end
         }
 
         let clock = ContinuousClock.now
-        start = 0
-        while start < order.count {
+        for start in stride(from: 0, to: order.count, by: batch) {
             let end = min(order.count, start + batch)
             try store.inBatch { db in
                 let read = try db.cachedStatement(sql: "SELECT key, record FROM profiles WHERE profile_id = ?")
@@ -51,9 +48,7 @@ extension SQLiteProfileStore {
                         guard try run.step() else { throw ProfileExportError(.store, "profile \(ids[order[position]]) is missing") }
                         key = run.int64(at: 0)
                         try run.withBytes(at: 1) { bytes in
-                            record.withUnsafeMutableBufferPointer { copy in
-                                for index in 0..<min(bytes.count, copy.count) { copy[index] = bytes[index] }
-                            }
+                            record.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: bytes.prefix($0.count)) }
                         }
                     }
                     record[position % record.count] &+= 1
@@ -63,10 +58,8 @@ extension SQLiteProfileStore {
                     _ = try run.step()
                 }
             }
-            start = end
         }
-        let elapsed = ContinuousClock.now - clock
-        return Double(order.count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return ContinuousClock.now - clock
     }
 
     /// The mean size of the stored profile records, in bytes (0 when there are none).

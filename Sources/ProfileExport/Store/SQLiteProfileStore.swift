@@ -115,11 +115,10 @@ public final class SQLiteProfileStore: ProfileStore {
     /// a power loss, `synchronous = NORMAL` may lose what was committed since the last checkpoint.
     static func checkpointPages(databasePages: Int) -> Int { max(10_000, databasePages / 2) }
 
-    /// Follows ``checkpointPages(databasePages:)`` as the database grows (checked at every batch;
-    /// set again when it moved by more than an eighth).
+    /// Follows ``checkpointPages(databasePages:)`` as the database grows (checked at every batch).
     private func adjustCheckpoints(_ db: Database) throws {
         let wanted = Self.checkpointPages(databasePages: try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0)
-        guard abs(wanted - checkpointEvery) * 8 > checkpointEvery else { return }
+        guard wanted != checkpointEvery else { return }
         try db.execute(sql: "PRAGMA wal_autocheckpoint = \(wanted)")
         checkpointEvery = wanted
     }
