@@ -10,6 +10,7 @@ import OrderedCollections
 /// (kill -9); a power loss may lose the batches since the last checkpoint (see
 /// `checkpointPages(databasePages:)`) but never corrupts the file. Profiles are
 /// one compact binary record each (see `ProfileRecord`), indexed by profile id and by every identity.
+/// The file is opened through `WALAppendBuffer`, which writes the WAL's appends in large writes.
 public final class SQLiteProfileStore: ProfileStore {
     /// The database file.
     public let path: String
@@ -43,7 +44,8 @@ public final class SQLiteProfileStore: ProfileStore {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.checkpointPages(databasePages: 0))")
         }
         do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
+            // Through the VFS that writes the WAL's appends in large writes (see `WALAppendBuffer`).
+            queue = try DatabaseQueue(path: WALAppendBuffer.uri(forPath: path), configuration: configuration)
             try queue.write { db in
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS profiles (key INTEGER PRIMARY KEY, profile_id TEXT UNIQUE, record BLOB NOT NULL);
