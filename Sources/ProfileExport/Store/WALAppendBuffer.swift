@@ -55,9 +55,7 @@ enum WALAppendBuffer {
         let vfs = UnsafeMutablePointer<sqlite3_vfs>.allocate(capacity: 1)
         vfs.initialize(to: found.pointee)
         vfs.pointee.pNext = nil
-        let cName = UnsafeMutablePointer<CChar>.allocate(capacity: name.utf8.count + 1)
-        cName.initialize(from: name.utf8CString.map { $0 }, count: name.utf8.count + 1)
-        vfs.pointee.zName = UnsafePointer(cName)
+        vfs.pointee.zName = UnsafePointer(strdup(name))
         vfs.pointee.szOsFile = Int32(MemoryLayout<Int>.size * 2) + found.pointee.szOsFile
         vfs.pointee.xOpen = open
         let table = UnsafeMutablePointer<sqlite3_io_methods>.allocate(capacity: 1)
@@ -90,10 +88,10 @@ private func innerFile(_ file: UnsafeMutablePointer<sqlite3_file>?) -> UnsafeMut
     UnsafeMutableRawPointer(file!).advanced(by: MemoryLayout<Int>.size * 2).assumingMemoryBound(to: sqlite3_file.self)
 }
 
-/// The default VFS's file inside one of this VFS, and its methods.
-private func inner(_ file: UnsafeMutablePointer<sqlite3_file>?) -> (UnsafeMutablePointer<sqlite3_file>, sqlite3_io_methods) {
+/// The default VFS's file inside one of this VFS, and its methods (where they are, not a copy).
+private func inner(_ file: UnsafeMutablePointer<sqlite3_file>?) -> (UnsafeMutablePointer<sqlite3_file>, UnsafePointer<sqlite3_io_methods>) {
     let base = innerFile(file)
-    return (base, base.pointee.pMethods.pointee)
+    return (base, base.pointee.pMethods)
 }
 
 /// Writes the buffered bytes, if any.
@@ -103,7 +101,7 @@ private func flush(_ file: UnsafeMutablePointer<sqlite3_file>?) -> Int32 {
     buffer.pointee.count = 0
     buffer.pointee.commitPageNext = false
     let (base, methods) = inner(file)
-    return methods.xWrite!(base, buffer.pointee.bytes, Int32(count), buffer.pointee.start)
+    return methods.pointee.xWrite!(base, buffer.pointee.bytes, Int32(count), buffer.pointee.start)
 }
 
 /// Flushes, then runs `call` when that worked.
@@ -147,22 +145,22 @@ extension WALAppendBuffer {
                 pending(file).pointee = nil
             }
             let (base, methods) = inner(file)
-            let closed = methods.xClose!(base)
+            let closed = methods.pointee.xClose!(base)
             return code != SQLITE_OK ? code : closed
         }
         table.xRead = { file, data, amount, offset in
-            flushed(file) { let (base, methods) = inner(file); return methods.xRead!(base, data, amount, offset) }
+            flushed(file) { let (base, methods) = inner(file); return methods.pointee.xRead!(base, data, amount, offset) }
         }
         table.xWrite = { file, data, amount, offset in
             let (base, methods) = inner(file)
-            guard let buffer = pending(file).pointee, let data else { return methods.xWrite!(base, data, amount, offset) }
+            guard let buffer = pending(file).pointee, let data else { return methods.pointee.xWrite!(base, data, amount, offset) }
             let count = Int(amount)
             if buffer.pointee.count > 0,
                offset != buffer.pointee.start + Int64(buffer.pointee.count) || buffer.pointee.count + count > WALAppendBuffer.capacity {
                 let code = flush(file)
                 guard code == SQLITE_OK else { return code }
             }
-            if count > WALAppendBuffer.capacity { return methods.xWrite!(base, data, amount, offset) }
+            if count > WALAppendBuffer.capacity { return methods.pointee.xWrite!(base, data, amount, offset) }
             if buffer.pointee.count == 0 { buffer.pointee.start = offset }
             (buffer.pointee.bytes + buffer.pointee.count).copyMemory(from: data, byteCount: count)
             buffer.pointee.count += count
@@ -173,27 +171,27 @@ extension WALAppendBuffer {
             }
             return buffer.pointee.commitPageNext ? flush(file) : SQLITE_OK
         }
-        table.xTruncate = { file, size in flushed(file) { let (base, methods) = inner(file); return methods.xTruncate!(base, size) } }
-        table.xSync = { file, flags in flushed(file) { let (base, methods) = inner(file); return methods.xSync!(base, flags) } }
-        table.xFileSize = { file, size in flushed(file) { let (base, methods) = inner(file); return methods.xFileSize!(base, size) } }
-        table.xLock = { file, level in let (base, methods) = inner(file); return methods.xLock!(base, level) }
-        table.xUnlock = { file, level in flushed(file) { let (base, methods) = inner(file); return methods.xUnlock!(base, level) } }
-        table.xCheckReservedLock = { file, result in let (base, methods) = inner(file); return methods.xCheckReservedLock!(base, result) }
+        table.xTruncate = { file, size in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xTruncate!(base, size) } }
+        table.xSync = { file, flags in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xSync!(base, flags) } }
+        table.xFileSize = { file, size in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xFileSize!(base, size) } }
+        table.xLock = { file, level in let (base, methods) = inner(file); return methods.pointee.xLock!(base, level) }
+        table.xUnlock = { file, level in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xUnlock!(base, level) } }
+        table.xCheckReservedLock = { file, result in let (base, methods) = inner(file); return methods.pointee.xCheckReservedLock!(base, result) }
         table.xFileControl = { file, operation, argument in
-            flushed(file) { let (base, methods) = inner(file); return methods.xFileControl!(base, operation, argument) }
+            flushed(file) { let (base, methods) = inner(file); return methods.pointee.xFileControl!(base, operation, argument) }
         }
-        table.xSectorSize = { file in let (base, methods) = inner(file); return methods.xSectorSize!(base) }
-        table.xDeviceCharacteristics = { file in let (base, methods) = inner(file); return methods.xDeviceCharacteristics!(base) }
+        table.xSectorSize = { file in let (base, methods) = inner(file); return methods.pointee.xSectorSize!(base) }
+        table.xDeviceCharacteristics = { file in let (base, methods) = inner(file); return methods.pointee.xDeviceCharacteristics!(base) }
         table.xShmMap = { file, page, size, extend, address in
             let (base, methods) = inner(file)
-            return methods.xShmMap?(base, page, size, extend, address) ?? SQLITE_IOERR
+            return methods.pointee.xShmMap?(base, page, size, extend, address) ?? SQLITE_IOERR
         }
-        table.xShmLock = { file, offset, count, flags in let (base, methods) = inner(file); return methods.xShmLock?(base, offset, count, flags) ?? SQLITE_IOERR }
-        table.xShmBarrier = { file in let (base, methods) = inner(file); methods.xShmBarrier?(base) }
-        table.xShmUnmap = { file, delete in let (base, methods) = inner(file); return methods.xShmUnmap?(base, delete) ?? SQLITE_OK }
+        table.xShmLock = { file, offset, count, flags in let (base, methods) = inner(file); return methods.pointee.xShmLock?(base, offset, count, flags) ?? SQLITE_IOERR }
+        table.xShmBarrier = { file in let (base, methods) = inner(file); methods.pointee.xShmBarrier?(base) }
+        table.xShmUnmap = { file, delete in let (base, methods) = inner(file); return methods.pointee.xShmUnmap?(base, delete) ?? SQLITE_OK }
         table.xFetch = { file, offset, amount, address in
             let (base, methods) = inner(file)
-            guard methods.iVersion >= 3, let fetch = methods.xFetch else {
+            guard methods.pointee.iVersion >= 3, let fetch = methods.pointee.xFetch else {
                 address?.pointee = nil  // no memory map: SQLite reads instead
                 return SQLITE_OK
             }
@@ -201,7 +199,7 @@ extension WALAppendBuffer {
         }
         table.xUnfetch = { file, offset, address in
             let (base, methods) = inner(file)
-            guard methods.iVersion >= 3, let unfetch = methods.xUnfetch else { return SQLITE_OK }
+            guard methods.pointee.iVersion >= 3, let unfetch = methods.pointee.xUnfetch else { return SQLITE_OK }
             return unfetch(base, offset, address)
         }
         return table
