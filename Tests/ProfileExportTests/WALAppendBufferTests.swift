@@ -78,6 +78,39 @@ import Testing
         #expect(try store.profileCount() == 6000)
     }
 
+    /// What a kill -9 leaves: the database and WAL files as they are on disk, opened elsewhere
+    /// without the WAL index, so SQLite recovers from the WAL and checks every frame's checksum.
+    private func recoverCopy(of store: SQLiteProfileStore) throws -> SQLiteProfileStore {
+        let folder = temporaryFolder()
+        let copy = folder + "/profiles.sqlite"
+        try FileManager.default.copyItem(atPath: store.path, toPath: copy)
+        try FileManager.default.copyItem(atPath: store.path + "-wal", toPath: copy + "-wal")
+        return try SQLiteProfileStore(folder: folder)
+    }
+
+    @Test func commitsThatRewriteTheirFramesSurviveACrash() throws {
+        let store = try SQLiteProfileStore(folder: temporaryFolder())
+        try save(500, padding: 300, to: store)
+        #expect(try recoverCopy(of: store).profileCount() == 500)
+        // A page cache of 20 pages: a batch changing more pages than that writes some to the WAL
+        // before its commit and changes them again; at the commit SQLite writes them over and then
+        // rewrites the frames' checksums — the commit frame's header last, after its page.
+        _ = try store.inBatch { db in try db.execute(sql: "PRAGMA cache_size = 20") }
+        try store.batch { () throws(ProfileExportError) in
+            for round in 0..<3 {
+                for key in 1...500 {
+                    guard var profile = try store.profile(key: Int64(key)) else { throw ProfileExportError(.store, "profile \(key) is missing") }
+                    profile.attributes["round"] = .int(Int64(round))
+                    try store.save(profile, previousIdentities: profile.identities)
+                }
+            }
+        }
+        let recovered = try recoverCopy(of: store)
+        #expect(try recovered.profileCount() == 500)
+        for key in [1, 250, 500] { #expect(try recovered.profile(key: Int64(key))?.attributes["round"] == .int(2)) }
+        #expect(try recovered.inBatch { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") } == "ok")
+    }
+
     @Test func foldersWithURICharactersAreUsedAsNamed() throws {
         let folder = temporaryFolder() + "/a?b#c%41d e"
         let store = try SQLiteProfileStore(folder: folder)

@@ -8,9 +8,10 @@ import GRDBSQLite
 /// SQLite appends each changed page to the WAL with two `pwrite` calls (the 24-byte frame header,
 /// then the page): a batch of 1,000 updates to random profiles makes ~2,000 system calls. This
 /// layer keeps consecutive appends in a 64 KiB buffer and writes them in one call when:
-/// - the page of a **commit frame** was appended (a frame header whose second field, the database
-///   size after the commit, is not zero — SQLite's WAL format). So when a commit returns, its
-///   frames are in the file, as without the layer: a kill -9 loses nothing committed, and readers
+/// - a **commit frame**'s header, then its page, were written (a frame header whose second field,
+///   the database size after the commit, is not zero — SQLite's WAL format; at a commit that wrote
+///   frames over, SQLite rewrites the frames' checksums after the commit frame, its header last).
+///   So when a commit returns, its frames are in the file, as without the layer: a kill -9 loses nothing committed, and readers
 ///   (other connections, other processes), who learn of frames from the WAL index only after the
 ///   commit frame was written, read them from the file. A failed write fails the commit;
 /// - a write does not follow the buffered bytes, or would not fit;
@@ -75,7 +76,7 @@ private struct PendingAppends {
     var count = 0
     /// Where in the file the buffered bytes go.
     var start: Int64 = 0
-    /// The last write was the header of a commit frame: its page comes next, then a flush.
+    /// The last write was the header of a commit frame: if its page comes next, it is written at once.
     var commitPageNext = false
 }
 
@@ -164,10 +165,14 @@ extension WALAppendBuffer {
             if buffer.pointee.count == 0 { buffer.pointee.start = offset }
             (buffer.pointee.bytes + buffer.pointee.count).copyMemory(from: data, byteCount: count)
             buffer.pointee.count += count
-            if count == 24 {
-                // A frame header: page number, then the database size after a commit (0 otherwise).
-                buffer.pointee.commitPageNext = data.loadUnaligned(fromByteOffset: 4, as: UInt32.self) != 0
-                return SQLITE_OK
+            if count == 24, data.loadUnaligned(fromByteOffset: 4, as: UInt32.self) != 0 {
+                // The header of a commit frame (page number, then the database size after the
+                // commit; 0 in other frames). Written now: it may be the commit's last write (SQLite
+                // rewrites the checksums of frames it wrote over, the commit frame's last, after
+                // the page). When the page follows, it is written next.
+                let code = flush(file)
+                buffer.pointee.commitPageNext = true
+                return code
             }
             return buffer.pointee.commitPageNext ? flush(file) : SQLITE_OK
         }
