@@ -45,5 +45,21 @@ import Testing
         #expect(index.slot(of: "b") { ids[$0] } == 1)
         index.remove("missing", slot: 5)  // nothing to remove: nothing changes
         #expect(index.count == 2)
+        index.insert("b", slot: 1)  // there already: nothing changes
+        #expect(index.count == 2)
+    }
+
+    /// The SQLite store checks candidates where it reads them: every slot entered for the id is
+    /// offered until one is confirmed, and a check that throws ends the lookup.
+    @Test func candidatesAreOfferedUntilOneIsConfirmed() {
+        struct Unreadable: Error {}
+        var index = IdIndex()
+        index.insert("a", slot: 3)
+        index.insert("a", slot: 7)
+        var offered: [Int] = []
+        #expect(index.slot(of: "a", where: { offered.append($0); return $0 == 7 }) == 7)
+        #expect(offered == [3, 7])
+        #expect(index.slot(of: "a", where: { _ in false }) == nil)
+        #expect(throws: Unreadable.self) { try index.slot(of: "a", where: { _ throws(Unreadable) in throw Unreadable() }) }
     }
 }

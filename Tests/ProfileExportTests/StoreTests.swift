@@ -101,6 +101,62 @@ import Testing
         #expect(try store.key(profileId: "Zoë 🚀") == keys[2])
     }
 
+    /// Ids the store wrote or found are found again by key alone, but only once the row's id is
+    /// checked: a rolled-back insert, an id changed, and rows changed by another connection never
+    /// give a wrong key.
+    @Test func idsKnownInMemoryAreCheckedAgainstTheirRows() throws {
+        let store = try SQLiteProfileStore(folder: temporaryFolder())
+        var first = Profile(key: store.newKey(), profileId: "first")
+        first.attributes["n"] = .int(1)
+        try store.batch { () throws(ProfileExportError) in try store.save(first, previousIdentities: nil) }
+        #expect(try store.key(profileId: "first") == first.key)
+        #expect(try store.checkout(key: first.key)?.attributes["n"] == .int(1))
+        #expect(store.idsFoundInMemory == 1)
+
+        // A dry run saved "dry"; its key goes to "other" next.
+        var dryKey: Int64 = 0
+        try store.withoutCommitting { () throws(ProfileExportError) in
+            let dry = Profile(key: store.newKey(), profileId: "dry")
+            dryKey = dry.key
+            try store.save(dry, previousIdentities: nil)
+        }
+        let other = Profile(key: store.newKey(), profileId: "other")
+        #expect(other.key == dryKey)
+        try store.save(other, previousIdentities: nil)
+        #expect(try store.key(profileId: "dry") == nil)
+        #expect(try store.key(profileId: "other") == other.key)
+
+        // A failed batch saved "gone": rolled back, its key has no row.
+        #expect(throws: ProfileExportError.self) {
+            try store.batch { () throws(ProfileExportError) in
+                try store.save(Profile(key: store.newKey(), profileId: "gone"), previousIdentities: nil)
+                throw ProfileExportError(.store, "disk full (simulated)")
+            }
+        }
+        #expect(try store.key(profileId: "gone") == nil)
+        // The profile takes another id.
+        var renamed = try #require(try store.checkout(key: first.key))
+        renamed.profileId = "renamed"
+        try store.save(renamed, previousIdentities: renamed.identities)
+        #expect(try store.key(profileId: "first") == nil)
+        #expect(try store.key(profileId: "renamed") == first.key)
+
+        // Another connection renames a row and adds one: both found by their ids in the file.
+        try store.databaseQueue.write { db in
+            try db.execute(sql: "UPDATE profiles SET profile_id = 'elsewhere' WHERE profile_id = 'other'")
+            try db.execute(sql: "INSERT INTO profiles (key, profile_id, record) SELECT 100, 'added', record FROM profiles WHERE key = ?",
+                           arguments: [first.key])
+        }
+        #expect(try store.key(profileId: "other") == nil)
+        #expect(try store.key(profileId: "elsewhere") == other.key)
+        #expect(try store.key(profileId: "added") == 100)
+        #expect(try store.checkout(key: 100)?.attributes["n"] == .int(1))
+        let found = store.idsFoundInMemory
+        #expect(try store.key(profileId: "added") == 100)
+        #expect(try store.key(profileId: "renamed") == first.key)
+        #expect(store.idsFoundInMemory == found + 2)
+    }
+
     @Test func failedBatchRollsBackEverything() throws {
         let store = try SQLiteProfileStore(folder: temporaryFolder())
         let harness = try Harness(Self.yaml, store: store)

@@ -1,9 +1,10 @@
-// Hubcast — the memory store's index of profile ids: one probe in one array per lookup.
+// Hubcast — the stores' in-memory index of profile ids: one probe in one array per lookup.
 
-/// Profile id → slot, for the memory store. A `Dictionary<String, Int64>` reads three places per
-/// lookup (its occupancy bits, the key, the value), each a cache miss among millions of ids; this
-/// table keeps, per entry, 32 bits of the id's hash and the slot in one word, and checks the id
-/// itself where the store keeps it beside the profile (read next anyway). Ids are hashed with
+/// Profile id → slot, for the memory store (its slots) and the SQLite store (keys − 1). A
+/// `Dictionary<String, Int64>` reads three places per lookup (its occupancy bits, the key, the
+/// value), each a cache miss among millions of ids; this table keeps, per entry, 32 bits of the id's
+/// hash and the slot in one word (8 bytes, at most half full: 16–32 bytes per id), and the store
+/// checks the id itself where it keeps it beside the profile (read next anyway). Ids are hashed with
 /// Swift's seeded `Hasher`, as a dictionary does: ids come from input, so collisions cannot be
 /// forced. Open addressing, linear probing, at most half full, deletion by shifting back.
 struct IdIndex {
@@ -16,25 +17,33 @@ struct IdIndex {
     private func home(_ entry: UInt64) -> Int { Int(entry >> 32) & (entries.count - 1) }
     private static func slot(_ entry: UInt64) -> Int { Int(entry & 0xFFFF_FFFF) - 1 }
 
+    /// Whether the index can hold `slot` (0 up to 2^32 − 2).
+    static func canHold(slot: Int) -> Bool { slot >= 0 && slot < 0xFFFF_FFFF }
+
     /// The slot of `id`, given the id each slot holds.
     func slot(of id: String, idAt: (Int) -> String?) -> Int? {
+        slot(of: id, where: { idAt($0) == id })
+    }
+
+    /// The first slot entered for `id` that `holds` confirms (it is called only for slots entered
+    /// with the same hash bits, usually once).
+    func slot<Failure: Error>(of id: String, where holds: (Int) throws(Failure) -> Bool) throws(Failure) -> Int? {
         let hash = Self.hash(id)
         let mask = entries.count - 1
         var index = Int(hash) & mask
         while entries[index] != 0 {
             let entry = entries[index]
-            if entry >> 32 == hash, idAt(Self.slot(entry)) == id { return Self.slot(entry) }
+            if entry >> 32 == hash, try holds(Self.slot(entry)) { return Self.slot(entry) }
             index = (index + 1) & mask
         }
         return nil
     }
 
-    /// Adds `id` at `slot` (the caller knows it is not there yet).
+    /// Adds `id` at `slot`, unless it is there already.
     mutating func insert(_ id: String, slot: Int) {
-        precondition(slot >= 0 && slot < 0xFFFF_FFFF, "the memory store holds fewer than 2^32 profiles")
+        precondition(Self.canHold(slot: slot), "the index holds fewer than 2^32 slots")
         if 2 * (count + 1) > entries.count { grow() }
-        place(Self.hash(id) << 32 | UInt64(slot + 1))
-        count += 1
+        if place(Self.hash(id) << 32 | UInt64(slot + 1)) { count += 1 }
     }
 
     /// Removes `id`, which is at `slot`.
@@ -61,11 +70,17 @@ struct IdIndex {
         count -= 1
     }
 
-    private mutating func place(_ entry: UInt64) {
+    /// Puts `entry` in the first free place of its run; `false` when the run has it already.
+    @discardableResult
+    private mutating func place(_ entry: UInt64) -> Bool {
         let mask = entries.count - 1
         var index = home(entry)
-        while entries[index] != 0 { index = (index + 1) & mask }
+        while entries[index] != 0 {
+            if entries[index] == entry { return false }
+            index = (index + 1) & mask
+        }
         entries[index] = entry
+        return true
     }
 
     private mutating func grow() {

@@ -87,6 +87,13 @@ package struct RawStatement: ~Copyable {
         return try body(UnsafeBufferPointer(start: start, count: start == nil ? 0 : Int(sqlite3_column_bytes(handle, column))))
     }
 
+    /// Whether `column` holds exactly `text` (`false` when it is NULL).
+    package func column(_ column: Int32, holds text: String) -> Bool {
+        guard sqlite3_column_type(handle, column) == SQLITE_TEXT else { return false }
+        let start = sqlite3_column_text(handle, column)
+        return text.utf8.elementsEqual(UnsafeBufferPointer(start: start, count: start == nil ? 0 : Int(sqlite3_column_bytes(handle, column))))
+    }
+
     /// How many rows the last INSERT, UPDATE or DELETE on the connection changed.
     package var changes: Int { Int(sqlite3_changes(connection)) }
 

@@ -11,6 +11,9 @@ import OrderedCollections
 /// `checkpointPages(databasePages:)`) but never corrupts the file. Profiles are
 /// one compact binary record each (see `ProfileRecord`), indexed by profile id and by every identity.
 /// The file is opened through `WALAppendBuffer`, which writes the WAL's appends in large writes.
+///
+/// The store remembers in memory, for each profile id it wrote or found since it opened, where the
+/// profile is (see `knownIds`): 16–32 bytes per profile, ~32 MiB per million.
 public final class SQLiteProfileStore: ProfileStore {
     /// The database file.
     public let path: String
@@ -19,6 +22,15 @@ public final class SQLiteProfileStore: ProfileStore {
     /// The profile the last ``key(profileId:)`` found, until it is checked out or anything is written.
     private var lookedUp: Profile?
     private var nextKey: Int64 = 1
+    /// Profile id → key − 1 for the ids this store wrote or found, so that finding a profile by id
+    /// is one search by key instead of two (the profile id index, then the table): 6–7 % more
+    /// updates per second at 1M profiles. Only a hint: every hit is checked against the row's
+    /// profile id, an entry that fails the check is dropped, and an id not found here is looked
+    /// up in the file — so entries left by a rolled-back batch, or rows another connection
+    /// wrote, never give a wrong answer.
+    private var knownIds = IdIndex()
+    /// How many lookups by profile id `knownIds` answered (for tests and benchmarks).
+    package private(set) var idsFoundInMemory = 0
     /// The connection's `wal_autocheckpoint`, as last set.
     private var checkpointEvery = SQLiteProfileStore.checkpointPages(databasePages: 0)
 
@@ -169,17 +181,49 @@ public final class SQLiteProfileStore: ProfileStore {
     public func key(profileId: String) throws(ProfileExportError) -> Int64? {
         lookedUp = nil
         let profile = try withDatabase("cannot look up a profile id") { db -> Profile? in
-            // Every update runs this query: through the C API, the record decoded where SQLite holds it.
+            if let known = try knownProfile(profileId, db) {
+                idsFoundInMemory += 1
+                return known
+            }
+            // Every update runs these queries: through the C API, the record decoded where SQLite holds it.
             let run = try RawStatement(db.cachedStatement(sql: "SELECT key, record FROM profiles WHERE profile_id = ?"), in: db)
             try run.bind(profileId, at: 1)
             guard try run.step() else { return nil }
             let key = run.int64(at: 0)
+            remember(profileId, key: key)
             return try run.withBytes(at: 1) { bytes throws(ProfileExportError) in
                 try ProfileRecord.decode(bytes, key: key, profileId: profileId)
             }
         }
         lookedUp = profile
         return profile?.key
+    }
+
+    /// The profile `knownIds` places `profileId` at, read by key once its row's id is checked;
+    /// `nil` when it knows no such row. An entry whose row is gone or has another id is dropped.
+    private func knownProfile(_ profileId: String, _ db: Database) throws -> Profile? {
+        var found: Profile?
+        var wrong: Int?
+        _ = try knownIds.slot(of: profileId) { slot throws -> Bool in
+            let key = Int64(slot) + 1
+            let run = try RawStatement(db.cachedStatement(sql: "SELECT profile_id, record FROM profiles WHERE key = ?"), in: db)
+            try run.bind(key, at: 1)
+            guard try run.step(), run.column(0, holds: profileId) else {
+                wrong = slot
+                return false
+            }
+            found = try run.withBytes(at: 1) { bytes throws(ProfileExportError) in
+                try ProfileRecord.decode(bytes, key: key, profileId: profileId)
+            }
+            return true
+        }
+        if let wrong { knownIds.remove(profileId, slot: wrong) }
+        return found
+    }
+
+    private func remember(_ profileId: String, key: Int64) {
+        let slot = Int(truncatingIfNeeded: key) - 1
+        if IdIndex.canHold(slot: slot) { knownIds.insert(profileId, slot: slot) }
     }
 
     public func key(identity: Identity) throws(ProfileExportError) -> Int64? {
@@ -215,6 +259,7 @@ public final class SQLiteProfileStore: ProfileStore {
                 saved = run.changes > 0
             }
             if !saved {
+                if let profileId = profile.profileId { remember(profileId, key: profile.key) }
                 let record = Data(encoded)
                 try db.cachedStatement(sql: """
                     INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
