@@ -132,6 +132,13 @@ import Testing
             let decoded = try decode(bytes, key: profile.key, profileId: profile.profileId)
             #expect(decoded == profile)
             #expect(ProfileRecord.encode(decoded) == bytes)
+            // Read for an update: everything but the decisions.
+            var withoutDecisions = profile
+            withoutDecisions.lastDecisions = [:]
+            let read = try bytes.withUnsafeBufferPointer { buffer throws(ProfileExportError) in
+                try ProfileRecord.decode(buffer, key: profile.key, profileId: profile.profileId, decisions: false)
+            }
+            #expect(read == withoutDecisions)
         }
     }
 

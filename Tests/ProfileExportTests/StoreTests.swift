@@ -157,6 +157,30 @@ import Testing
         #expect(store.idsFoundInMemory == found + 2)
     }
 
+    /// The engine reads a stored profile without its decisions (it decides every dataflow again);
+    /// an update it refuses in a batch that goes on (as a stream skips a bad line) leaves the stored
+    /// decisions as they were.
+    @Test func aRefusedUpdateLeavesTheStoredDecisions() throws {
+        let store = try SQLiteProfileStore(folder: temporaryFolder())
+        let harness = try Harness(Self.yaml, store: store)
+        try harness.apply(#"{"profileId": "a", "identities": {"ecid": ["1"]}, "attributes": {"person": {"name": {"firstName": "John"}}}}"#)
+        let before = try #require(try harness.profile("a"))
+        #expect(before.lastDecisions["flow"]?.exported == true)
+        let conflict = try ProfileUpdate(jsonLine: #"{"profileId": "c", "identities": {"ecid": ["1"]}}"#)
+        _ = try store.batch { () throws(ProfileExportError) in
+            #expect(throws: ProfileExportError.self) { try harness.engine.apply(conflict) }
+        }
+        #expect(try harness.profile("a") == before)
+        let key = try #require(try store.key(profileId: "a"))
+        #expect(try store.checkoutReplacingDecisions(key: key)?.lastDecisions.isEmpty == true)
+        #expect(try store.checkout(key: key)?.lastDecisions == before.lastDecisions)
+        // The next update decides every dataflow again.
+        try harness.apply(#"{"profileId": "a", "attributes": {"x": 1}}"#)
+        let after = try #require(try harness.profile("a"))
+        #expect(after.lastDecisions.keys.elements == ["flow", "second"])
+        #expect(after.lastDecisions["flow"]?.exported == false)
+    }
+
     @Test func failedBatchRollsBackEverything() throws {
         let store = try SQLiteProfileStore(folder: temporaryFolder())
         let harness = try Harness(Self.yaml, store: store)

@@ -127,11 +127,12 @@ public final class ProfileEngine {
             try claim(update.removeIdentities) { "identities to remove belong to two profiles (\(witness()), identity \($0))" }
         }
         guard let owner else { return nil }
-        guard let profile = try store.checkout(key: owner) else {
+        // `apply` decides every dataflow: the stored decisions need not be read.
+        guard let profile = try store.checkoutReplacingDecisions(key: owner) else {
             throw ProfileExportError(.store, "the index names profile \(owner), which is missing")
         }
         if let profileId = update.profileId, let existing = profile.profileId, existing != profileId {
-            try store.save(profile, previousIdentities: profile.identities)
+            try store.checkin(profile)
             throw ProfileExportError(.identityConflict, "\(witness()) belongs to profile '\(existing)', not '\(profileId)'")
         }
         return profile

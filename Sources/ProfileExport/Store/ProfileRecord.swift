@@ -35,13 +35,15 @@ enum ProfileRecord {
         return writer.bytes
     }
 
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?) throws(ProfileExportError) -> Profile {
+    /// Reads a record; with `decisions` false, the profile's `lastDecisions` are left empty (format 2
+    /// records are not read past them).
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?, decisions: Bool = true) throws(ProfileExportError) -> Profile {
         guard let first = bytes.first else { throw damaged(key, "it is empty") }
         if first == 0x7B { return try decodeJSON(bytes, key: key, profileId: profileId) }
         guard first == version else { throw damaged(key, "its format \(first) is unknown") }
         var reader = RecordReader(bytes: bytes, index: 1)
         do {
-            return try reader.profile(key: key, profileId: profileId)
+            return try reader.profile(key: key, profileId: profileId, decisions: decisions)
         } catch {
             throw damaged(key, "\(error.reason) at byte \(reader.index)")
         }
@@ -322,7 +324,7 @@ private struct RecordReader {
 
     var remaining: Int { bytes.count - index }
 
-    mutating func profile(key: Int64, profileId: String?) throws(RecordDamage) -> Profile {
+    mutating func profile(key: Int64, profileId: String?, decisions: Bool) throws(RecordDamage) -> Profile {
         var profile = Profile(key: key, profileId: profileId)
         let namespaceCount = try count(minimumSize: 3)
         if namespaceCount > 0 {
@@ -346,6 +348,7 @@ private struct RecordReader {
             return Membership(status, at: Timestamp(seconds: try reader.signed()))
         }
         profile.ruleVersion = try signed()
+        guard decisions else { return profile }
         // A decision is at least: dataflow (1), exported (1), time (1), trigger count (1), stayed count (1).
         profile.lastDecisions = try keyed(minimumSize: 5, duplicate: "a dataflow twice") { (reader) throws(RecordDamage) in try reader.decision() }
         guard index == bytes.count else { throw RecordDamage(reason: "bytes after the record") }

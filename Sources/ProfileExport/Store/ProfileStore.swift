@@ -17,6 +17,13 @@ public protocol ProfileStore: AnyObject {
     /// The profile with store key `key`, to be changed and saved back with ``save(_:previousIdentities:)``
     /// in the same batch. The memory store hands over its own copy, so changing it copies nothing.
     func checkout(key: Int64) throws(ProfileExportError) -> Profile?
+    /// ``checkout(key:)`` for a caller that sets a decision for every configured dataflow before it
+    /// saves the profile (the engine applying an update): the store may leave
+    /// ``Profile/lastDecisions`` empty rather than read them (the SQLite store does), so decisions
+    /// the caller does not set again — those of dataflows no longer configured — are dropped.
+    func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile?
+    /// Hands back a profile checked out and left unchanged: nothing is written.
+    func checkin(_ profile: Profile) throws(ProfileExportError)
     /// The key of the profile with profile id `profileId`.
     func key(profileId: String) throws(ProfileExportError) -> Int64?
     /// The key of the profile that has `identity`.
@@ -36,6 +43,11 @@ public protocol ProfileStore: AnyObject {
     func value(named name: String) throws(ProfileExportError) -> String?
     /// Sets (or with `nil`, removes) a named value.
     func setValue(_ value: String?, named name: String) throws(ProfileExportError)
+}
+
+extension ProfileStore {
+    public func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile? { try checkout(key: key) }
+    public func checkin(_ profile: Profile) throws(ProfileExportError) { try save(profile, previousIdentities: profile.identities) }
 }
 
 /// A store that keeps everything in memory: fast, and gone when the process ends.
