@@ -20,8 +20,8 @@ struct BenchRules: AsyncParsableCommand {
             all rules, decide both dataflows, build payloads, store the profile), in store batches of \
             --batch. Each store runs in a child process so its peak RSS is its own. A second table gives \
             the cost of parsing a JSON line into an update and, for SQLite, the baseline: SQLite alone \
-            doing each update's storage work (read a record of the store's mean size by profile id, \
-            write it back changed) over as many profiles, in the same batches, with the store's settings.
+            doing each update's storage work (read a record of the store's mean size by its key, checking \
+            its profile id, as the store finds the ids it knows; write it back changed) over as many profiles, in the same batches, with the store's settings.
             """
     )
 
@@ -152,7 +152,7 @@ struct BenchRules: AsyncParsableCommand {
             let ceiling = Double(updates) / seconds(try SQLiteProfileStore.rewriteCeiling(
                 folder: folder, profiles: profiles, recordBytes: recordBytes,
                 order: (0..<updates).map { _ in order.next(profiles) }, batch: batch))
-            lines.append("| SQLite alone: read a \(recordBytes)-byte record by profile id, write it back | \(Int(ceiling)) | \(format2f(1e6 / ceiling)) |")
+            lines.append("| SQLite alone: read a \(recordBytes)-byte record by key, write it back | \(Int(ceiling)) | \(format2f(1e6 / ceiling)) |")
         }
         return lines
     }

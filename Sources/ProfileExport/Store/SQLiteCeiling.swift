@@ -4,9 +4,10 @@ import GRDB
 
 extension SQLiteProfileStore {
     /// How long SQLite alone takes when, with this store's schema and settings (WAL, `synchronous =
-    /// NORMAL`, cache, checkpoints), reads a profile's record by profile id and writes it back
-    /// with one byte changed, in batches of `batch` rewrites per commit — the storage work of one
-    /// update, with no rules engine and no record coding. Fills a fresh store in `folder` with
+    /// NORMAL`, cache, checkpoints), reads a profile's record by its key, checking the row's profile
+    /// id (as the store does for the ids it knows), and writes it back with one byte changed, in
+    /// batches of `batch` rewrites per commit — the storage work of one update, with no rules
+    /// engine and no record coding. Fills a fresh store in `folder` with
     /// `profiles` records of `recordBytes` bytes (ids `p0`, `p1`, …) first; then rewrites the
     /// profiles numbered in `order` (each below `profiles`) and returns the time the rewrites took.
     package static func rewriteCeiling(folder: String, profiles: Int, recordBytes: Int, order: [Int],
@@ -38,15 +39,16 @@ extension SQLiteProfileStore {
         for start in stride(from: 0, to: order.count, by: batch) {
             let end = min(order.count, start + batch)
             try store.inBatch { db in
-                let read = try db.cachedStatement(sql: "SELECT key, record FROM profiles WHERE profile_id = ?")
+                let read = try db.cachedStatement(sql: "SELECT profile_id, record FROM profiles WHERE key = ?")
                 let write = try db.cachedStatement(sql: "UPDATE profiles SET record = ? WHERE key = ?")
                 for position in start..<end {
-                    let key: Int64
+                    let key = Int64(order[position] + 1)
                     do {
                         let run = try RawStatement(read, in: db)
-                        try run.bind(ids[order[position]], at: 1)
-                        guard try run.step() else { throw ProfileExportError(.store, "profile \(ids[order[position]]) is missing") }
-                        key = run.int64(at: 0)
+                        try run.bind(key, at: 1)
+                        guard try run.step(), run.column(0, holds: ids[order[position]]) else {
+                            throw ProfileExportError(.store, "profile \(ids[order[position]]) is missing")
+                        }
                         try run.withBytes(at: 1) { bytes in
                             record.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: bytes.prefix($0.count)) }
                         }
