@@ -75,7 +75,7 @@ public final class Connector: Sendable {
         }
         let store: SQLiteProfileStore
         do {
-            store = try SQLiteProfileStore(folder: configuration.store)
+            store = try SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB)
         } catch {
             throw ConnectorError(.store, "\(error)")
         }

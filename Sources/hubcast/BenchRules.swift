@@ -30,6 +30,8 @@ struct BenchRules: AsyncParsableCommand {
     @Option(help: "memory, sqlite, or both (each in its own child process).") var store = "both"
     @Option(help: "Updates per store batch (one commit each).") var batch = 1000
     @Option(help: "Folder for the SQLite store (default: a fresh temporary folder).") var folder: String?
+    @Option(help: "The SQLite store's page cache in MiB (the configuration's storeCacheMiB).")
+    var cacheMib = SQLiteProfileStore.defaultCacheMiB
     @Option(help: "Update mix: 'exports' (most writes hit mapped or rule attributes; ~1.2 exports per update) or 'typical' (most writes are behavioural, unmapped attributes).")
     var mix = "exports"
     @Flag(help: .hidden) var rowsOnly = false
@@ -38,6 +40,9 @@ struct BenchRules: AsyncParsableCommand {
         guard profiles > 0, updates > 0, batch > 0, ["memory", "sqlite", "both"].contains(store), ["exports", "typical"].contains(mix) else {
             throw ValidationError("--profiles, --updates and --batch must be positive; --store is memory, sqlite or both; --mix is exports or typical")
         }
+        guard SQLiteProfileStore.cacheMiBRange.contains(cacheMib) else {
+            throw ValidationError("--cache-mib must be from \(SQLiteProfileStore.cacheMiBRange.lowerBound) to \(SQLiteProfileStore.cacheMiBRange.upperBound)")
+        }
     }
 
     func run() async throws {
@@ -45,7 +50,8 @@ struct BenchRules: AsyncParsableCommand {
             var lines: [String] = []
             for kind in ["memory", "sqlite"] {
                 let child = try ChildProcess(executablePath(), ["bench", "rules", "--store", kind, "--profiles", "\(profiles)",
-                                                                "--updates", "\(updates)", "--batch", "\(batch)", "--mix", mix, "--rows-only"])
+                                                                "--updates", "\(updates)", "--batch", "\(batch)", "--mix", mix,
+                                                                "--cache-mib", "\(cacheMib)", "--rows-only"])
                 child.closeInput()
                 while let line = child.readLine() { if line.hasPrefix("|") { lines.append(line) } }
                 let result = child.wait()
@@ -85,7 +91,7 @@ struct BenchRules: AsyncParsableCommand {
             let folder = self.folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("hubcast-bench-\(getpid())").path
             if self.folder == nil { temporary = folder }
             try? FileManager.default.removeItem(atPath: folder)
-            let sqlite = try SQLiteProfileStore(folder: folder)
+            let sqlite = try SQLiteProfileStore(folder: folder, cacheMiB: cacheMib)
             path = sqlite.path
             profileStore = sqlite
             sqliteStore = sqlite
@@ -130,7 +136,7 @@ struct BenchRules: AsyncParsableCommand {
         let rate = Double(updates) / seconds(elapsed)
         let rss = Double(selfUsage().maxRSSKiB) / 1024
         let fileSize = path.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int } ?? 0
-        var lines = ["| \(store == "sqlite" ? "SQLite (WAL)" : "memory"), \(mix) mix | \(profiles) | \(updates) | \(Int(rate)) | "
+        var lines = ["| \(store == "sqlite" ? "SQLite (WAL, \(cacheMib) MiB cache)" : "memory"), \(mix) mix | \(profiles) | \(updates) | \(Int(rate)) | "
             + "\(format2f(1e6 / rate)) | \(exports) | \(Int(loadRate)) | \(Int(rss)) | \(path == nil ? "–" : "\(fileSize >> 20)") |"]
 
         // Parsing JSON lines into updates.
@@ -151,7 +157,7 @@ struct BenchRules: AsyncParsableCommand {
             var order = SplitMix(seed: 7)
             let ceiling = Double(updates) / seconds(try SQLiteProfileStore.rewriteCeiling(
                 folder: folder, profiles: profiles, recordBytes: recordBytes,
-                order: (0..<updates).map { _ in order.next(profiles) }, batch: batch))
+                order: (0..<updates).map { _ in order.next(profiles) }, batch: batch, cacheMiB: cacheMib))
             lines.append("| SQLite alone: read a \(recordBytes)-byte record by key, write it back | \(Int(ceiling)) | \(format2f(1e6 / ceiling)) |")
         }
         return lines

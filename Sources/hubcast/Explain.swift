@@ -15,7 +15,7 @@ struct Explain: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try ExportConfiguration.load(file: config)
-        let store = try SQLiteProfileStore(folder: configuration.store)
+        let store = try SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB)
         var key = try store.key(profileId: profile)
         if key == nil, let colon = profile.firstIndex(of: ":") {
             key = try store.key(identity: Identity(namespace: String(profile[..<colon]), id: String(profile[profile.index(after: colon)...])))

@@ -57,7 +57,7 @@ struct Run: AsyncParsableCommand {
         if memory { return try preview(ProfileEngine(configuration: configuration, store: MemoryProfileStore())) }
         // On the durable store: everything in one transaction, rolled back at the end, so that the
         // connector later still sends what this previewed (backfills, uploads, updates).
-        let store = try SQLiteProfileStore(folder: configuration.store)
+        let store = try SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB)
         try store.withoutCommitting { () throws(ProfileExportError) in
             do {
                 try preview(ProfileEngine(configuration: configuration, store: store))

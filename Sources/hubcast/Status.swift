@@ -64,5 +64,5 @@ func openDeliveryStore(_ configuration: ExportConfiguration) throws -> DeliveryS
     guard FileManager.default.fileExists(atPath: file) else {
         throw CommandError("no store at \(file): `hubcast run --config …` makes it")
     }
-    return try DeliveryStore(store: SQLiteProfileStore(folder: configuration.store))
+    return try DeliveryStore(store: SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB))
 }

@@ -50,6 +50,9 @@ import Testing
         #expect(configuration.dataflows.first?.audiences.first?.mappingCreatedAt?.milliseconds == 1_649_856_570_000)
         #expect(configuration.dataflows.first?.attributes.count == 3)
         #expect(configuration.retry.retries == 2)
+        #expect(configuration.storeCacheMiB == SQLiteProfileStore.defaultCacheMiB)
+        let cached = try ExportConfiguration.parse(yaml: "storeCacheMiB: 768\n" + Self.specExample, environment: ["EVENTHUBS_CONNECTION_STRING": "x"])
+        #expect(cached.storeCacheMiB == 768)
         // The description of a destination never shows its connection string.
         #expect(!"\(destination)".contains("SharedAccessKey"))
     }
@@ -61,6 +64,8 @@ import Testing
         ("destination: premium-hub", "destination: nowhere", 22, "dataflows.premium-flow.destination", "not among the destinations"),
         ("personalEmail.address]", "personalEmail..address]", 27, "dataflows.premium-flow.attributes[2]", "not an attribute path"),
         ("retry: {retries: 2}", "retry: {retries: -1}", 29, "retry.retries", "whole number"),
+        ("retry: {retries: 2}", "retry: {retries: 2}\nstoreCacheMiB: 0", 30, "storeCacheMiB", "whole number from 1 to 1048576"),
+        ("retry: {retries: 2}", "retry: {retries: 2}\nstoreCacheMiB: 1GB", 30, "storeCacheMiB", "whole number from 1 to 1048576"),
         ("    partitionKey: ecid", "    partitionKey: ecid\n    partitonKey: x", 29, "dataflows.premium-flow.partitonKey", "unknown key"),
         ("  - id: vip-upload", "  - id: 5b998cb9-9488-4ec3-8d95-fa8338ced490", 16, "audiences", "used twice"),
         ("upload: vip.csv", "upload: vip.csv\n    rule: 'a = 1'", 16, "audiences.vip-upload", "both rule and upload"),

@@ -181,6 +181,19 @@ import Testing
         #expect(after.lastDecisions["flow"]?.exported == false)
     }
 
+    /// The page cache is the size asked for (SQLite counts it in KiB when negative); out of range is
+    /// a clear error.
+    @Test func thePageCacheIsTheSizeAskedFor() throws {
+        func cacheSetting(_ store: SQLiteProfileStore) throws -> Int {
+            try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0 }
+        }
+        #expect(try cacheSetting(SQLiteProfileStore(folder: temporaryFolder("cache-default"))) == -64 * 1024)
+        #expect(try cacheSetting(SQLiteProfileStore(folder: temporaryFolder("cache-768"), cacheMiB: 768)) == -768 * 1024)
+        #expect { try SQLiteProfileStore(folder: temporaryFolder("cache-0"), cacheMiB: 0) } throws: { error in
+            (error as? ProfileExportError)?.message.contains("page cache must be from 1 to 1048576 MiB, not 0") == true
+        }
+    }
+
     @Test func failedBatchRollsBackEverything() throws {
         let store = try SQLiteProfileStore(folder: temporaryFolder())
         let harness = try Harness(Self.yaml, store: store)

@@ -7,14 +7,18 @@ import OrderedCollections
 public struct ExportConfiguration: Sendable {
     /// The folder of the embedded durable store (relative paths are relative to the file's folder).
     public var store: String
+    /// The durable store's page cache, in MiB (`storeCacheMiB`; see ``SQLiteProfileStore``).
+    public var storeCacheMiB: Int
     public var destinations: [Destination]
     public var audiences: [AudienceDefinition]
     public var dataflows: [Dataflow]
     public var retry: RetrySettings
 
     public init(store: String, destinations: [Destination], audiences: [AudienceDefinition],
-                dataflows: [Dataflow], retry: RetrySettings = RetrySettings()) {
+                dataflows: [Dataflow], retry: RetrySettings = RetrySettings(),
+                storeCacheMiB: Int = SQLiteProfileStore.defaultCacheMiB) {
         self.store = store
+        self.storeCacheMiB = storeCacheMiB
         self.destinations = destinations
         self.audiences = audiences
         self.dataflows = dataflows

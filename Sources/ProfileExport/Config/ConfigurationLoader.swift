@@ -39,9 +39,12 @@ extension ExportConfiguration {
         guard let root, case .mapping(let top) = root else {
             throw ProfileExportError(.invalidConfiguration, "the file must be a YAML mapping (store, destinations, audiences, dataflows)", at: .init(file: file, line: 1))
         }
-        try reader.allow(["store", "destinations", "audiences", "dataflows", "retry"], in: top, context: nil)
+        try reader.allow(["store", "storeCacheMiB", "destinations", "audiences", "dataflows", "retry"], in: top, context: nil)
 
         let store = try top["store"].map { (node) throws(ProfileExportError) in try reader.string(node, key: "store") } ?? "./hubcast-data"
+        let storeCacheMiB = try top["storeCacheMiB"].map { (node) throws(ProfileExportError) in
+            try reader.integer(node, key: "storeCacheMiB", range: SQLiteProfileStore.cacheMiBRange)
+        } ?? SQLiteProfileStore.defaultCacheMiB
         let destinations = try reader.list(top["destinations"], key: "destinations") { (node, key) throws(ProfileExportError) in
             try reader.destination(node, key: key)
         }
@@ -75,7 +78,7 @@ extension ExportConfiguration {
         }
         let storePath = store.hasPrefix("/") ? store : URL(fileURLWithPath: folder).appendingPathComponent(store).standardizedFileURL.path
         return ExportConfiguration(store: storePath, destinations: destinations.map(\.0), audiences: audiences.map(\.0),
-                                   dataflows: dataflows.map(\.0), retry: retry)
+                                   dataflows: dataflows.map(\.0), retry: retry, storeCacheMiB: storeCacheMiB)
     }
 }
 

@@ -11,14 +11,14 @@ extension SQLiteProfileStore {
     /// `profiles` records of `recordBytes` bytes (ids `p0`, `p1`, …) first; then rewrites the
     /// profiles numbered in `order` (each below `profiles`) and returns the time the rewrites took.
     package static func rewriteCeiling(folder: String, profiles: Int, recordBytes: Int, order: [Int],
-                                       batch: Int) throws(ProfileExportError) -> Duration {
+                                       batch: Int, cacheMiB: Int = defaultCacheMiB) throws(ProfileExportError) -> Duration {
         guard profiles > 0, recordBytes > 0, batch > 0 else {
             throw ProfileExportError(.store, "the SQLite baseline needs at least one profile, one record byte and one rewrite per batch")
         }
         if let outside = order.first(where: { !(0..<profiles).contains($0) }) {
             throw ProfileExportError(.store, "the SQLite baseline has profiles 0 to \(profiles - 1), not \(outside)")
         }
-        let store = try SQLiteProfileStore(folder: folder)
+        let store = try SQLiteProfileStore(folder: folder, cacheMiB: cacheMiB)
         let ids = (0..<profiles).map { "p\($0)" }
         var record = (0..<recordBytes).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
         for start in stride(from: 0, to: profiles, by: batch) {
