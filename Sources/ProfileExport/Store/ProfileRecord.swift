@@ -35,6 +35,14 @@ enum ProfileRecord {
         return writer.bytes
     }
 
+    /// Encodes `profile` and calls `body` with the record's bytes, valid only inside `body` (no copy
+    /// into an array).
+    static func withEncoded<T, Failure: Error>(_ profile: Profile, _ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> T) throws(Failure) -> T {
+        var writer = RecordWriter(capacity: 1024)
+        writer.profile(profile)
+        return try writer.withBytes(body)
+    }
+
     /// Reads a record; with `decisions` false, the profile's `lastDecisions` are left empty (format 2
     /// records are not read past them).
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?, decisions: Bool = true) throws(ProfileExportError) -> Profile {
@@ -141,6 +149,10 @@ private struct RecordWriter: ~Copyable {
     deinit { base.deallocate() }
 
     var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    func withBytes<T, Failure: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> T) throws(Failure) -> T {
+        try body(UnsafeBufferPointer(start: base, count: count))
+    }
 
     @inline(__always)
     private mutating func reserve(_ extra: Int) {

@@ -64,6 +64,13 @@ package struct RawStatement: ~Copyable {
         try check(sqlite3_bind_double(handle, index, value))
     }
 
+    /// Binds a blob without copying it: `bytes` must stay valid until the run ends.
+    package func bind(blobInPlace bytes: UnsafeBufferPointer<UInt8>, at index: Int32) throws(ProfileExportError) {
+        // SQLITE_STATIC (a null destructor): SQLite reads the bytes where they are, until the
+        // binding is cleared when the run ends.
+        try check(sqlite3_bind_blob(handle, index, bytes.baseAddress, Int32(bytes.count), nil))
+    }
+
     package func bind(blob bytes: [UInt8], at index: Int32) throws(ProfileExportError) {
         try check(bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), Self.transient) })
     }

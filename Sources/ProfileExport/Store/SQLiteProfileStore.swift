@@ -39,6 +39,10 @@ public final class SQLiteProfileStore: ProfileStore {
     private var knownIds = IdIndex()
     /// How many lookups by profile id `knownIds` answered (for tests and benchmarks).
     package private(set) var idsFoundInMemory = 0
+    /// The two statements every update runs, kept for the batch in progress: GRDB's statement cache
+    /// hashes the SQL text on every call.
+    private var readByKey: Statement?
+    private var writeRecord: Statement?
     /// The connection's `wal_autocheckpoint`, as last set.
     private var checkpointEvery = SQLiteProfileStore.checkpointPages(databasePages: 0)
 
@@ -124,6 +128,8 @@ public final class SQLiteProfileStore: ProfileStore {
                 defer {
                     current = nil
                     lookedUp = nil
+                    readByKey = nil
+                    writeRecord = nil
                 }
                 result = Result { () throws(ProfileExportError) in try body() }
                 if case .failure = result { return .rollback }
@@ -192,10 +198,7 @@ public final class SQLiteProfileStore: ProfileStore {
     /// Reads the profile without its decisions (the engine replaces them all): decoding them, and
     /// freeing them, is ~2.5 % of an update's time.
     public func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile? {
-        if let found = lookedUp, found.key == key {
-            lookedUp = nil
-            return found
-        }
+        if lookedUp?.key == key, let found = lookedUp.take() { return found }
         lookedUp = nil
         return try withDatabase("cannot read profile \(key)") { db in
             let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT record, profile_id FROM profiles WHERE key = ?"), arguments: [key])
@@ -240,7 +243,7 @@ public final class SQLiteProfileStore: ProfileStore {
         var wrong: Int?
         _ = try knownIds.slot(of: profileId) { slot throws -> Bool in
             let key = Int64(slot) + 1
-            let run = try RawStatement(db.cachedStatement(sql: "SELECT profile_id, record FROM profiles WHERE key = ?"), in: db)
+            let run = try RawStatement(batchStatement(\.readByKey, "SELECT profile_id, record FROM profiles WHERE key = ?", db), in: db)
             try run.bind(key, at: 1)
             guard try run.step(), run.column(0, holds: profileId) else {
                 wrong = slot
@@ -253,6 +256,14 @@ public final class SQLiteProfileStore: ProfileStore {
         }
         if let wrong { knownIds.remove(profileId, slot: wrong) }
         return found
+    }
+
+    /// The statement `sql` from GRDB's cache, kept in `slot` until the batch in progress ends.
+    private func batchStatement(_ slot: ReferenceWritableKeyPath<SQLiteProfileStore, Statement?>, _ sql: String, _ db: Database) throws -> Statement {
+        if let kept = self[keyPath: slot] { return kept }
+        let statement = try db.cachedStatement(sql: sql)
+        if current != nil { self[keyPath: slot] = statement }
+        return statement
     }
 
     private func remember(_ profileId: String, key: Int64) {
@@ -277,7 +288,6 @@ public final class SQLiteProfileStore: ProfileStore {
 
     public func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError) {
         lookedUp = nil
-        let encoded = ProfileRecord.encode(profile)
         try withDatabase("cannot save profile \(profile.key)") { db in
             // A stored profile whose id did not change: only its record is rewritten, so the
             // profile id index is left alone (setting the column, even to the same value,
@@ -285,16 +295,20 @@ public final class SQLiteProfileStore: ProfileStore {
             // statement: through the C API, as the lookup.
             var saved = false
             if previousIdentities != nil {
-                let run = try RawStatement(db.cachedStatement(sql: "UPDATE profiles SET record = ? WHERE key = ? AND profile_id IS ?"), in: db)
-                try run.bind(blob: encoded, at: 1)
-                try run.bind(profile.key, at: 2)
-                try run.bind(profile.profileId, at: 3)
-                _ = try run.step()
-                saved = run.changes > 0
+                let statement = try batchStatement(\.writeRecord, "UPDATE profiles SET record = ? WHERE key = ? AND profile_id IS ?", db)
+                saved = try ProfileRecord.withEncoded(profile) { record throws(ProfileExportError) in
+                    // The run, and with it the binding of the record's bytes, ends in here.
+                    let run = try RawStatement(statement, in: db)
+                    try run.bind(blobInPlace: record, at: 1)
+                    try run.bind(profile.key, at: 2)
+                    try run.bind(profile.profileId, at: 3)
+                    _ = try run.step()
+                    return run.changes > 0
+                }
             }
             if !saved {
                 if let profileId = profile.profileId { remember(profileId, key: profile.key) }
-                let record = Data(encoded)
+                let record = Data(ProfileRecord.encode(profile))
                 try db.cachedStatement(sql: """
                     INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
                     ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
