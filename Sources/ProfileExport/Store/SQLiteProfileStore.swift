@@ -17,7 +17,7 @@ import OrderedCollections
 ///
 /// SQLite's page cache takes up to `cacheMiB` (64 by default; `storeCacheMiB` in the
 /// configuration). Updates go to random profiles, so a cache that holds the whole file spares SQLite
-/// reading and parsing each page again: at 1M profiles (a 661 MiB file), 768 MiB gave 11 % more
+/// reading and parsing each page again: at 1M profiles (a 661 MiB file), 768 MiB gave 8–11 % more
 /// updates per second than 64 (the operating system caches the file either way; a memory map did
 /// not help). The cache fills only as pages are read: its memory grows up to the smaller of
 /// `cacheMiB` and the file.
