@@ -2,6 +2,10 @@ import AMQP
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite struct FailureTests {
     @Test func rejectedOutcomeCarriesTheCondition() async throws {
         try await withBroker { listener, _ in
@@ -64,8 +68,20 @@ import Testing
     }
 
     @Test func connectionRefusedIsTyped() async throws {
-        // Bind a port, then free it, so nothing listens there.
-        let port = try await withBroker { listener, _ in listener.port }
+        // A port bound but not listening refuses connections, and stays ours while the test runs (a
+        // port bound and freed could be taken by another test's listener meanwhile).
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(socket >= 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
         let error = await amqpError {
             _ = try await AMQPConnection.connect(.init(host: "127.0.0.1", port: port))
         }
