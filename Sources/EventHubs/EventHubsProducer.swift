@@ -281,19 +281,27 @@ public actor EventHubsProducer {
         }
     }
 
-    /// Puts a fresh token on the connection (throws if the service refuses it) and drops the link to
-    /// `target`, so the next send attaches it again.
+    /// The one way a token is renewed on demand (the authorizer also renews on its own schedule):
+    /// puts a fresh token on `connection` if it is still the producer's; throws if the service
+    /// refuses it. `false` when the connection was replaced meanwhile (its successor put a token of
+    /// its own).
+    private func renewToken(on connection: AMQPConnection) async throws -> Bool {
+        guard self.connection === connection, let authorizer = self.authorizer else { return false }
+        try await authorizer.renewNow()
+        return true
+    }
+
+    /// Puts a fresh token on the connection and drops the link to `target`, so the next send
+    /// attaches it again (the link was detached for a lapsed token before a wave went out).
     private func renewToken(droppingLinkTo target: String) async throws {
-        try await self.authorizer?.renewNow()
+        if let connection = self.connection { _ = try await self.renewToken(on: connection) }
         if let sender = self.senders.removeValue(forKey: target) { await sender.close() }
     }
 
-    /// Puts a fresh token on the connection (throws if the service refuses it) and drops the link
-    /// the old token was refused on, so the next send re-attaches.
+    /// Puts a fresh token on the connection and drops the link the old token was refused on, so the
+    /// next send re-attaches.
     private func reauthorize(sender: AMQPSender) async throws {
-        if let current = self.connection, current === sender.connection, let authorizer = self.authorizer {
-            try await authorizer.renewNow()
-        }
+        _ = try await self.renewToken(on: sender.connection)
         await self.recover(.reattach, sender: sender)
     }
 
@@ -341,9 +349,8 @@ public actor EventHubsProducer {
                 } catch let error as AMQPError where error.remoteCondition?.name == AMQPCondition.unauthorizedAccess {
                     // The token may have lapsed since it was put (the service can cut one short):
                     // put a fresh one and attach again; refused three times, the refusal stands.
-                    guard renewals < 3, let authorizer = self.authorizer(of: connection) else { throw error }
+                    guard renewals < 3, try await self.renewToken(on: connection) else { throw error }
                     renewals += 1
-                    try await authorizer.renewNow()
                 }
             }
         }
@@ -354,10 +361,6 @@ public actor EventHubsProducer {
             self.senders[target] = sender
         }
         return sender
-    }
-
-    private func authorizer(of connection: AMQPConnection) -> Authorizer? {
-        self.connection === connection ? self.authorizer : nil
     }
 
     private func connect() async throws -> AMQPConnection {
