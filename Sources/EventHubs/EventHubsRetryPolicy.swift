@@ -103,8 +103,11 @@ extension EventHubsRetryPolicy {
     /// Whether a send's final failure means the hub could not be reached in time (a lost or refused
     /// connection, a lost link, the retry deadline passing while it waited) rather than a fault of
     /// the event. A connector keeps such an event and sends it again later, without using up its
-    /// retries; any other failure is the event's own.
+    /// retries; any other failure is the event's own. Of the client's own errors, only a put-token
+    /// that failed without a verdict on the credentials (``EventHubsError/Code/authorizationFailed``:
+    /// no answer, a bad request) may pass; refused or malformed credentials and a missing hub stay.
     public static func isTransient(_ error: any Error) -> Bool {
+        if let error = error as? EventHubsError { return error.code == .authorizationFailed }
         if let error = error as? AMQPError, error.code == .timeout { return true }
         switch EventHubsRecovery.of(error) {
         case .reconnect, .reattach, .throttled: return true

@@ -169,7 +169,8 @@ actor Dispatcher {
         switch results {
         case .failure(let error) where error is CancellationError:
             state.giveBack(wave)
-        case .failure(let error) where Self.isFatal(error):
+        case .failure(let error) where !EventHubsRetryPolicy.isTransient(error):
+            // It concerns every event of the destination and no wait fixes it (refused credentials, no such hub).
             state.giveBack(wave)
             failure = ConnectorError(.destination, "\(destination) cannot be used: \(error); its exports stay in the outbox")
             live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.failed, reason: "\(error)") }
@@ -264,13 +265,5 @@ actor Dispatcher {
             status.throttled = throttles.count
             $0.destinations[destination] = status
         }
-    }
-
-    /// Errors that concern every event of the destination and that no wait fixes.
-    private static func isFatal(_ error: any Error) -> Bool {
-        if let error = error as? EventHubsError {
-            return [.invalidConnectionString, .invalidToken, .tokenExpired, .unauthorized, .notFound].contains(error.code)
-        }
-        return !EventHubsRetryPolicy.isTransient(error)
     }
 }

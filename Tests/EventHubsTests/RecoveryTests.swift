@@ -108,6 +108,14 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
         #expect(EventHubsRecovery.of(AMQPError(.connectionFailed, "reset")) == .reconnect)
         #expect(EventHubsRecovery.of(AMQPError(.linkClosed, "gone", remoteCondition: .init(name: AMQPCondition.notFound))) == .fatal)
         #expect(EventHubsRecovery.of(AMQPError(.messageTooLarge, "big")) == .fatal)
+        // What a connector waits out (keeping the event) and what it stops on.
+        #expect(EventHubsRetryPolicy.isTransient(AMQPError(.timeout, "deadline")))
+        #expect(EventHubsRetryPolicy.isTransient(AMQPError(.connectionRefused, "refused")))
+        #expect(EventHubsRetryPolicy.isTransient(EventHubsError(.authorizationFailed, "no answer")))
+        for code in [EventHubsError.Code.invalidConnectionString, .invalidToken, .tokenExpired, .unauthorized, .notFound] {
+            #expect(!EventHubsRetryPolicy.isTransient(EventHubsError(code, "x")), "\(code)")
+        }
+        #expect(!EventHubsRetryPolicy.isTransient(AMQPError(.messageTooLarge, "big")))
         var policy = EventHubsRetryPolicy()
         policy.initialDelay = .milliseconds(100)
         policy.maxDelay = .milliseconds(250)
