@@ -400,8 +400,7 @@ public actor EventHubsProducer {
 
     /// A wait in words for the log: "1.5 s".
     static func seconds(_ duration: Duration) -> String {
-        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return String(format: "%.1f s", value)
+        String(format: "%.1f s", duration / .seconds(1))
     }
 
     /// The margin before expiry at which a token is put again (see ``EventHubsProducerOptions``).
