@@ -86,13 +86,16 @@ public actor EventHubsProducer {
     ///
     /// `onSettled`, when given, is called once per event as soon as its final result is known, with
     /// the event's index, the result and how many times it was sent (1 when no retry was needed).
+    /// `onThrottled`, when given, is told each time the hub answers an event of this call with
+    /// `com.microsoft:server-busy` (``EventHubsProducerOptions/onThrottled`` hears those of every call).
     public func send(
         contentsOf events: [EventHubsEvent], partition: String? = nil,
-        onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)? = nil
+        onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)? = nil,
+        onThrottled: (@Sendable () -> Void)? = nil
     ) async throws -> [Result<AMQPOutcome, AMQPError>] {
         try await self.send(
             contentsOf: events, target: self.target(partition), retriesUsed: Array(repeating: 0, count: events.count),
-            sends: Array(repeating: 0, count: events.count), onSettled: onSettled)
+            sends: Array(repeating: 0, count: events.count), onSettled: onSettled, onThrottled: onThrottled)
     }
 
     private func target(_ partition: String?) -> String {
@@ -102,7 +105,8 @@ public actor EventHubsProducer {
     /// The retrying batch machinery, for events that may have been sent (and failed) before.
     private func send(
         contentsOf events: [EventHubsEvent], target: String, retriesUsed initialRetries: [Int], sends initialSends: [Int],
-        onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)?
+        onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)?,
+        onThrottled: (@Sendable () -> Void)? = nil
     ) async throws -> [Result<AMQPOutcome, AMQPError>] {
         let policy = self.options.retry
         let deadline = ContinuousClock.now + policy.deadline
@@ -140,6 +144,7 @@ public actor EventHubsProducer {
                         again.append(index)
                     case .throttled:
                         self.options.onThrottled?()
+                        onThrottled?()
                         wait = max(wait, policy.serverBusyDelay + policy.serverBusyDelay * Double.random(in: 0...0.25))
                         again.append(index)
                     case .reauthorize where reauthorizedWithoutProgress:

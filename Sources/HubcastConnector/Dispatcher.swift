@@ -151,14 +151,17 @@ actor Dispatcher {
     private func send(_ wave: [OutboxEntry], id: Int) async {
         let events = wave.map { EventHubsEvent(body: $0.payload, contentType: "application/json", partitionKey: $0.partitionKey) }
         let sends = Mutex([Int](repeating: 1, count: wave.count))
-        let throttlesBefore = throttles.count
+        // This wave's own throttling (other waves in flight on the producer have theirs).
+        let throttled = Atomic(false)
         let results: Result<[Result<AMQPOutcome, AMQPError>], any Error>
         do {
-            results = .success(try await producer.send(contentsOf: events) { index, _, count in sends.withLock { $0[index] = count } })
+            results = .success(try await producer.send(
+                contentsOf: events, onSettled: { index, _, count in sends.withLock { $0[index] = count } },
+                onThrottled: { throttled.store(true, ordering: .relaxed) }))
         } catch {
             results = .failure(error)
         }
-        await finish(wave, id: id, results: results, sends: sends.withLock { $0 }, throttled: throttles.count > throttlesBefore)
+        await finish(wave, id: id, results: results, sends: sends.withLock { $0 }, throttled: throttled.load(ordering: .relaxed))
     }
 
     private func finish(_ wave: [OutboxEntry], id: Int, results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int],

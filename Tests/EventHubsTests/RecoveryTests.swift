@@ -44,6 +44,38 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
         }
     }
 
+    /// Each call hears its own events' throttling, not that of a call beside it on the same
+    /// producer: with no retries to use, every server-busy answer is one more send of its event.
+    @Test func eachCallHearsItsOwnThrottling() async throws {
+        try await withEmulator({ $0.faults.serverBusyFraction = 0.2 }) { emulator in
+            var options = fastRetry()
+            options.retry.maxRetries = 0
+            let everyCall = Mutex(0)
+            options.onThrottled = { everyCall.withLock { $0 += 1 } }
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
+            @Sendable func send(_ name: String) async throws -> (heard: Int, resends: Int) {
+                let heard = Mutex(0)
+                let resends = Mutex(0)
+                let events = (0..<200).map { EventHubsEvent(body: Array("\(name)-\($0)".utf8)) }
+                let results = try await producer.send(
+                    contentsOf: events, onSettled: { _, _, sends in resends.withLock { $0 += sends - 1 } },
+                    onThrottled: { heard.withLock { $0 += 1 } })
+                #expect(results.allSatisfy { (try? $0.get()) == .accepted })
+                return (heard.withLock { $0 }, resends.withLock { $0 })
+            }
+            async let first = send("a")
+            async let second = send("b")
+            let (a, b) = try await (first, second)
+            #expect(a.heard > 0 && b.heard > 0)
+            #expect(a.heard == a.resends)
+            #expect(b.heard == b.resends)
+            #expect(a.heard + b.heard == everyCall.withLock { $0 })
+            #expect(bodies(emulator).count == 400)
+            await producer.close()
+        }
+    }
+
     @Test func droppedConnectionsAreRecoveredAndNothingIsLost() async throws {
         try await withEmulator({ $0.faults.dropConnectionEvery = 150 }) { emulator in
             let producer = try EventHubsProducer(
