@@ -53,6 +53,15 @@ public struct DeliveryCounters: Sendable, Hashable, Codable {
     public var skipped = 0
 
     public init() {}
+
+    /// Adds `other`'s counts to these.
+    mutating func add(_ other: DeliveryCounters) {
+        exported += other.exported
+        acknowledged += other.acknowledged
+        retried += other.retried
+        failed += other.failed
+        skipped += other.skipped
+    }
 }
 
 /// The connector's tables in the profile store's SQLite file: the outbox (exports committed with
@@ -164,6 +173,16 @@ public final class DeliveryStore: Sendable {
         var failed: [(entry: OutboxEntry, attempts: Int, condition: String, reason: String)] = []
         var skipped: [OutboxEntry] = []
         var retried: [String: Int] = [:]
+
+        /// What it adds to each dataflow's counters (the stored ones and the live status's alike).
+        var counters: [String: DeliveryCounters] {
+            var counters: [String: DeliveryCounters] = [:]
+            for entry in acknowledged { counters[entry.dataflow, default: .init()].acknowledged += 1 }
+            for entry in skipped { counters[entry.dataflow, default: .init()].skipped += 1 }
+            for failure in failed { counters[failure.entry.dataflow, default: .init()].failed += 1 }
+            for (dataflow, count) in retried { counters[dataflow, default: .init()].retried += count }
+            return counters
+        }
     }
 
     /// Removes what was acknowledged or skipped from the outbox, moves what failed to the failed
@@ -172,7 +191,6 @@ public final class DeliveryStore: Sendable {
         let now = Date().timeIntervalSince1970
         do {
             try await queue.write { db in
-                var counters: [String: DeliveryCounters] = [:]
                 // One row per acknowledged export, while the intake waits for the writer: through
                 // SQLite's C API.
                 let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE seq = ?")
@@ -181,14 +199,8 @@ public final class DeliveryStore: Sendable {
                     try run.bind(seq, at: 1)
                     _ = try run.step()
                 }
-                for entry in settlement.acknowledged {
-                    try remove(entry.seq)
-                    counters[entry.dataflow, default: .init()].acknowledged += 1
-                }
-                for entry in settlement.skipped {
-                    try remove(entry.seq)
-                    counters[entry.dataflow, default: .init()].skipped += 1
-                }
+                for entry in settlement.acknowledged { try remove(entry.seq) }
+                for entry in settlement.skipped { try remove(entry.seq) }
                 for failure in settlement.failed {
                     try db.execute(sql: """
                         INSERT INTO failed_exports (dataflow, destination, partition_key, profile_key, triggers, payload,
@@ -197,10 +209,8 @@ public final class DeliveryStore: Sendable {
                         FROM outbox WHERE seq = ?
                         """, arguments: [failure.attempts, failure.condition, failure.reason, now, failure.entry.seq])
                     try remove(failure.entry.seq)
-                    counters[failure.entry.dataflow, default: .init()].failed += 1
                 }
-                for (dataflow, count) in settlement.retried { counters[dataflow, default: .init()].retried += count }
-                for (dataflow, added) in counters { try Self.add(added, dataflow: dataflow, in: db) }
+                for (dataflow, added) in settlement.counters { try Self.add(added, dataflow: dataflow, in: db) }
             }
         } catch {
             throw ConnectorError(.store, "cannot record deliveries in the outbox: \(error)")

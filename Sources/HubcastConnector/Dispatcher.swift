@@ -225,11 +225,9 @@ actor Dispatcher {
             return
         }
         gate.remove(count)
+        let counters = settlement.counters
         live.update { status in
-            for entry in settlement.acknowledged { status.dataflows[entry.dataflow, default: .init()].counters.acknowledged += 1 }
-            for failed in settlement.failed { status.dataflows[failed.entry.dataflow, default: .init()].counters.failed += 1 }
-            for entry in settlement.skipped { status.dataflows[entry.dataflow, default: .init()].counters.skipped += 1 }
-            for (dataflow, count) in settlement.retried { status.dataflows[dataflow, default: .init()].counters.retried += count }
+            for (dataflow, added) in counters { status.dataflows[dataflow, default: .init()].counters.add(added) }
             status.outboxDepth = gate.current
         }
     }
