@@ -30,9 +30,7 @@ enum ProfileRecord {
     static let maximumDepth = 1024
 
     static func encode(_ profile: Profile) -> [UInt8] {
-        var writer = RecordWriter(capacity: 1024)
-        writer.profile(profile)
-        return writer.bytes
+        withEncoded(profile) { Array($0) }
     }
 
     /// Encodes `profile` and calls `body` with the record's bytes, valid only inside `body` (no copy
@@ -147,8 +145,6 @@ private struct RecordWriter: ~Copyable {
     }
 
     deinit { base.deallocate() }
-
-    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
     func withBytes<T, Failure: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> T) throws(Failure) -> T {
         try body(UnsafeBufferPointer(start: base, count: count))

@@ -172,11 +172,15 @@ public final class SQLiteProfileStore: ProfileStore {
     }
 
     public func profile(key: Int64) throws(ProfileExportError) -> Profile? {
+        try read(key: key, decisions: true)
+    }
+
+    private func read(key: Int64, decisions: Bool) throws(ProfileExportError) -> Profile? {
         try withDatabase("cannot read profile \(key)") { db in
             // A cursor's row reads the record in place (no copy into a `Data`, as `fetchOne` would).
             let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT record, profile_id FROM profiles WHERE key = ?"), arguments: [key])
             guard let row = try rows.next() else { return nil }
-            return try Self.decode(row, record: 0, key: key, profileId: row[1])
+            return try Self.decode(row, record: 0, key: key, profileId: row[1], decisions: decisions)
         }
     }
 
@@ -200,11 +204,7 @@ public final class SQLiteProfileStore: ProfileStore {
     public func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile? {
         if lookedUp?.key == key, let found = lookedUp.take() { return found }
         lookedUp = nil
-        return try withDatabase("cannot read profile \(key)") { db in
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT record, profile_id FROM profiles WHERE key = ?"), arguments: [key])
-            guard let row = try rows.next() else { return nil }
-            return try Self.decode(row, record: 0, key: key, profileId: row[1], decisions: false)
-        }
+        return try read(key: key, decisions: false)
     }
 
     /// Nothing to write: the file has the profile as it was.
