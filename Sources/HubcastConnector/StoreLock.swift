@@ -12,6 +12,11 @@ import Glibc
 final class StoreLock {
     private var descriptor: Int32
 
+    /// How long a held lock is waited for before it is reported as in use: a lock just released can
+    /// stay held for a moment by a child process the holder was starting (it shares the file
+    /// description between fork and exec), as when the same process runs connectors one after another.
+    static let wait = Duration.seconds(1)
+
     /// Takes the lock, or throws ``ConnectorError/Code/storeInUse`` naming the process that holds it.
     init(folder: String) throws(ConnectorError) {
         let path = URL(fileURLWithPath: folder).appendingPathComponent("connector.lock").path
@@ -19,7 +24,13 @@ final class StoreLock {
         guard descriptor >= 0 else {
             throw ConnectorError(.store, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        let deadline = ContinuousClock.now + Self.wait
+        var locked = flock(descriptor, LOCK_EX | LOCK_NB) == 0
+        while !locked, ContinuousClock.now < deadline {
+            usleep(5_000)
+            locked = flock(descriptor, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
             var bytes = [UInt8](repeating: 0, count: 32)
             let count = read(descriptor, &bytes, bytes.count)
             let holder = String(decoding: bytes.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
