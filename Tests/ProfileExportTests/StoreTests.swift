@@ -240,6 +240,82 @@ import Testing
         }
     }
 
+    /// A new store file has 2 KiB pages; a file an earlier version made with SQLite's 4 KiB keeps
+    /// them, through updates and a reopening.
+    @Test func newStoresHaveSmallPagesAndOldFilesKeepTheirs() throws {
+        func pageSize(_ store: SQLiteProfileStore) throws -> Int {
+            try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0 }
+        }
+        #expect(try pageSize(SQLiteProfileStore(folder: temporaryFolder())) == 2048)
+
+        let folder = temporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let old = try DatabaseQueue(path: folder + "/profiles.sqlite")
+        try old.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA page_size = 4096")
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "CREATE TABLE early (x)")
+        }
+        try old.close()
+        do {
+            let store = try SQLiteProfileStore(folder: folder)
+            #expect(try pageSize(store) == 4096)
+            try Harness(Self.yaml, store: store).apply(#"{"profileId": "p1", "attributes": {"person": {"name": {"firstName": "John"}}}}"#)
+        }
+        let reopened = try SQLiteProfileStore(folder: folder)
+        #expect(try pageSize(reopened) == 4096)
+        #expect(try Harness(Self.yaml, store: reopened).profile("p1")?.attributes["person"]
+            == .object(["name": .object(["firstName": .string("John")])]))
+    }
+
+    /// `saveKeepingIdentities` (what the engine calls for an update of a stored profile that names
+    /// no identity) stores the changed profile, keeps it found by its identities, follows a new
+    /// profile id, and counts it once — in both stores.
+    @Test(arguments: ["memory", "sqlite"]) func savingAProfileWithItsIdentitiesKeepsThemIndexed(store kind: String) throws {
+        let store: any ProfileStore = kind == "memory" ? MemoryProfileStore() : try SQLiteProfileStore(folder: temporaryFolder())
+        let ecid = Identity(namespace: "ecid", id: "e1")
+        let key = try store.batch { () throws(ProfileExportError) in
+            var profile = Profile(key: try store.newKey(), profileId: "p1")
+            profile.identities.add(ecid)
+            try store.save(profile, previousIdentities: nil)
+            return profile.key
+        }
+        let checkedOut = try store.batch { () throws(ProfileExportError) in try store.checkoutReplacingDecisions(key: key) }
+        try store.batch { () throws(ProfileExportError) in
+            guard var profile = checkedOut else { throw ProfileExportError(.store, "profile \(key) is missing") }
+            profile.attributes["a"] = .int(2)
+            profile.profileId = "p2"
+            try store.saveKeepingIdentities(profile)
+        }
+        #expect(try store.profile(key: key)?.attributes["a"] == .int(2))
+        #expect(try store.profile(key: key)?.identities.all == [ecid])
+        #expect(try store.key(identity: ecid) == key)
+        #expect(try store.key(profileId: "p2") == key)
+        #expect(try store.key(profileId: "p1") == nil)
+        #expect(try store.profileCount() == 1)
+    }
+
+    /// Identities that later updates of a stored profile add or remove are found, or free, at
+    /// once; updates naming none (saved without reading them) leave them as they were.
+    @Test(arguments: ["memory", "sqlite"]) func identitiesOfLaterUpdatesAreIndexed(store kind: String) throws {
+        let store: any ProfileStore = kind == "memory" ? MemoryProfileStore() : try SQLiteProfileStore(folder: temporaryFolder())
+        let harness = try Harness(Self.yaml, store: store)
+        let e1 = Identity(namespace: "ecid", id: "e1"), e2 = Identity(namespace: "ecid", id: "e2")
+        try harness.apply(#"{"profileId": "p1", "attributes": {"n": 1}}"#)
+        let key = try #require(try store.key(profileId: "p1"))
+        try harness.apply(#"{"profileId": "p1", "identities": {"ecid": ["e1", "e2"]}}"#)
+        try harness.apply(#"{"profileId": "p1", "attributes": {"n": 2}}"#)
+        #expect(try store.key(identity: e1) == key)
+        try harness.apply(#"{"profileId": "p1", "removeIdentities": {"ecid": ["e1"]}}"#)
+        try harness.apply(#"{"profileId": "p1", "attributes": {"n": 3}}"#)
+        #expect(try store.key(identity: e1) == nil)
+        #expect(try store.key(identity: e2) == key)
+        // Found by the identity alone: no second profile.
+        try harness.apply(#"{"identities": {"ecid": ["e2"]}, "attributes": {"n": 4}}"#)
+        #expect(try store.profileCount() == 1)
+        #expect(try harness.profile("p1")?.attributes["n"] == .int(4))
+    }
+
     /// Checkpoints gather half as many WAL pages as the database has (at least 10,000), and the
     /// store follows the database as it grows.
     @Test func checkpointsFollowTheDatabaseSize() throws {
@@ -250,12 +326,12 @@ import Testing
         let store = try SQLiteProfileStore(folder: temporaryFolder())
         func setting() throws -> Int { try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") ?? 0 } }
         #expect(try setting() == 10_000)
-        // ~30,000 pages of 4 KiB.
+        // ~30,000 pages of 2 KiB.
         try store.inBatch { db in
             try db.execute(sql: """
                 CREATE TABLE filler (data BLOB);
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
-                INSERT INTO filler SELECT zeroblob(4000) FROM n;
+                INSERT INTO filler SELECT zeroblob(1900) FROM n;
                 """)
         }
         let pages = try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }

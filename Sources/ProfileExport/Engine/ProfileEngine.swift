@@ -32,16 +32,22 @@ public final class ProfileEngine {
     public func apply(_ update: ProfileUpdate, receivedAt: Timestamp = .now()) throws(ProfileExportError) -> [ExportItem] {
         let time = update.timestamp ?? receivedAt
         var profile: Profile
+        // The identities before the update, for the store's index: read only when the update names
+        // identities (a stored profile's are left untouched otherwise, see `saveKeepingIdentities`).
         let previousIdentities: IdentityMap?
+        let namesIdentities = !update.identities.isEmpty || !update.removeIdentities.isEmpty
+        let isNew: Bool
         if let stored = try resolve(update) {
-            previousIdentities = stored.identities
+            previousIdentities = namesIdentities ? stored.identities : nil
             profile = stored  // its last use: moved, not copied
+            isNew = false
         } else {
             guard update.profileId != nil || !update.identities.isEmpty else {
                 throw ProfileExportError(.invalidUpdate, "no profile has the identities to remove, and the update names no profile id or identity to add")
             }
             profile = Profile(key: try store.newKey(), profileId: update.profileId)
             previousIdentities = nil
+            isNew = true
         }
         if profile.profileId == nil { profile.profileId = update.profileId }
 
@@ -92,7 +98,11 @@ public final class ProfileEngine {
         profile.ruleVersion = plan.ruleVersion
 
         let items = decide(&profile, time: time, changes: changes, added: added, removed: removed, changedAttributes: changedAttributes)
-        try store.save(profile, previousIdentities: previousIdentities)
+        if isNew || namesIdentities {
+            try store.save(profile, previousIdentities: previousIdentities)
+        } else {
+            try store.saveKeepingIdentities(profile)
+        }
         return items
     }
 

@@ -34,6 +34,10 @@ public protocol ProfileStore: AnyObject {
     /// those of the stored version it replaces (`nil` for a new profile), so the index can drop
     /// identities the profile no longer has.
     func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError)
+    /// Stores a checked-out profile whose identities are those it was checked out with: what
+    /// ``save(_:previousIdentities:)`` does with them, without reading them (the memory store's
+    /// identities of a profile stay where they are, untouched, for an update that names none).
+    func saveKeepingIdentities(_ profile: Profile) throws(ProfileExportError)
     /// Calls `body` with every profile, in key order.
     func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError)
     /// How many profiles there are.
@@ -48,6 +52,9 @@ public protocol ProfileStore: AnyObject {
 extension ProfileStore {
     public func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile? { try checkout(key: key) }
     public func checkin(_ profile: Profile) throws(ProfileExportError) { try save(profile, previousIdentities: profile.identities) }
+    public func saveKeepingIdentities(_ profile: Profile) throws(ProfileExportError) {
+        try save(profile, previousIdentities: profile.identities)
+    }
 }
 
 /// A store that keeps everything in memory: fast, and gone when the process ends.
@@ -97,15 +104,7 @@ public final class MemoryProfileStore: ProfileStore {
     }
 
     public func save(_ profile: Profile, previousIdentities: IdentityMap?) {
-        let slot = Int(profile.key - 1)
-        precondition(slot >= 0 && slot < slots.count, "profile keys come from newKey()")
-        if slots[slot].profileId != profile.profileId {
-            if let old = slots[slot].profileId { byId.remove(old, slot: slot) }
-            if let profileId = profile.profileId { byId.insert(profileId, slot: slot) }
-            slots[slot].profileId = profile.profileId
-        }
-        if slots[slot].profile == nil, previousIdentities == nil { count += 1 }
-        slots[slot].profile = profile
+        place(profile, isNew: previousIdentities == nil)
         if let previousIdentities, previousIdentities == profile.identities { return }
         if let previousIdentities {
             for identity in previousIdentities.all where !profile.identities.contains(identity) {
@@ -115,6 +114,25 @@ public final class MemoryProfileStore: ProfileStore {
         for (namespace, ids) in profile.identities.namespaces {
             for id in ids { byIdentity[Identity(namespace: namespace, id: id)] = profile.key }
         }
+    }
+
+    public func saveKeepingIdentities(_ profile: Profile) {
+        place(profile, isNew: false)
+    }
+
+    public func checkin(_ profile: Profile) { saveKeepingIdentities(profile) }
+
+    /// Puts `profile` in its slot and indexes its profile id.
+    private func place(_ profile: Profile, isNew: Bool) {
+        let slot = Int(profile.key - 1)
+        precondition(slot >= 0 && slot < slots.count, "profile keys come from newKey()")
+        if slots[slot].profileId != profile.profileId {
+            if let old = slots[slot].profileId { byId.remove(old, slot: slot) }
+            if let profileId = profile.profileId { byId.insert(profileId, slot: slot) }
+            slots[slot].profileId = profile.profileId
+        }
+        if slots[slot].profile == nil, isNew { count += 1 }
+        slots[slot].profile = profile
     }
 
     public func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError) {
