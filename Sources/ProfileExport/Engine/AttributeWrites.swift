@@ -63,10 +63,12 @@ extension ProfileEngine {
             case .object(let members) where members.isEmpty:
                 continue  // deep-merging an empty object changes nothing
             case .object(let members):
-                if let index = object.index(forKey: name), case .object(var child) = object.values[index] {
-                    // The document's reference is dropped, so the child is the only one and changes in
-                    // place (keeping the value before it would make the first write copy it).
-                    object.values[index] = .null
+                if let index = object.index(forKey: name), case .object = object.values[index] {
+                    // The child is moved out of the document (swapped with `null`: no reference
+                    // count touched), so it is the only reference and changes in place.
+                    var taken = JSONValue.null
+                    swap(&taken, &object.values[index])
+                    guard case .object(var child) = consume taken else { preconditionFailure("checked above") }
                     let hadMembers = !child.isEmpty
                     merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
                     if child.isEmpty, hadMembers {

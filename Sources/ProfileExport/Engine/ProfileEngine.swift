@@ -31,11 +31,11 @@ public final class ProfileEngine {
     /// profile id and identities point at different profiles.
     public func apply(_ update: ProfileUpdate, receivedAt: Timestamp = .now()) throws(ProfileExportError) -> [ExportItem] {
         let time = update.timestamp ?? receivedAt
-        var profile: Profile
         // The identities before the update, for the store's index: read only when the update names
         // identities (a stored profile's are left untouched otherwise, see `saveKeepingIdentities`).
-        let previousIdentities: IdentityMap?
         let namesIdentities = !update.identities.isEmpty || !update.removeIdentities.isEmpty
+        var profile: Profile
+        let previousIdentities: IdentityMap?
         let isNew: Bool
         if let stored = try resolve(update) {
             previousIdentities = namesIdentities ? stored.identities : nil
@@ -98,10 +98,14 @@ public final class ProfileEngine {
         profile.ruleVersion = plan.ruleVersion
 
         let items = decide(&profile, time: time, changes: changes, added: added, removed: removed, changedAttributes: changedAttributes)
+        // Handed to the store, not copied: a copy would count every reference the profile holds
+        // (atomic writes to cache lines this update did not otherwise touch).
+        var finished = Profile(key: profile.key)
+        swap(&finished, &profile)
         if isNew || namesIdentities {
-            try store.save(profile, previousIdentities: previousIdentities)
+            try store.save(consume finished, previousIdentities: previousIdentities)
         } else {
-            try store.saveKeepingIdentities(profile)
+            try store.saveKeepingIdentities(consume finished)
         }
         return items
     }

@@ -33,11 +33,11 @@ public protocol ProfileStore: AnyObject {
     /// Stores `profile` (new or changed) and indexes its id and identities; `previousIdentities` are
     /// those of the stored version it replaces (`nil` for a new profile), so the index can drop
     /// identities the profile no longer has.
-    func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError)
+    func save(_ profile: consuming Profile, previousIdentities: IdentityMap?) throws(ProfileExportError)
     /// Stores a checked-out profile whose identities are those it was checked out with: what
     /// ``save(_:previousIdentities:)`` does with them, without reading them (the memory store's
     /// identities of a profile stay where they are, untouched, for an update that names none).
-    func saveKeepingIdentities(_ profile: Profile) throws(ProfileExportError)
+    func saveKeepingIdentities(_ profile: consuming Profile) throws(ProfileExportError)
     /// Calls `body` with every profile, in key order.
     func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError)
     /// How many profiles there are.
@@ -52,8 +52,9 @@ public protocol ProfileStore: AnyObject {
 extension ProfileStore {
     public func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile? { try checkout(key: key) }
     public func checkin(_ profile: Profile) throws(ProfileExportError) { try save(profile, previousIdentities: profile.identities) }
-    public func saveKeepingIdentities(_ profile: Profile) throws(ProfileExportError) {
-        try save(profile, previousIdentities: profile.identities)
+    public func saveKeepingIdentities(_ profile: consuming Profile) throws(ProfileExportError) {
+        let identities = profile.identities
+        try save(profile, previousIdentities: identities)
     }
 }
 
@@ -103,27 +104,29 @@ public final class MemoryProfileStore: ProfileStore {
         return Int64(slots.count)
     }
 
-    public func save(_ profile: Profile, previousIdentities: IdentityMap?) {
-        place(profile, isNew: previousIdentities == nil)
-        if let previousIdentities, previousIdentities == profile.identities { return }
-        if let previousIdentities {
-            for identity in previousIdentities.all where !profile.identities.contains(identity) {
-                byIdentity[identity] = nil
+    public func save(_ profile: consuming Profile, previousIdentities: IdentityMap?) {
+        if previousIdentities == nil || previousIdentities != profile.identities {
+            if let previousIdentities {
+                for identity in previousIdentities.all where !profile.identities.contains(identity) {
+                    byIdentity[identity] = nil
+                }
+            }
+            for (namespace, ids) in profile.identities.namespaces {
+                for id in ids { byIdentity[Identity(namespace: namespace, id: id)] = profile.key }
             }
         }
-        for (namespace, ids) in profile.identities.namespaces {
-            for id in ids { byIdentity[Identity(namespace: namespace, id: id)] = profile.key }
-        }
+        place(profile, isNew: previousIdentities == nil)
     }
 
-    public func saveKeepingIdentities(_ profile: Profile) {
+    public func saveKeepingIdentities(_ profile: consuming Profile) {
         place(profile, isNew: false)
     }
 
     public func checkin(_ profile: Profile) { saveKeepingIdentities(profile) }
 
-    /// Puts `profile` in its slot and indexes its profile id.
-    private func place(_ profile: Profile, isNew: Bool) {
+    /// Puts `profile` in its slot (moved there: its references are not counted again) and indexes
+    /// its profile id.
+    private func place(_ profile: consuming Profile, isNew: Bool) {
         let slot = Int(profile.key - 1)
         precondition(slot >= 0 && slot < slots.count, "profile keys come from newKey()")
         if slots[slot].profileId != profile.profileId {
@@ -132,7 +135,7 @@ public final class MemoryProfileStore: ProfileStore {
             slots[slot].profileId = profile.profileId
         }
         if slots[slot].profile == nil, isNew { count += 1 }
-        slots[slot].profile = profile
+        slots[slot].profile = consume profile
     }
 
     public func forEachProfile(_ body: (Profile) throws(ProfileExportError) -> Void) throws(ProfileExportError) {

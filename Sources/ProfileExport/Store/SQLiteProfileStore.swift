@@ -298,7 +298,7 @@ public final class SQLiteProfileStore: ProfileStore {
         return nextKey
     }
 
-    public func save(_ profile: Profile, previousIdentities: IdentityMap?) throws(ProfileExportError) {
+    public func save(_ profile: consuming Profile, previousIdentities: IdentityMap?) throws(ProfileExportError) {
         lookedUp = nil
         try withDatabase("cannot save profile \(profile.key)") { db in
             // A stored profile whose id did not change: only its record is rewritten, so the
