@@ -100,13 +100,14 @@ static int wal_hook(void *unused, sqlite3 *db, const char *name, int pages) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s FILE inplace|background|append [option=value ...]\n", argv[0]);
+        fprintf(stderr, "usage: %s FILE inplace|background|append|blob [option=value ...]\n", argv[0]);
         return 2;
     }
     path = argv[1];
     const char *mode = argv[2];
     int append = strcmp(mode, "append") == 0, background = strcmp(mode, "background") == 0;
-    if (!append && !background && strcmp(mode, "inplace") != 0) {
+    int blobs = strcmp(mode, "blob") == 0;
+    if (!append && !background && !blobs && strcmp(mode, "inplace") != 0) {
         fprintf(stderr, "unknown mode '%s'\n", mode);
         return 2;
     }
@@ -181,8 +182,21 @@ int main(int argc, char **argv) {
     double start_time = now();
     for (long start = 0; start < rewrites; start += batch) {
         run(db, "BEGIN");
+        sqlite3_blob *blob = NULL;
         for (long n = start; n < start + batch && n < rewrites; n++) {
             long target = (long)(next_random() % (unsigned long long)rows);
+            if (blobs) {
+                // The record read and written in place through one incremental-I/O handle (by key).
+                int status = blob ? sqlite3_blob_reopen(blob, target + 1)
+                                  : sqlite3_blob_open(db, "main", "profiles", "record", target + 1, 1, &blob);
+                if (status != SQLITE_OK || sqlite3_blob_read(blob, record, (int)size, 0) != SQLITE_OK) {
+                    fprintf(stderr, "blob %ld: %s\n", target + 1, sqlite3_errmsg(db));
+                    return 1;
+                }
+                record[n % size] ^= 1;
+                sqlite3_blob_write(blob, record, (int)size, 0);
+                continue;
+            }
             char id[32];
             int length = snprintf(id, sizeof id, "p%ld", target);
             long long key;
@@ -216,6 +230,7 @@ int main(int argc, char **argv) {
                 sqlite3_reset(update);
             }
         }
+        if (blob) sqlite3_blob_close(blob);
         run(db, "COMMIT");
     }
     double elapsed = now() - start_time;

@@ -187,11 +187,29 @@ import Testing
         func cacheSetting(_ store: SQLiteProfileStore) throws -> Int {
             try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0 }
         }
-        #expect(try cacheSetting(SQLiteProfileStore(folder: temporaryFolder("cache-default"))) == -64 * 1024)
+        #expect(try cacheSetting(SQLiteProfileStore(folder: temporaryFolder("cache-default"))) == -SQLiteProfileStore.defaultCacheMiB * 1024)
         #expect(try cacheSetting(SQLiteProfileStore(folder: temporaryFolder("cache-768"), cacheMiB: 768)) == -768 * 1024)
         #expect { try SQLiteProfileStore(folder: temporaryFolder("cache-0"), cacheMiB: 0) } throws: { error in
             (error as? ProfileExportError)?.message.contains("page cache must be from 1 to 1048576 MiB, not 0") == true
         }
+    }
+
+    /// The default page cache is a quarter of the memory the process may use — the control group's
+    /// limit when it is lower than the machine's — at least 64 MiB.
+    @Test func theDefaultPageCacheIsAQuarterOfTheMemory() throws {
+        #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: 24 << 30) == 6_144)
+        #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: 512 << 20) == 128)
+        #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: 100 << 20) == 64)
+        #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: nil) == 64)
+        #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: .max) == SQLiteProfileStore.cacheMiBRange.upperBound)
+        // cgroup v2 `memory.max` and v1 `memory.limit_in_bytes` as read from their files.
+        #expect(MemoryLimit.groupLimit("max\n") == nil)
+        #expect(MemoryLimit.groupLimit("2147483648\n") == 2 << 30)
+        #expect(MemoryLimit.groupLimit("9223372036854771712\n") == 9_223_372_036_854_771_712)
+        // This process: at most the machine's memory, and the store's default follows it.
+        let memory = try #require(MemoryLimit.bytes)
+        #expect(memory <= UInt64(sysconf(Int32(_SC_PHYS_PAGES))) * UInt64(sysconf(Int32(_SC_PAGESIZE))))
+        #expect(SQLiteProfileStore.defaultCacheMiB == SQLiteProfileStore.automaticCacheMiB(memoryBytes: memory))
     }
 
     @Test func failedBatchRollsBackEverything() throws {

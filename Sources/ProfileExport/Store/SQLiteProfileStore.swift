@@ -15,12 +15,12 @@ import OrderedCollections
 /// The store remembers in memory, for each profile id it wrote or found since it opened, where the
 /// profile is (see `knownIds`): 16–32 bytes per profile, ~32 MiB per million.
 ///
-/// SQLite's page cache takes up to `cacheMiB` (64 by default; `storeCacheMiB` in the
-/// configuration). Updates go to random profiles, so a cache that holds the whole file spares SQLite
-/// reading and parsing each page again: at 1M profiles (a 661 MiB file), 768 MiB gave 8–11 % more
-/// updates per second than 64 (the operating system caches the file either way; a memory map did
-/// not help). The cache fills only as pages are read: its memory grows up to the smaller of
-/// `cacheMiB` and the file.
+/// SQLite's page cache takes up to `cacheMiB` (by default a quarter of the memory the process may
+/// use, see ``defaultCacheMiB``; `storeCacheMiB` in the configuration). Updates go to random
+/// profiles, so a cache that holds the whole file spares SQLite reading and parsing each page
+/// again: at 1M profiles (a 715 MiB file), 768 MiB gave 54–57k updates/s, 64 MiB 46–47k (the
+/// operating system caches the file either way; a memory map did not help). The cache fills only
+/// as pages are read: its memory grows up to the smaller of `cacheMiB` and the file (plus ~10 %).
 public final class SQLiteProfileStore: ProfileStore {
     /// The database file.
     public let path: String
@@ -46,8 +46,19 @@ public final class SQLiteProfileStore: ProfileStore {
     /// The connection's `wal_autocheckpoint`, as last set.
     private var checkpointEvery = SQLiteProfileStore.checkpointPages(databasePages: 0)
 
-    /// The page cache's size when none is given, in MiB.
-    public static let defaultCacheMiB = 64
+    /// The page cache's size when none is given, in MiB: a quarter of the memory this process may
+    /// use (its control group's limit when lower than the machine's), at least 64 MiB (see
+    /// ``automaticCacheMiB(memoryBytes:)``).
+    public static let defaultCacheMiB = automaticCacheMiB(memoryBytes: MemoryLimit.bytes)
+
+    /// A quarter of `memoryBytes` in MiB, at least 64 (64 when it is unknown), at most the largest
+    /// cache accepted. SQLite fills its cache only with the pages it reads, so a store smaller than
+    /// that takes its own size (with ~10 % of bookkeeping), not the quarter: at 1M profiles (a
+    /// 715 MiB file) a cache that holds the file gave 54–57k updates/s against 46–47k with 64 MiB.
+    static func automaticCacheMiB(memoryBytes: UInt64?) -> Int {
+        guard let memoryBytes else { return 64 }
+        return min(cacheMiBRange.upperBound, max(64, Int(clamping: (memoryBytes / 4) >> 20)))
+    }
     /// The page cache sizes a store accepts, in MiB.
     public static let cacheMiBRange = 1...1_048_576
 
