@@ -123,7 +123,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ConnectorTests",
-            dependencies: ["HubcastConnector", "HubcastEmulator", "ProfileExport", "EventHubs", "AMQP"],
+            dependencies: ["HubcastConnector", "HubcastEmulator", "ProfileExport", "EventHubs", "AMQP",
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,8 +7,12 @@
 //                    writer waits when the WAL passes `limit` pages
 //        append      each rewrite appends the record to an append-only table; an in-memory
 //                    key -> row map finds the latest (no compaction)
+//        blob        read the record by key and write it back in place through one incremental
+//                    I/O handle (sqlite3_blob_reopen/read/write: one B-tree search, same size)
+//        blobwrite   read as `inplace`, write back through an incremental I/O handle
 //   options: rows (1000000), rewrites (600000), batch (512), record (690 bytes), page (4096),
-//            checkpoint (10000 pages), bykey (0: look up by profile id), limit (20000 pages)
+//            checkpoint (10000 pages), bykey (0: look up by profile id), limit (20000 pages),
+//            cache (64 MiB)
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -106,8 +110,8 @@ int main(int argc, char **argv) {
     path = argv[1];
     const char *mode = argv[2];
     int append = strcmp(mode, "append") == 0, background = strcmp(mode, "background") == 0;
-    int blobs = strcmp(mode, "blob") == 0;
-    if (!append && !background && !blobs && strcmp(mode, "inplace") != 0) {
+    int blobs = strcmp(mode, "blob") == 0, blob_writes = strcmp(mode, "blobwrite") == 0;
+    if (!append && !background && !blobs && !blob_writes && strcmp(mode, "inplace") != 0) {
         fprintf(stderr, "unknown mode '%s'\n", mode);
         return 2;
     }
@@ -129,7 +133,9 @@ int main(int argc, char **argv) {
     char sql[256];
     snprintf(sql, sizeof sql, "PRAGMA page_size = %ld", page);
     run(db, sql);
-    run(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536");
+    run(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%ld", option(argc, argv, "cache", 64) * 1024);
+    run(db, sql);
     snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %ld", checkpoint);
     run(db, sql);
     run(db, append ? "CREATE TABLE log (row INTEGER PRIMARY KEY, key INTEGER NOT NULL, record BLOB NOT NULL);"
@@ -223,6 +229,13 @@ int main(int argc, char **argv) {
                 sqlite3_step(insert);
                 sqlite3_reset(insert);
                 latest[key] = next_row++;
+            } else if (blob_writes) {
+                int status = blob ? sqlite3_blob_reopen(blob, key)
+                                  : sqlite3_blob_open(db, "main", "profiles", "record", key, 1, &blob);
+                if (status != SQLITE_OK || sqlite3_blob_write(blob, record, (int)size, 0) != SQLITE_OK) {
+                    fprintf(stderr, "blob %lld: %s\n", key, sqlite3_errmsg(db));
+                    return 1;
+                }
             } else {
                 sqlite3_bind_blob(update, 1, record, (int)size, SQLITE_STATIC);
                 sqlite3_bind_int64(update, 2, key);

@@ -191,16 +191,17 @@ public final class DeliveryStore: Sendable {
         let now = Date().timeIntervalSince1970
         do {
             try await queue.write { db in
-                // One row per acknowledged export, while the intake waits for the writer: through
-                // SQLite's C API.
-                let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE seq = ?")
-                func remove(_ seq: Int64) throws {
+                // The acknowledged and skipped exports, while the intake waits for the writer: one
+                // statement per run of consecutive sequence numbers (a wave's are mostly one run),
+                // through SQLite's C API.
+                let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE seq BETWEEN ? AND ?")
+                func remove(_ seqs: ClosedRange<Int64>) throws {
                     let run = try RawStatement(delete, in: db)
-                    try run.bind(seq, at: 1)
+                    try run.bind(seqs.lowerBound, at: 1)
+                    try run.bind(seqs.upperBound, at: 2)
                     _ = try run.step()
                 }
-                for entry in settlement.acknowledged { try remove(entry.seq) }
-                for entry in settlement.skipped { try remove(entry.seq) }
+                for seqs in Self.runs(of: settlement.acknowledged.map(\.seq) + settlement.skipped.map(\.seq)) { try remove(seqs) }
                 for failure in settlement.failed {
                     try db.execute(sql: """
                         INSERT INTO failed_exports (dataflow, destination, partition_key, profile_key, triggers, payload,
@@ -208,13 +209,26 @@ public final class DeliveryStore: Sendable {
                         SELECT dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, ?, ?, ?, ?
                         FROM outbox WHERE seq = ?
                         """, arguments: [failure.attempts, failure.condition, failure.reason, now, failure.entry.seq])
-                    try remove(failure.entry.seq)
+                    try remove(failure.entry.seq...failure.entry.seq)
                 }
                 for (dataflow, added) in settlement.counters { try Self.add(added, dataflow: dataflow, in: db) }
             }
         } catch {
             throw ConnectorError(.store, "cannot record deliveries in the outbox: \(error)")
         }
+    }
+
+    /// `seqs` as runs of consecutive numbers, in order (duplicates fall into their run).
+    static func runs(of seqs: [Int64]) -> [ClosedRange<Int64>] {
+        var runs: [ClosedRange<Int64>] = []
+        for seq in seqs.sorted() {
+            if let last = runs.last, seq <= last.upperBound &+ 1 {
+                runs[runs.count - 1] = last.lowerBound...max(last.upperBound, seq)
+            } else {
+                runs.append(seq...seq)
+            }
+        }
+        return runs
     }
 
     private static func add(_ counters: DeliveryCounters, dataflow: String, in db: Database) throws {
