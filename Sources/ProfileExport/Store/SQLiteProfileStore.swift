@@ -158,10 +158,12 @@ public final class SQLiteProfileStore: ProfileStore {
 
     /// The page size of a new store file: 2 KiB instead of SQLite's 4. Every update rewrites one
     /// random page (in the WAL, then at a checkpoint), so the smaller the page around a record, the
-    /// less is written per update. 1M profiles of ~470-byte records, typical mix, in turns:
-    /// 44.7k/44.0k/44.2k updates/s with 4 KiB pages, 46.0k/46.9k with 2 KiB; the connector's outbox
-    /// (same file) unchanged (`hubcast bench connector`, max: 50.9k/56.2k/52.0k vs 53.4k/52.4k/53.4k
-    /// exports/s). Records up to ~2,000 bytes fit a page. A file made with another page size keeps it.
+    /// less is written per update. 1M profiles of ~490-byte records, typical mix, in turns: with a
+    /// 64 MiB cache 44.7k/44.0k/44.2k updates/s with 4 KiB pages, 46.0k/46.9k with 2 KiB; with the
+    /// default cache (holding the file) 47.1k/48.8k against 51.4k/53.6k. The connector's outbox, in
+    /// the same file, loses ~5 % (`hubcast bench connector`, max: 57.6k/59.7k/53.8k/57.0k against
+    /// 54.1k/54.3k/54.2k/53.5k exports/s). Records up to ~2,000 bytes fit a page. A file made with
+    /// another page size keeps it.
     static let pageBytes = 2048
 
     /// How many WAL pages the store lets gather before SQLite checkpoints them into the database:
