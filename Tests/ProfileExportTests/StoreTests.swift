@@ -202,10 +202,23 @@ import Testing
         #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: 100 << 20) == 64)
         #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: nil) == 64)
         #expect(SQLiteProfileStore.automaticCacheMiB(memoryBytes: .max) == SQLiteProfileStore.cacheMiBRange.upperBound)
-        // cgroup v2 `memory.max` and v1 `memory.limit_in_bytes` as read from their files.
-        #expect(MemoryLimit.groupLimit("max\n") == nil)
-        #expect(MemoryLimit.groupLimit("2147483648\n") == 2 << 30)
-        #expect(MemoryLimit.groupLimit("9223372036854771712\n") == 9_223_372_036_854_771_712)
+        // The lowest limit from the process's group up to the root, cgroup v2 and v1 (files as the
+        // kernel writes them; `max` and v1's huge number mean none).
+        func limit(_ membership: String, _ files: [String: String]) -> UInt64? {
+            MemoryLimit.groupLimit(membership: membership) { files[$0] }
+        }
+        #expect(limit("0::/system.slice/hubcast.service\n", [
+            "/sys/fs/cgroup/system.slice/hubcast.service/memory.max": "1073741824\n",
+            "/sys/fs/cgroup/system.slice/memory.max": "max\n",
+        ]) == 1 << 30)
+        #expect(limit("0::/\n", ["/sys/fs/cgroup/memory.max": "536870912\n"]) == 512 << 20)
+        #expect(limit("4:memory:/process_api/x\n3:cpuset:/\n0::/\n", [
+            "/sys/fs/cgroup/memory/process_api/x/memory.limit_in_bytes": "9223372036854771712\n",
+            "/sys/fs/cgroup/memory/process_api/memory.limit_in_bytes": "2147483648\n",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
+        ]) == 2 << 30)
+        #expect(limit("0::/a/b\n", ["/sys/fs/cgroup/a/b/memory.max": "max\n"]) == nil)
+        #expect(limit("", [:]) == nil)
         // This process: at most the machine's memory, and the store's default follows it.
         let memory = try #require(MemoryLimit.bytes)
         #expect(memory <= UInt64(sysconf(Int32(_SC_PHYS_PAGES))) * UInt64(sysconf(Int32(_SC_PAGESIZE))))

@@ -47,7 +47,8 @@ public final class SQLiteProfileStore: ProfileStore {
     private var checkpointEvery = SQLiteProfileStore.checkpointPages(databasePages: 0)
 
     /// The page cache's size when none is given, in MiB: a quarter of the memory this process may
-    /// use (its control group's limit when lower than the machine's), at least 64 MiB (see
+    /// use (the lowest limit of its control groups when lower than the machine's; see
+    /// `MemoryLimit`), at least 64 MiB (see
     /// ``automaticCacheMiB(memoryBytes:)``).
     public static let defaultCacheMiB = automaticCacheMiB(memoryBytes: MemoryLimit.bytes)
 
