@@ -186,9 +186,11 @@ public final class DeliveryStore: Sendable {
     }
 
     /// Removes what was acknowledged or skipped from the outbox, moves what failed to the failed
-    /// exports, and counts it all, in one transaction.
-    func settle(_ settlement: Settlement) async throws(ConnectorError) {
+    /// exports, and counts it all, in one transaction; returns what it added to each dataflow's counters.
+    @discardableResult
+    func settle(_ settlement: Settlement) async throws(ConnectorError) -> [String: DeliveryCounters] {
         let now = Date().timeIntervalSince1970
+        let counters = settlement.counters
         do {
             try await queue.write { db in
                 // The acknowledged and skipped exports, while the intake waits for the writer: one
@@ -211,11 +213,12 @@ public final class DeliveryStore: Sendable {
                         """, arguments: [failure.attempts, failure.condition, failure.reason, now, failure.entry.seq])
                     try remove(failure.entry.seq...failure.entry.seq)
                 }
-                for (dataflow, added) in settlement.counters { try Self.add(added, dataflow: dataflow, in: db) }
+                for (dataflow, added) in counters { try Self.add(added, dataflow: dataflow, in: db) }
             }
         } catch {
             throw ConnectorError(.store, "cannot record deliveries in the outbox: \(error)")
         }
+        return counters
     }
 
     /// `seqs` as runs of consecutive numbers, in order (duplicates fall into their run).

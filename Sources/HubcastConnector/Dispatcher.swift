@@ -215,8 +215,9 @@ actor Dispatcher {
     private func settle(_ settlement: DeliveryStore.Settlement) async {
         let count = settlement.acknowledged.count + settlement.failed.count + settlement.skipped.count
         guard count > 0 || !settlement.retried.isEmpty else { return }
+        let counters: [String: DeliveryCounters]
         do {
-            try await store.settle(settlement)
+            counters = try await store.settle(settlement)
         } catch {
             // Nothing of it was recorded: the entries stay in the outbox and are sent again by the
             // next run (at least once). This run stops.
@@ -225,7 +226,6 @@ actor Dispatcher {
             return
         }
         gate.remove(count)
-        let counters = settlement.counters
         live.update { status in
             for (dataflow, added) in counters { status.dataflows[dataflow, default: .init()].counters.add(added) }
             status.outboxDepth = gate.current

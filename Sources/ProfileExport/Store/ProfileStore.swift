@@ -51,7 +51,7 @@ public protocol ProfileStore: AnyObject {
 
 extension ProfileStore {
     public func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile? { try checkout(key: key) }
-    public func checkin(_ profile: Profile) throws(ProfileExportError) { try save(profile, previousIdentities: profile.identities) }
+    public func checkin(_ profile: Profile) throws(ProfileExportError) { try saveKeepingIdentities(profile) }
     public func saveKeepingIdentities(_ profile: consuming Profile) throws(ProfileExportError) {
         let identities = profile.identities
         try save(profile, previousIdentities: identities)
@@ -105,7 +105,7 @@ public final class MemoryProfileStore: ProfileStore {
     }
 
     public func save(_ profile: consuming Profile, previousIdentities: IdentityMap?) {
-        if previousIdentities == nil || previousIdentities != profile.identities {
+        if previousIdentities != profile.identities {
             if let previousIdentities {
                 for identity in previousIdentities.all where !profile.identities.contains(identity) {
                     byIdentity[identity] = nil
@@ -121,8 +121,6 @@ public final class MemoryProfileStore: ProfileStore {
     public func saveKeepingIdentities(_ profile: consuming Profile) {
         place(profile, isNew: false)
     }
-
-    public func checkin(_ profile: Profile) { saveKeepingIdentities(profile) }
 
     /// Puts `profile` in its slot (moved there: its references are not counted again) and indexes
     /// its profile id.

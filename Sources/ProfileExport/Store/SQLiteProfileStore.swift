@@ -46,10 +46,8 @@ public final class SQLiteProfileStore: ProfileStore {
     /// The connection's `wal_autocheckpoint`, as last set.
     private var checkpointEvery = SQLiteProfileStore.checkpointPages(databasePages: 0)
 
-    /// The page cache's size when none is given, in MiB: a quarter of the memory this process may
-    /// use (the lowest limit of its control groups when lower than the machine's; see
-    /// `MemoryLimit`), at least 64 MiB (see
-    /// ``automaticCacheMiB(memoryBytes:)``).
+    /// The page cache's size when none is given, in MiB: ``automaticCacheMiB(memoryBytes:)`` of the
+    /// memory this process may use (see `MemoryLimit`).
     public static let defaultCacheMiB = automaticCacheMiB(memoryBytes: MemoryLimit.bytes)
 
     /// A quarter of `memoryBytes` in MiB, at least 64 (64 when it is unknown), at most the largest
@@ -174,8 +172,9 @@ public final class SQLiteProfileStore: ProfileStore {
     /// closer the writes come to one sequential pass. 1M profiles (~170,000 pages of 4 KiB) in turns:
     /// 10,000 pages 31.3k/32.4k updates/s, 100,000 pages 37.4k/38.5k; the whole database's size
     /// (with 2 KiB pages) gave no more (46.8k/47.4k/47.5k vs 46.0k/46.9k). The WAL file grows to that
-    /// many pages (~half the database file, at least 20 MiB with 2 KiB pages). Durability against kill -9 is the same; on
-    /// a power loss, `synchronous = NORMAL` may lose what was committed since the last checkpoint.
+    /// many pages (~half the database file, at least 20 MiB with 2 KiB pages). Durability against
+    /// kill -9 is the same; on a power loss, `synchronous = NORMAL` may lose what was committed since
+    /// the last checkpoint.
     static func checkpointPages(databasePages: Int) -> Int { max(10_000, databasePages / 2) }
 
     /// Follows ``checkpointPages(databasePages:)`` as the database grows (checked at every batch).
