@@ -15,7 +15,7 @@ struct MembershipIndex {
         positions = [Int](repeating: -1, count: count)
     }
 
-    mutating func index(_ memberships: OrderedDictionary<String, Membership>, plan: ExportPlan) {
+    mutating func index(_ memberships: FlatDictionary<String, Membership>, plan: ExportPlan) {
         slots.removeAll(keepingCapacity: true)
         for audienceId in memberships.keys {
             let slot = plan.audienceSlots[audienceId] ?? -1

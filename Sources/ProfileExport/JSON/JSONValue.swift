@@ -1,4 +1,4 @@
-public import OrderedCollections
+// Hubcast — JSON values, objects and attribute paths.
 
 /// A JSON value as profiles, updates and payloads hold it.
 ///
@@ -41,7 +41,7 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 /// The members of a JSON object, in the order first written.
-public typealias JSONObject = OrderedDictionary<String, JSONValue>
+public typealias JSONObject = FlatDictionary<String, JSONValue>
 
 /// A dotted attribute path in a profile's attribute document, such as `person.name.firstName`.
 public struct AttributePath: Sendable, Hashable, Comparable, CustomStringConvertible {

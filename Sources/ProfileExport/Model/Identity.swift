@@ -1,6 +1,5 @@
 // Hubcast — identities and a profile's identity map (spec §1, §11).
 
-public import OrderedCollections
 
 /// One identity: an id within a namespace, such as `("ecid", "1457…")`.
 public struct Identity: Sendable, Hashable, CustomStringConvertible {
@@ -18,12 +17,12 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
 /// A profile's identities: namespaces in the order first added, ids in each in the order added.
 public struct IdentityMap: Sendable, Hashable {
     /// Namespace → ids. A namespace with no ids left is removed (spec §11).
-    public private(set) var namespaces: OrderedDictionary<String, [String]> = [:]
+    public private(set) var namespaces: FlatDictionary<String, [String]> = [:]
 
     public init() {}
 
     /// A map of namespaces the caller has checked: none without ids, no id twice in one.
-    init(uncheckedNamespaces namespaces: OrderedDictionary<String, [String]>) {
+    init(uncheckedNamespaces namespaces: FlatDictionary<String, [String]>) {
         self.namespaces = namespaces
     }
 

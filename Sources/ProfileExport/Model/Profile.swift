@@ -1,6 +1,5 @@
 // Hubcast — a stored profile (spec §1).
 
-public import OrderedCollections
 
 /// One person: identities, an attribute document and audience memberships.
 public struct Profile: Sendable, Hashable {
@@ -12,11 +11,11 @@ public struct Profile: Sendable, Hashable {
     /// The attribute document (nested objects, XDM-style paths).
     public var attributes = JSONObject()
     /// Audience id → membership, in the order first set. Exited memberships stay (with their time).
-    public var memberships: OrderedDictionary<String, Membership> = [:]
+    public var memberships: FlatDictionary<String, Membership> = [:]
     /// The rule set the memberships were last fully evaluated with (see `ProfileEngine`).
     public var ruleVersion: Int64 = 0
     /// Dataflow id → the decision taken for this profile's last update or upload, for `explain`.
-    public var lastDecisions: OrderedDictionary<String, ExportDecision> = [:]
+    public var lastDecisions: FlatDictionary<String, ExportDecision> = [:]
 
     public init(key: Int64, profileId: String? = nil) {
         self.key = key

@@ -1,6 +1,5 @@
 // Hubcast — profile updates, the input of the rules engine (spec §9, §11).
 
-public import OrderedCollections
 
 /// One profile update: identities to add and remove, attribute writes and removals, and
 /// memberships evaluated upstream.

@@ -229,14 +229,12 @@ private struct RecordWriter: ~Copyable {
 
     /// A keyed list: its count, then each key followed by what `write` writes of its value (read
     /// back by the one keyed-list reader).
-    mutating func keyed<Value>(_ dictionary: OrderedDictionary<String, Value>, _ write: (inout Self, Value) -> Void) {
+    mutating func keyed<Value>(_ dictionary: FlatDictionary<String, Value>, _ write: (inout Self, Value) -> Void) {
         count(dictionary.count)
-        dictionary.keys.elements.withUnsafeBufferPointer { keys in
-            dictionary.values.withUnsafeBufferPointer { values in
-                for index in keys.indices {
-                    string(keys[index])
-                    write(&self, values[index])
-                }
+        dictionary.elements.withUnsafeBufferPointer { members in
+            for index in members.indices {
+                string(members[index].key)
+                write(&self, members[index].value)
             }
         }
     }
@@ -336,19 +334,17 @@ private struct RecordReader {
         var profile = Profile(key: key, profileId: profileId)
         let namespaceCount = try count(minimumSize: 3)
         if namespaceCount > 0 {
-            var names = ContiguousArray<String>()
-            names.reserveCapacity(namespaceCount)
-            var lists = ContiguousArray<[String]>()
-            lists.reserveCapacity(namespaceCount)
+            var namespaces = ContiguousArray<(key: String, value: [String])>()
+            namespaces.reserveCapacity(namespaceCount)
             for _ in 0..<namespaceCount {
-                names.append(try string())
+                let name = try string()
                 let ids = try strings()
                 guard !ids.isEmpty else { throw RecordDamage(reason: "a namespace without ids") }
                 guard !Self.hasDuplicates(ids) else { throw RecordDamage(reason: "an identity twice") }
-                lists.append(ids)
+                namespaces.append((key: name, value: ids))
             }
-            guard !Self.hasDuplicates(names) else { throw RecordDamage(reason: "a namespace twice") }
-            profile.identities = IdentityMap(uncheckedNamespaces: OrderedDictionary(uncheckedUniqueKeys: names, values: lists))
+            guard !Self.hasDuplicates(namespaces.lazy.map(\.key)) else { throw RecordDamage(reason: "a namespace twice") }
+            profile.identities = IdentityMap(uncheckedNamespaces: FlatDictionary(uncheckedUniqueElements: namespaces))
         }
         profile.attributes = try members(depth: 0)
         profile.memberships = try keyed(minimumSize: 3, duplicate: "an audience twice") { (reader) throws(RecordDamage) in
@@ -365,20 +361,18 @@ private struct RecordReader {
 
     /// A count, then that many (name, value) pairs with unique names (`duplicate` is the error otherwise).
     mutating func keyed<Value>(minimumSize: Int, duplicate: StaticString, _ value: (inout Self) throws(RecordDamage) -> Value)
-        throws(RecordDamage) -> OrderedDictionary<String, Value>
+        throws(RecordDamage) -> FlatDictionary<String, Value>
     {
         let total = try count(minimumSize: minimumSize)
         guard total > 0 else { return [:] }
-        var names = ContiguousArray<String>()
-        names.reserveCapacity(total)
-        var values = ContiguousArray<Value>()
-        values.reserveCapacity(total)
+        var members = ContiguousArray<(key: String, value: Value)>()
+        members.reserveCapacity(total)
         for _ in 0..<total {
-            names.append(try string())
-            values.append(try value(&self))
+            let name = try string()
+            members.append((key: name, value: try value(&self)))
         }
-        guard !Self.hasDuplicates(names) else { throw RecordDamage(reason: duplicate) }
-        return OrderedDictionary(uncheckedUniqueKeys: names, values: values)
+        guard !Self.hasDuplicates(members.lazy.map(\.key)) else { throw RecordDamage(reason: duplicate) }
+        return FlatDictionary(uncheckedUniqueElements: members)
     }
 
     mutating func decision() throws(RecordDamage) -> ExportDecision {
@@ -459,16 +453,14 @@ private struct RecordReader {
     mutating func members(depth: Int) throws(RecordDamage) -> JSONObject {
         let count = try count(minimumSize: 2)
         if count == 0 { return [:] }
-        var keys = ContiguousArray<String>()
-        keys.reserveCapacity(count)
-        var values = ContiguousArray<JSONValue>()
-        values.reserveCapacity(count)
+        var members = ContiguousArray<(key: String, value: JSONValue)>()
+        members.reserveCapacity(count)
         for _ in 0..<count {
-            keys.append(try string())
-            values.append(try value(depth: depth + 1))
+            let name = try string()
+            members.append((key: name, value: try value(depth: depth + 1)))
         }
-        guard !Self.hasDuplicates(keys) else { throw RecordDamage(reason: "an object member twice") }
-        return JSONObject(uncheckedUniqueKeys: keys, values: values)
+        guard !Self.hasDuplicates(members.lazy.map(\.key)) else { throw RecordDamage(reason: "an object member twice") }
+        return JSONObject(uncheckedUniqueElements: members)
     }
 
     /// Whether `texts` has an element twice: pairwise for the few members objects usually have.
