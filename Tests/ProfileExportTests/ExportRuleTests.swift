@@ -235,3 +235,50 @@ import Testing
         }
     }
 }
+
+/// Decisions share the plan's trigger lists when they have one trigger; these check that a list
+/// is never changed through a decision that has more, and that dataflows mapping more attributes
+/// than the plan keeps lists for decide the same.
+@Suite struct SharedTriggerTests {
+    @Test func triggerListsStayCorrectWhenCombined() throws {
+        let harness = try Harness(ExportRuleTests.yaml)
+        // Joining `johns`, gaining an identity and writing mapped attributes in one update: three
+        // triggers, in spec order.
+        let first = try harness.apply(#"{"profileId": "p", "identities": {"ecid": ["e1"]}, "attributes": {"person": {"name": {"firstName": "John", "lastName": "Doe"}}}}"#)
+        let paths = [try AttributePath("person.name.firstName"), try AttributePath("person.name.lastName")]
+        #expect(first.first?.triggers == [
+            .membership(audienceId: "johns", status: .realized),
+            .identity(added: [Identity(namespace: "ecid", id: "e1")], removed: []),
+            .attribute(paths: paths),
+        ])
+        // Another profile joining alone, then writing the same attributes alone: one trigger each,
+        // as the shared lists hold them.
+        let joined = try harness.apply(#"{"profileId": "q", "attributes": {"person": {"name": {"firstName": "John"}}}}"#)
+        #expect(joined.first?.triggers == [.membership(audienceId: "johns", status: .realized), .attribute(paths: [paths[0]])])
+        let rewrite = try harness.apply(#"{"profileId": "q", "attributes": {"person": {"name": {"firstName": "John", "lastName": "Roe"}}}}"#)
+        #expect(rewrite.first?.triggers == [.attribute(paths: paths)])
+        let left = try harness.apply(#"{"profileId": "q", "attributes": {"person": {"name": {"firstName": "Jim"}}}}"#)
+        // Left: no longer in a mapped audience, so the write is not a trigger (spec §3.3).
+        #expect(left.first?.triggers == [.membership(audienceId: "johns", status: .exited)])
+        let stayedIn = try harness.apply(#"{"profileId": "p", "attributes": {"person": {"name": {"lastName": "Dee"}}}}"#)
+        #expect(stayedIn.first?.triggers == [.attribute(paths: [paths[1]])])
+        // Each profile's stored decision is still what it was told.
+        #expect(try harness.profile("q")?.lastDecisions["flow"]?.triggers == [.membership(audienceId: "johns", status: .exited)])
+        #expect(try harness.profile("p")?.lastDecisions["flow"]?.triggers == [.attribute(paths: [paths[1]])])
+        #expect(MembershipStatus.allCases.map(\.ordinal) == [0, 1, 2])
+    }
+
+    @Test func dataflowsMappingManyAttributes() throws {
+        let names = (0..<(DataflowPlan.sharedAttributeSets + 2)).map { "a\($0)" }
+        let harness = try Harness(destinationsYAML + """
+
+            audiences:
+              - {id: all, rule: 'a0 exists'}
+            dataflows:
+              - {id: wide, destination: hub, audiences: [all], attributes: [\(names.joined(separator: ", "))]}
+            """)
+        try harness.apply(#"{"profileId": "p", "attributes": {"a0": 1}}"#)
+        let items = try harness.apply(#"{"profileId": "p", "attributes": {"a9": 1, "a3": 2, "x": 3}}"#)
+        #expect(items.first?.triggers == [.attribute(paths: [try AttributePath("a3"), try AttributePath("a9")])])
+    }
+}

@@ -19,6 +19,14 @@ final class DataflowPlan: Sendable {
     let attributeIndexes: [Int]
     /// The dataflow's position in the configuration.
     let index: Int
+    /// Trigger lists that decisions and exports share, so a common decision allocates none (and the
+    /// profile's next update frees none, from memory it has not touched since): for each mapped
+    /// audience, one membership trigger per status (in `MembershipStatus.allCases` order)…
+    let membershipTriggers: NameTable<[[ExportTrigger]]>
+    /// …and one attribute trigger per set of mapped attributes (bit `i`: the `i`th mapped path),
+    /// when the dataflow maps at most ``sharedAttributeSets`` attributes.
+    let attributeTriggers: [[ExportTrigger]]
+    static let sharedAttributeSets = 8
 
     init(dataflow: Dataflow, destination: Destination, mapped: NameTable<MappedAudience>, attributes: AttributeTree,
          mappedList: [AudienceEntry], unmapped: [AudienceEntry?], attributeIndexes: [Int], index: Int) {
@@ -30,6 +38,28 @@ final class DataflowPlan: Sendable {
         self.unmapped = unmapped
         self.attributeIndexes = attributeIndexes
         self.index = index
+        membershipTriggers = NameTable(dataflow.audiences.map { audience in
+            (audience.id, MembershipStatus.allCases.map { [ExportTrigger.membership(audienceId: audience.id, status: $0)] })
+        })
+        let paths = dataflow.attributes
+        attributeTriggers = paths.count > Self.sharedAttributeSets ? [] : (0..<(1 << paths.count)).map { set in
+            [.attribute(paths: paths.indices.filter { set & (1 << $0) != 0 }.map { paths[$0] })]
+        }
+    }
+
+    /// The attribute trigger for the mapped attributes whose indexes (in the plan's `mappedPaths`)
+    /// `changed` holds, or `nil` when it holds none of this dataflow's.
+    func attributeTrigger(_ changed: SmallBitSet) -> [ExportTrigger]? {
+        if attributeTriggers.isEmpty {
+            var mine: [AttributePath] = []
+            for (position, index) in attributeIndexes.enumerated() where changed.contains(index) {
+                mine.append(dataflow.attributes[position])
+            }
+            return mine.isEmpty ? nil : [.attribute(paths: mine)]
+        }
+        var set = 0
+        for (position, index) in attributeIndexes.enumerated() where changed.contains(index) { set |= 1 << position }
+        return set == 0 ? nil : attributeTriggers[set]
     }
 }
 

@@ -187,24 +187,26 @@ public final class ProfileEngine {
             memberships.clear()
         }
         for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
+            // A decision with one trigger shares the plan's list for it (see `DataflowPlan`); a
+            // second one makes the list its own.
             var triggers: [ExportTrigger] = []
+            func add(_ more: [ExportTrigger]) {
+                if triggers.isEmpty { triggers = more } else { triggers += more }
+            }
             if flipped {
-                for change in changes where change.isTransition && dataflow.mapped[change.audienceId] != nil {
-                    triggers.append(.membership(audienceId: change.audienceId, status: change.to.status))
+                for change in changes where change.isTransition {
+                    guard let shared = dataflow.membershipTriggers[change.audienceId] else { continue }
+                    add(shared[change.to.status.ordinal])
                 }
             }
             let isMember = memberOfDataflow[dataflow.index]
             if let audiences = backfill[dataflow.dataflow.id], !audiences.isEmpty {
-                triggers.append(.backfill(audienceIds: audiences))
+                add([.backfill(audienceIds: audiences)])
             }
             if isMember {
-                if !added.isEmpty || !removed.isEmpty { triggers.append(.identity(added: added, removed: removed)) }
-                if !changedAttributes.mapped.isEmpty {
-                    var mine: [AttributePath] = []
-                    for (position, index) in dataflow.attributeIndexes.enumerated() where changedAttributes.mapped.contains(index) {
-                        mine.append(dataflow.dataflow.attributes[position])
-                    }
-                    if !mine.isEmpty { triggers.append(.attribute(paths: mine)) }
+                if !added.isEmpty || !removed.isEmpty { add([.identity(added: added, removed: removed)]) }
+                if !changedAttributes.mapped.isEmpty, let shared = dataflow.attributeTrigger(changedAttributes.mapped) {
+                    add(shared)
                 }
             }
             let decision: ExportDecision

@@ -13,6 +13,15 @@ public enum MembershipStatus: String, Sendable, Hashable, CaseIterable {
 
     /// `realized` and `existing` are members; `exited` is not.
     public var isMember: Bool { self != .exited }
+
+    /// The position in `allCases`.
+    var ordinal: Int {
+        switch self {
+        case .realized: 0
+        case .existing: 1
+        case .exited: 2
+        }
+    }
 }
 
 /// A profile's status in one audience and when it last qualified (or exited).
