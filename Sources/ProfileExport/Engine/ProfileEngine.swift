@@ -110,6 +110,14 @@ public final class ProfileEngine {
         return items
     }
 
+    /// A hint that `updates` are applied next: the store may read ahead, together, what applying
+    /// them reads (see ``ProfileStore/prefetch(_:)``); groups of ``prefetchGroup`` updates suit the
+    /// memory store. Changes nothing.
+    public func prefetch(_ updates: ArraySlice<ProfileUpdate>) { store.prefetch(updates) }
+
+    /// How many updates to hand to ``prefetch(_:)`` at a time.
+    public static let prefetchGroup = 16
+
     /// Checks out the profile an update is about, or `nil` for a new one; refuses conflicts (spec §11):
     /// identities of two profiles, or a profile id and an identity of a profile with another id. A
     /// profile with no id yet (made by an upload, or by updates with identities only) takes the

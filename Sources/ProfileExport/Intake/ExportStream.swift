@@ -151,7 +151,17 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         var items: [ExportItem] = []
         do {
             try engine.store.batch { () throws(ProfileExportError) in
-                for line in lines {
+                var ahead: [ProfileUpdate] = []
+                for (offset, line) in lines.enumerated() {
+                    if offset % ProfileEngine.prefetchGroup == 0 {
+                        // The next group's profiles are read from memory together (a hint; see
+                        // `ProfileEngine.prefetch`).
+                        ahead.removeAll(keepingCapacity: true)
+                        for next in lines[offset..<Swift.min(lines.count, offset + ProfileEngine.prefetchGroup)] {
+                            if case .success(let update) = next.update { ahead.append(update) }
+                        }
+                        engine.prefetch(ahead[...])
+                    }
                     counts.updatesRead += 1
                     do throws(ProfileExportError) {
                         let applied = try engine.apply(line.update.get(), receivedAt: receivedAt)

@@ -40,6 +40,17 @@ public enum JSONValue: Sendable, Hashable {
     }
 }
 
+extension JSONObject {
+    /// How many members the object under `name` has (0 when `name` is missing or not an
+    /// object), read in place: `ProfileStore.prefetch` reads it to bring the object into cache.
+    func memberCount(ofObjectAt name: String) -> Int {
+        members.withUnsafeBufferPointer { members in
+            guard let position = index(forKey: name), case .object(let object) = members[position].value else { return 0 }
+            return object.count
+        }
+    }
+}
+
 /// The members of a JSON object, in the order first written.
 public typealias JSONObject = FlatDictionary<String, JSONValue>
 

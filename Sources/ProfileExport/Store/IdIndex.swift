@@ -13,7 +13,7 @@ struct IdIndex {
     private var entries = [UInt64](repeating: 0, count: 16)
     private(set) var count = 0
 
-    private static func hash(_ id: String) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: id.hashValue)) }
+    static func hash(_ id: String) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: id.hashValue)) }
     private func home(_ entry: UInt64) -> Int { Int(entry >> 32) & (entries.count - 1) }
     private static func slot(_ entry: UInt64) -> Int { Int(entry & 0xFFFF_FFFF) - 1 }
 
@@ -25,10 +25,17 @@ struct IdIndex {
         slot(of: id, where: { idAt($0) == id })
     }
 
+    /// The entry where the probe for an id of hash `hash` starts (read ahead of a lookup).
+    func firstEntry(hash: UInt64) -> UInt64 { entries[Int(hash) & (entries.count - 1)] }
+
     /// The first slot entered for `id` that `holds` confirms (it is called only for slots entered
     /// with the same hash bits, usually once).
     func slot<Failure: Error>(of id: String, where holds: (Int) throws(Failure) -> Bool) throws(Failure) -> Int? {
-        let hash = Self.hash(id)
+        try slot(hash: Self.hash(id), where: holds)
+    }
+
+    /// ``slot(of:where:)`` for an id whose ``hash(_:)`` is `hash`.
+    func slot<Failure: Error>(hash: UInt64, where holds: (Int) throws(Failure) -> Bool) throws(Failure) -> Int? {
         let mask = entries.count - 1
         var index = Int(hash) & mask
         while entries[index] != 0 {
