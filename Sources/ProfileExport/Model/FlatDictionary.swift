@@ -132,6 +132,20 @@ public struct FlatDictionary<Key: Hashable, Value> {
         }
     }
 
+    /// Reads a byte of every cache line the members take (to bring them into cache; see
+    /// `ProfileStore.prefetch`); returns their sum.
+    func readEveryLine() -> Int {
+        members.withUnsafeBytes { bytes in
+            var sum = 0
+            var offset = 0
+            while offset < bytes.count {
+                sum &+= Int(bytes[offset])
+                offset += 64
+            }
+            return sum
+        }
+    }
+
     /// Adds a member known to be new; returns its position.
     @inlinable
     @discardableResult

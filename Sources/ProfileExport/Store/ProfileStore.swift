@@ -132,9 +132,9 @@ public final class MemoryProfileStore: ProfileStore {
                 prefetchSlots.append(slot)
             }
             for slot in prefetchSlots where slot >= 0 {
-                let attributes: Int = slots[slot].profile?.attributes.count ?? 0
-                let memberships: Int = slots[slot].profile?.memberships.count ?? 0
-                let decisions: Int = slots[slot].profile?.lastDecisions.count ?? 0
+                let attributes: Int = slots[slot].profile?.attributes.readEveryLine() ?? 0
+                let memberships: Int = slots[slot].profile?.memberships.readEveryLine() ?? 0
+                let decisions: Int = slots[slot].profile?.lastDecisions.readEveryLine() ?? 0
                 let identities: Int = slots[slot].profile?.identities.namespaces.count ?? 0
                 sink &+= attributes &+ memberships &+ decisions &+ identities
             }
