@@ -343,7 +343,7 @@ private struct RecordReader {
                 guard !Self.hasDuplicates(ids) else { throw RecordDamage(reason: "an identity twice") }
                 namespaces.append((key: name, value: ids))
             }
-            guard !Self.hasDuplicates(namespaces.lazy.map(\.key)) else { throw RecordDamage(reason: "a namespace twice") }
+            guard !Self.hasDuplicates(namespaces.lazy.map { $0.key }) else { throw RecordDamage(reason: "a namespace twice") }
             profile.identities = IdentityMap(uncheckedNamespaces: FlatDictionary(uncheckedUniqueElements: namespaces))
         }
         profile.attributes = try members(depth: 0)
@@ -371,7 +371,7 @@ private struct RecordReader {
             let name = try string()
             members.append((key: name, value: try value(&self)))
         }
-        guard !Self.hasDuplicates(members.lazy.map(\.key)) else { throw RecordDamage(reason: duplicate) }
+        guard !Self.hasDuplicates(members.lazy.map { $0.key }) else { throw RecordDamage(reason: duplicate) }
         return FlatDictionary(uncheckedUniqueElements: members)
     }
 
@@ -459,7 +459,7 @@ private struct RecordReader {
             let name = try string()
             members.append((key: name, value: try value(depth: depth + 1)))
         }
-        guard !Self.hasDuplicates(members.lazy.map(\.key)) else { throw RecordDamage(reason: "an object member twice") }
+        guard !Self.hasDuplicates(members.lazy.map { $0.key }) else { throw RecordDamage(reason: "an object member twice") }
         return JSONObject(uncheckedUniqueElements: members)
     }
 
