@@ -34,9 +34,10 @@ extension ProfileEngine {
         /// under its top-level name, and the mapped paths it changes — those at or above it, and those
         /// inside an object it replaced.
         mutating func note(_ path: [String], replaced: JSONValue?, plan: ExportPlan) {
-            for index in plan.rulesByTopName[path[0]] ?? [] { rules.insert(index) }
-            for (index, mappedPath) in plan.mappedPaths.enumerated() where mappedPath.components[0] == path[0] && !mapped.contains(index) {
-                let components = mappedPath.components
+            guard let readers = plan.readersByTopName[path[0]] else { return }
+            for index in readers.rules { rules.insert(index) }
+            for index in readers.mapped where !mapped.contains(index) {
+                let components = plan.mappedPaths[index].components
                 let touches: Bool
                 if path.count >= components.count {
                     touches = path.starts(with: components)

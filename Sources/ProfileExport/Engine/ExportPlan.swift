@@ -2,6 +2,12 @@
 
 import OrderedCollections
 
+/// What reads under one top-level attribute name (see ``ExportPlan/readersByTopName``).
+struct TopNameReaders: Sendable {
+    var rules: [Int] = []
+    var mapped: [Int] = []
+}
+
 /// A dataflow with everything the engine needs at hand (a class: handed around without copying).
 final class DataflowPlan: Sendable {
     let dataflow: Dataflow
@@ -187,8 +193,9 @@ struct ExportPlan: Sendable {
     let dataflowsMapping: [[Int]]
     /// Rule audience id → its index in ``rules``.
     let ruleIndex: NameTable<Int>
-    /// Top-level attribute name → the indexes (in ``rules``) of the rules that read under it.
-    let rulesByTopName: NameTable<[Int]>
+    /// Top-level attribute name → what reads under it: the indexes of the rules (in ``rules``) and
+    /// of the mapped paths (in ``mappedPaths``). A name no rule or dataflow reads is not there.
+    let readersByTopName: NameTable<TopNameReaders>
     /// A fingerprint of the rule audiences (ids and texts); never 0.
     let ruleVersion: Int64
 
@@ -217,7 +224,6 @@ struct ExportPlan: Sendable {
             for name in Set(rule.paths.map { $0.components[0] }) { byTopName[name, default: []].append(index) }
             fingerprint.add((id + "\u{1}" + rule.description + "\u{2}").utf8)
         }
-        rulesByTopName = NameTable(byTopName.map { ($0.key, $0.value) })
         ruleIndex = NameTable(rules.enumerated().map { ($1.id, $0) })
         ruleVersion = Int64(bitPattern: fingerprint.value | 1)
         var paths: [AttributePath] = []
@@ -226,6 +232,9 @@ struct ExportPlan: Sendable {
             for path in dataflow.attributes where !paths.contains(path) { paths.append(path) }
         }
         let allPaths = paths
+        var readers = byTopName.mapValues { TopNameReaders(rules: $0, mapped: []) }
+        for (index, path) in paths.enumerated() { readers[path.components[0], default: TopNameReaders()].mapped.append(index) }
+        readersByTopName = NameTable(readers.map { ($0.key, $0.value) })
         var slots: [String: Int] = [:]
         for id in configuration.audiences.map(\.id) + configuration.dataflows.flatMap({ $0.audiences.map(\.id) }) where slots[id] == nil {
             slots[id] = slots.count

@@ -181,7 +181,11 @@ public final class ProfileEngine {
                 removed: [Identity], changedAttributes: ChangedAttributes, backfill: [String: [String]] = [:],
                 only: String? = nil) -> [ExportItem] {
         var items: [ExportItem] = []
-        let flipped = changes.contains(where: \.isTransition)
+        let flipped = changes.contains { $0.isTransition }
+        // The engine's scratch, taken for the call: locals need no run-time exclusivity checks.
+        var memberships = MembershipIndex(slots: 0), memberOfDataflow: [Bool] = []
+        swap(&memberships, &self.memberships)
+        swap(&memberOfDataflow, &self.memberOfDataflow)
         // One pass over its memberships: where each audience is, and which dataflows the profile is
         // in a mapped audience of.
         memberships.index(profile.memberships, plan: plan)
@@ -193,6 +197,8 @@ public final class ProfileEngine {
         defer {
             for position in memberOfDataflow.indices { memberOfDataflow[position] = false }
             memberships.clear()
+            swap(&memberships, &self.memberships)
+            swap(&memberOfDataflow, &self.memberOfDataflow)
         }
         for dataflow in plan.dataflows where only == nil || dataflow.dataflow.id == only {
             // A decision with one trigger shares the plan's list for it (see `DataflowPlan`); a
