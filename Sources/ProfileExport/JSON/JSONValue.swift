@@ -44,9 +44,18 @@ extension JSONObject {
     /// How many members the object under `name` has (0 when `name` is missing or not an
     /// object), read in place: `ProfileStore.prefetch` reads it to bring the object into cache.
     func memberCount(ofObjectAt name: String) -> Int {
-        members.withUnsafeBufferPointer { members in
-            guard let position = index(forKey: name), case .object(let object) = members[position].value else { return 0 }
-            return object.count
+        guard let position = index(forKey: name) else { return 0 }
+        return JSONValue.objectCount(members[position].value)
+    }
+}
+
+extension JSONValue {
+    /// The member count of an object, 0 for any other value. The value is borrowed, so matching
+    /// it copies nothing (a copy would count the object's references).
+    static func objectCount(_ value: borrowing JSONValue) -> Int {
+        switch value {
+        case .object(let members): members.count
+        default: 0
         }
     }
 }

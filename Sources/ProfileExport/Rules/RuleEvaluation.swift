@@ -103,18 +103,28 @@ extension RuleNode {
 }
 
 extension JSONObject {
-    /// The value at `path` unless it is missing or `null`.
+    /// The value at `path` unless it is missing or `null`. Only that value is copied: the objects
+    /// on the way are borrowed (a copy of each would count its references).
     func presentValue(at path: AttributePath) -> JSONValue? {
         let components = path.components
-        guard var value = self[components[0]] else { return nil }
-        var step = 1
-        while step < components.count {
-            guard case .object(let members) = value, let next = members[components[step]] else { return nil }
-            value = next
-            step += 1
+        guard let position = index(forKey: components[0]) else { return nil }
+        return Self.presentValue(members[position].value, components, from: 1)
+    }
+
+    private static func presentValue(_ value: borrowing JSONValue, _ components: [String], from step: Int) -> JSONValue? {
+        guard step < components.count else {
+            switch value {
+            case .null: return nil
+            default: return copy value
+            }
         }
-        if case .null = value { return nil }
-        return value
+        switch value {
+        case .object(let object):
+            guard let position = object.index(forKey: components[step]) else { return nil }
+            return presentValue(object.members[position].value, components, from: step + 1)
+        default:
+            return nil
+        }
     }
 }
 
