@@ -52,41 +52,48 @@ extension ProfileEngine {
     }
 
     /// Deep-merges `writes` into `object`, recording each leaf written (a `null` leaf removes and is
-    /// recorded only when something was there).
-    private static func merge(_ writes: JSONObject, into object: inout JSONObject, prefix: inout [String],
+    /// recorded only when something was there). The update's values are borrowed: only the leaves
+    /// stored in the profile are copied.
+    private static func merge(_ writes: borrowing JSONObject, into object: inout JSONObject, prefix: inout [String],
                               plan: ExportPlan, changed: inout ChangedAttributes) {
-        for (name, value) in writes {
+        for position in 0..<writes.count {
+            let name = writes.members[position].key
             prefix.append(name)
             defer { prefix.removeLast() }
-            switch value {
-            case .null:
-                if let old = object.removeValue(forKey: name) { changed.note(prefix, replaced: old, plan: plan) }
-            case .object(let members) where members.isEmpty:
-                continue  // deep-merging an empty object changes nothing
-            case .object(let members):
-                if let index = object.index(forKey: name), case .object = object.values[index] {
-                    // The child is moved out of the document (swapped with `null`: no reference
-                    // count touched), so it is the only reference and changes in place.
-                    var taken = JSONValue.null
-                    swap(&taken, &object.values[index])
-                    guard case .object(var child) = consume taken else { preconditionFailure("checked above") }
-                    let hadMembers = !child.isEmpty
-                    merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
-                    if child.isEmpty, hadMembers {
-                        object.remove(at: index)  // its last member was removed
-                    } else {
-                        object.values[index] = .object(child)
-                    }
+            write(writes.members[position].value, named: name, into: &object, prefix: &prefix, plan: plan, changed: &changed)
+        }
+    }
+
+    /// Writes one member of an update's object into `object`.
+    private static func write(_ value: borrowing JSONValue, named name: String, into object: inout JSONObject,
+                              prefix: inout [String], plan: ExportPlan, changed: inout ChangedAttributes) {
+        switch value {
+        case .null:
+            if let old = object.removeValue(forKey: name) { changed.note(prefix, replaced: old, plan: plan) }
+        case .object(let members):
+            guard !members.isEmpty else { return }  // deep-merging an empty object changes nothing
+            if let index = object.index(forKey: name), case .object = object.members[index].value {
+                // The child is moved out of the document (swapped with `null`: no reference
+                // count touched), so it is the only reference and changes in place.
+                var taken = JSONValue.null
+                swap(&taken, &object.members[index].value)
+                guard case .object(var child) = consume taken else { preconditionFailure("checked above") }
+                let hadMembers = !child.isEmpty
+                merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
+                if child.isEmpty, hadMembers {
+                    object.remove(at: index)  // its last member was removed
                 } else {
-                    // Nothing, or a plain value, is there: the writes make a new object, which
-                    // replaces the plain value only when something is written into it.
-                    var child = JSONObject()
-                    merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
-                    if !child.isEmpty { object[name] = .object(child) }
+                    object.members[index].value = .object(child)
                 }
-            default:
-                changed.note(prefix, replaced: object.updateValue(value, forKey: name), plan: plan)
+            } else {
+                // Nothing, or a plain value, is there: the writes make a new object, which
+                // replaces the plain value only when something is written into it.
+                var child = JSONObject()
+                merge(members, into: &child, prefix: &prefix, plan: plan, changed: &changed)
+                if !child.isEmpty { object[name] = .object(child) }
             }
+        default:
+            changed.note(prefix, replaced: object.updateValue(copy value, forKey: name), plan: plan)
         }
     }
 
