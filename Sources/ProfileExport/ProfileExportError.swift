@@ -1,7 +1,5 @@
 // Hubcast — errors of the rules engine.
 
-import OrderedCollections
-
 /// The error type of the rules engine. Match on ``code``; ``location`` says where in which input.
 public struct ProfileExportError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of failure this is. New codes may be added: switch with a `default`.

@@ -16,9 +16,10 @@ struct BenchRules: AsyncParsableCommand {
         discussion: """
             Loads --profiles profiles (2 identities, 9 attributes each), then applies --updates updates to \
             random profiles (2–3 attribute writes each, mapped and unmapped) with 20 rule audiences and 2 \
-            dataflows. Updates are built before the clock starts; the rate counts apply() alone (evaluate \
-            all rules, decide both dataflows, build payloads, store the profile; each group of 16 updates' \
-            profiles read ahead together, as `hubcast run` does), in store batches of --batch. Each store runs in a child process so its peak RSS is its own. A second table gives \
+            dataflows. Updates are built before the clock starts; the rate counts prefetch() and apply() \
+            alone (evaluate all rules, decide both dataflows, build payloads, store the profile; each group \
+            of 16 updates' profiles read ahead together, as `hubcast run` does), in store batches of \
+            --batch. Each store runs in a child process so its peak RSS is its own. A second table gives \
             the cost of parsing a JSON line into an update and, for SQLite, the baseline: SQLite alone \
             doing each update's storage work (read a record of the store's mean size by its key, checking \
             its profile id, as the store finds the ids it knows; write it back changed) over as many profiles, in the same batches, with the store's settings.
@@ -116,7 +117,7 @@ struct BenchRules: AsyncParsableCommand {
         }
         let loadRate = Double(profiles) / seconds(ContinuousClock.now - loadStart)
 
-        // Updates: built per chunk before the clock runs; only apply() is timed.
+        // Updates: built per chunk before the clock runs; only prefetch() and apply() are timed.
         var elapsed = Duration.zero
         var exports = 0
         var applied = 0
@@ -128,8 +129,8 @@ struct BenchRules: AsyncParsableCommand {
             let start = ContinuousClock.now
             try profileStore.batch { () throws(ProfileExportError) in
                 // As `ExportStream` does: each group's profiles read ahead together.
-                for start in stride(from: 0, to: chunk.count, by: ProfileEngine.prefetchGroup) {
-                    let group = chunk[start..<min(chunk.count, start + ProfileEngine.prefetchGroup)]
+                for first in stride(from: 0, to: chunk.count, by: ProfileEngine.prefetchGroup) {
+                    let group = chunk[first..<min(chunk.count, first + ProfileEngine.prefetchGroup)]
                     engine.prefetch(group)
                     for update in group { exports += try engine.apply(update, receivedAt: time).count }
                 }

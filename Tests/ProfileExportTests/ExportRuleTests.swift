@@ -268,8 +268,10 @@ import Testing
         #expect(MembershipStatus.allCases.map(\.ordinal) == [0, 1, 2])
     }
 
-    @Test func dataflowsMappingManyAttributes() throws {
-        let names = (0..<(DataflowPlan.sharedAttributeSets + 2)).map { "a\($0)" }
+    /// At the largest count with shared lists, and above it.
+    @Test(arguments: [DataflowPlan.maxSharedAttributes, DataflowPlan.maxSharedAttributes + 2])
+    func dataflowsMappingManyAttributes(count: Int) throws {
+        let names = (0..<count).map { "a\($0)" }
         let harness = try Harness(destinationsYAML + """
 
             audiences:
@@ -278,7 +280,8 @@ import Testing
               - {id: wide, destination: hub, audiences: [all], attributes: [\(names.joined(separator: ", "))]}
             """)
         try harness.apply(#"{"profileId": "p", "attributes": {"a0": 1}}"#)
-        let items = try harness.apply(#"{"profileId": "p", "attributes": {"a9": 1, "a3": 2, "x": 3}}"#)
-        #expect(items.first?.triggers == [.attribute(paths: [try AttributePath("a3"), try AttributePath("a9")])])
+        let last = "a\(count - 1)"
+        let items = try harness.apply(#"{"profileId": "p", "attributes": {""# + last + #"": 1, "a3": 2, "x": 3}}"#)
+        #expect(items.first?.triggers == [.attribute(paths: [try AttributePath("a3"), try AttributePath(last)])])
     }
 }

@@ -17,6 +17,8 @@ import Testing
             #expect(flat[key] == model[key])
         }
         #expect(flat == FlatDictionary(uncheckedUniqueKeys: model.keys, values: model.values))
+        // Positions are hashed exactly above the size where keys are compared in order.
+        #expect(flat.positions.isEmpty == (flat.count <= FlatDictionary<String, Int>.indexedCount))
     }
 
     @Test func randomEditsMatchAnOrderedDictionary() {
@@ -92,8 +94,8 @@ import Testing
         #expect(FlatDictionary<String, Int>().description == "[:]")
     }
 
-    /// A JSON object of thousands of members parses in linear time and keeps its order and the last
-    /// value of a repeated name.
+    /// A JSON object of thousands of members parses (its positions hashed: each name found at once)
+    /// and keeps its order and the last value of a repeated name.
     @Test func largeObjectsFromInput() throws {
         let names = (0..<5_000).map { "m\($0)" }
         let text = "{" + names.map { "\"\($0)\": 1" }.joined(separator: ",") + ", \"m7\": 2}"

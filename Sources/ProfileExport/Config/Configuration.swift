@@ -1,7 +1,5 @@
 // Hubcast — the configuration of spec §10: destinations, audiences, dataflows.
 
-import OrderedCollections
-
 /// Everything `hubcast run` is configured with, loaded from one YAML file
 /// (``ExportConfiguration/load(file:environment:)``).
 public struct ExportConfiguration: Sendable {

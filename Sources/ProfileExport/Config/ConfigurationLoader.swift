@@ -1,7 +1,5 @@
 // Hubcast — loading the YAML configuration of spec §10, with errors naming file, line and key.
 
-import OrderedCollections
-
 import Foundation
 import Yams
 

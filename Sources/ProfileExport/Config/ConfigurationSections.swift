@@ -1,7 +1,5 @@
 // Hubcast — the destinations, audiences and dataflows sections of the configuration.
 
-import OrderedCollections
-
 import Foundation
 import Yams
 

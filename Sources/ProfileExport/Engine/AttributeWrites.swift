@@ -1,7 +1,5 @@
 // Hubcast — deep-merging attribute writes and removals into a profile (spec §9, §11).
 
-import OrderedCollections
-
 extension ProfileEngine {
     /// Applies an update's attribute writes (every leaf is a write, `null` removes), then its
     /// removals, and returns the mapped attribute paths (of any dataflow) that were touched:

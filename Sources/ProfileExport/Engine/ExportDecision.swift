@@ -1,7 +1,5 @@
 // Hubcast — why a profile was (or was not) exported to a dataflow (spec §3).
 
-import OrderedCollections
-
 /// What made an update export-worthy for a dataflow.
 public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
     /// The profile joined (`realized`) or left (`exited`) a mapped audience (spec §3.1).

@@ -1,7 +1,5 @@
 // Hubcast — one event for one dataflow, ready to send.
 
-import OrderedCollections
-
 /// An export: the event the dispatcher sends for one profile to one dataflow's destination.
 public struct ExportItem: Sendable, Hashable {
     public var dataflow: String

@@ -1,7 +1,5 @@
 // Hubcast — the configuration compiled for fast decisions: lookups by id, attribute tries.
 
-import OrderedCollections
-
 /// What reads under one top-level attribute name (see ``ExportPlan/readersByTopName``).
 struct TopNameReaders: Sendable {
     var rules: [Int] = []
@@ -29,10 +27,10 @@ final class DataflowPlan: Sendable {
     /// profile's next update frees none, from memory it has not touched since): for each mapped
     /// audience, one membership trigger per status (in `MembershipStatus.allCases` order)…
     let membershipTriggers: NameTable<[[ExportTrigger]]>
-    /// …and one attribute trigger per set of mapped attributes (bit `i`: the `i`th mapped path),
-    /// when the dataflow maps at most ``sharedAttributeSets`` attributes.
+    /// …and one attribute trigger per set of the dataflow's mapped attributes (bit `i`: its `i`th
+    /// attribute), when it maps at most ``maxSharedAttributes`` attributes (2^8 lists).
     let attributeTriggers: [[ExportTrigger]]
-    static let sharedAttributeSets = 8
+    static let maxSharedAttributes = 8
 
     init(dataflow: Dataflow, destination: Destination, mapped: NameTable<MappedAudience>, attributes: AttributeTree,
          mappedList: [AudienceEntry], unmapped: [AudienceEntry?], attributeIndexes: [Int], index: Int) {
@@ -48,7 +46,7 @@ final class DataflowPlan: Sendable {
             (audience.id, MembershipStatus.allCases.map { [ExportTrigger.membership(audienceId: audience.id, status: $0)] })
         })
         let paths = dataflow.attributes
-        attributeTriggers = paths.count > Self.sharedAttributeSets ? [] : (0..<(1 << paths.count)).map { set in
+        attributeTriggers = paths.count > Self.maxSharedAttributes ? [] : (0..<(1 << paths.count)).map { set in
             [.attribute(paths: paths.indices.filter { set & (1 << $0) != 0 }.map { paths[$0] })]
         }
     }
@@ -148,13 +146,7 @@ struct AudienceEntry: Sendable {
         }
     }
 
-    func tail(_ status: MembershipStatus) -> [UInt8] {
-        switch status {
-        case .realized: tails[0]
-        case .existing: tails[1]
-        case .exited: tails[2]
-        }
-    }
+    func tail(_ status: MembershipStatus) -> [UInt8] { tails[status.ordinal] }
 }
 
 /// What a payload needs of an audience, looked up once.

@@ -1,7 +1,5 @@
 // Hubcast — where a profile has each audience of the plan, for deciding and writing payloads.
 
-import OrderedCollections
-
 /// Where a profile has each audience of the plan: built in one pass over its memberships (one
 /// lookup by id each), then read by number while deciding and writing payloads. Kept by the engine
 /// and cleared after each profile, so it allocates nothing per update.

@@ -1,7 +1,5 @@
 // Hubcast — the event body of spec §4.
 
-import OrderedCollections
-
 /// Builds the JSON event for one profile and one dataflow, exactly as spec §4 says:
 /// mapped attributes nested at their paths, `segmentMembership.ups`, then `identityMap`.
 ///

@@ -1,7 +1,5 @@
 // Hubcast — applying profile updates and deciding what is export-worthy (spec §3, §4, §9, §11).
 
-import OrderedCollections
-
 /// The rules engine: applies updates to stored profiles, re-evaluates audiences, decides per
 /// dataflow whether the update is export-worthy (with an explanation) and builds the payloads.
 ///

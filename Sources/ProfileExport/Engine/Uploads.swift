@@ -1,7 +1,6 @@
 // Hubcast — uploaded audiences: CSV files of identities (spec §1, issue 4).
 
 import Foundation
-import OrderedCollections
 
 /// A CSV line of an upload that was not imported.
 public struct UploadRejection: Sendable, Hashable, CustomStringConvertible {

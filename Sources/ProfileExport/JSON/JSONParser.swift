@@ -1,7 +1,5 @@
 // Hubcast — a small, strict JSON parser over UTF-8 bytes (RFC 8259).
 
-import OrderedCollections
-
 /// Parses JSON text into a ``JSONValue``.
 ///
 /// Strict: one value, optional whitespace around it, no comments or trailing commas. Integers that

@@ -1,7 +1,5 @@
 // Hubcast — compact JSON output with a stable key order.
 
-import OrderedCollections
-
 /// Writes compact JSON into a byte buffer.
 ///
 /// Object members of a ``JSONValue`` are written in their stored order (first written first), so

@@ -1,4 +1,4 @@
-// Hubcast — an ordered dictionary in one array: a profile's maps cost one allocation each.
+// Hubcast — an ordered dictionary in one array: a profile's small maps cost one allocation each.
 
 /// An ordered dictionary kept as one array of key–value pairs, in the order keys were first
 /// inserted.
@@ -28,7 +28,8 @@ public struct FlatDictionary<Key: Hashable, Value> {
     @inlinable
     public init() { members = [] }
 
-    /// A dictionary of `elements`, whose keys the caller knows to be distinct.
+    /// A dictionary of `elements`, whose keys the caller knows to be distinct (a repeated key is a
+    /// programming error: it traps when the positions are built, above ``indexedCount`` members).
     @inlinable
     public init(uncheckedUniqueElements elements: ContiguousArray<Element>) {
         members = elements
@@ -102,7 +103,15 @@ public struct FlatDictionary<Key: Hashable, Value> {
     @discardableResult
     public mutating func remove(at position: Int) -> Element {
         let removed = members.remove(at: position)
-        if !positions.isEmpty { reindex() }
+        if !positions.isEmpty {
+            if members.count <= Self.indexedCount {
+                positions = [:]
+            } else {
+                // Only the members after it moved.
+                positions[removed.key] = nil
+                for later in position..<members.count { positions[members[later].key] = later }
+            }
+        }
         return removed
     }
 
@@ -142,6 +151,8 @@ public struct FlatDictionary<Key: Hashable, Value> {
                 sum &+= Int(bytes[offset])
                 offset += 64
             }
+            // The last line too, when the members do not start on a line boundary.
+            if !bytes.isEmpty { sum &+= Int(bytes[bytes.count - 1]) }
             return sum
         }
     }

@@ -1,6 +1,5 @@
 // Hubcast — identities and a profile's identity map (spec §1, §11).
 
-
 /// One identity: an id within a namespace, such as `("ecid", "1457…")`.
 public struct Identity: Sendable, Hashable, CustomStringConvertible {
     public var namespace: String

@@ -1,7 +1,5 @@
 // Hubcast — audience membership statuses (spec §1, §4).
 
-import OrderedCollections
-
 /// Where a profile stands with one audience.
 public enum MembershipStatus: String, Sendable, Hashable, CaseIterable {
     /// Newly qualified at the update that set it.

@@ -1,6 +1,5 @@
 // Hubcast — a stored profile (spec §1).
 
-
 /// One person: identities, an attribute document and audience memberships.
 public struct Profile: Sendable, Hashable {
     /// The store's key for this profile; stable for its life.

@@ -1,6 +1,5 @@
 // Hubcast — profile updates, the input of the rules engine (spec §9, §11).
 
-
 /// One profile update: identities to add and remove, attribute writes and removals, and
 /// memberships evaluated upstream.
 public struct ProfileUpdate: Sendable, Hashable {

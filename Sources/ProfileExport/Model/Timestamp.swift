@@ -1,7 +1,5 @@
 // Hubcast — whole-second UTC timestamps (spec §4, §11).
 
-import OrderedCollections
-
 import Foundation
 
 /// A point in time, in whole seconds since 1970-01-01T00:00:00Z.

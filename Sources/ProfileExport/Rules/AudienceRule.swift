@@ -1,7 +1,5 @@
 // Hubcast — audience rules: which profiles belong to a rule audience (spec §2, §11).
 
-import OrderedCollections
-
 /// A parsed audience rule, such as `person.name.firstName = "John" and loyalty.points >= 1000`.
 ///
 /// Parse once with ``init(parsing:)``, then call ``matches(_:)`` for every profile update; matching

@@ -3,8 +3,6 @@
 // The hot path: no allocation, no existentials, no closures that escape. Strings are compared by
 // their UTF-8 bytes in place.
 
-import OrderedCollections
-
 /// How an attribute value orders against a literal.
 enum RuleOrder: Sendable {
     case less, equal, greater

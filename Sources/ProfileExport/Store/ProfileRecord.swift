@@ -1,7 +1,5 @@
 // Hubcast — how a profile is written into the durable store: one compact binary record.
 
-import OrderedCollections
-
 /// Encodes a profile (without its key and profile id, which have columns of their own) as a
 /// binary record, and reads it back; records of the first, JSON, format still decode.
 ///

@@ -1,7 +1,5 @@
 // Hubcast — where profiles live between updates.
 
-import OrderedCollections
-
 /// Profiles, their identity index, and small named values (checkpoints, applied uploads, mapped
 /// audiences), behind one interface with an in-memory and a durable (SQLite) implementation.
 ///
@@ -109,8 +107,8 @@ public final class MemoryProfileStore: ProfileStore {
     public func key(identity: Identity) -> Int64? { byIdentity[identity] }
 
     /// Reads what applying `updates` reads first, in rounds: every update's index entry, then
-    /// every profile's slot, then the start of each of its maps, then the attribute objects the
-    /// update writes into. The reads of a round do not depend on one another, so the processor
+    /// every profile's slot, then every line of its attribute, membership and decision arrays,
+    /// then the attribute objects the update writes into. The reads of a round do not depend on one another, so the processor
     /// waits for memory about once per round rather than once per read. Nothing is copied: a
     /// copy would count references, and those atomic writes wait for each miss in turn.
     public func prefetch(_ updates: ArraySlice<ProfileUpdate>) {

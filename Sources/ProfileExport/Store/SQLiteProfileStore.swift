@@ -2,7 +2,6 @@
 
 import Foundation
 package import GRDB
-import OrderedCollections
 
 /// Profiles in one SQLite database file, `profiles.sqlite`, under the configured store folder.
 ///
