@@ -10,8 +10,6 @@ struct TopNameReaders: Sendable {
 final class DataflowPlan: Sendable {
     let dataflow: Dataflow
     let destination: Destination
-    /// Mapped audience id → mapping.
-    let mapped: NameTable<MappedAudience>
     /// Mapped attribute paths as a tree, in the order first mapped.
     let attributes: AttributeTree
     /// The mapped audiences in mapping order, as their payload entries.
@@ -24,19 +22,19 @@ final class DataflowPlan: Sendable {
     /// The dataflow's position in the configuration.
     let index: Int
     /// Trigger lists that decisions and exports share, so a common decision allocates none (and the
-    /// profile's next update frees none, from memory it has not touched since): for each mapped
-    /// audience, one membership trigger per status (in `MembershipStatus.allCases` order)…
+    /// profile's next update frees none, from memory it has not touched since): by mapped audience
+    /// id (an id not here is not mapped), one membership trigger per status (in
+    /// `MembershipStatus.allCases` order)…
     let membershipTriggers: NameTable<[[ExportTrigger]]>
     /// …and one attribute trigger per set of the dataflow's mapped attributes (bit `i`: its `i`th
     /// attribute), when it maps at most ``maxSharedAttributes`` attributes (2^8 lists).
     let attributeTriggers: [[ExportTrigger]]
     static let maxSharedAttributes = 8
 
-    init(dataflow: Dataflow, destination: Destination, mapped: NameTable<MappedAudience>, attributes: AttributeTree,
+    init(dataflow: Dataflow, destination: Destination, attributes: AttributeTree,
          mappedList: [AudienceEntry], unmapped: [AudienceEntry?], attributeIndexes: [Int], index: Int) {
         self.dataflow = dataflow
         self.destination = destination
-        self.mapped = mapped
         self.attributes = attributes
         self.mappedList = mappedList
         self.unmapped = unmapped
@@ -234,15 +232,15 @@ struct ExportPlan: Sendable {
         let slotCount = slots.count, audienceSlots = slots
         dataflows = configuration.dataflows.enumerated().compactMap { position, dataflow in
             guard let destination = configuration.destination(dataflow.destination) else { return nil }
-            let mapped = NameTable(dataflow.audiences.map { ($0.id, $0) })
+            let mapped = Set(dataflow.audiences.map(\.id))
             let names = destination.includeSegmentNames, times = destination.includeSegmentTimestamps
             var unmapped = [AudienceEntry?](repeating: nil, count: slotCount)
-            for (id, info) in infos where mapped[id] == nil {
+            for (id, info) in infos where !mapped.contains(id) {
                 let slot = audienceSlots[id]!
                 unmapped[slot] = AudienceEntry(id: id, slot: slot, info: info, mapping: nil, names: names, times: times)
             }
             return DataflowPlan(
-                dataflow: dataflow, destination: destination, mapped: mapped,
+                dataflow: dataflow, destination: destination,
                 attributes: AttributeTree(dataflow.attributes),
                 mappedList: dataflow.audiences.map {
                     AudienceEntry(id: $0.id, slot: audienceSlots[$0.id]!, info: infos[$0.id], mapping: $0, names: names, times: times)

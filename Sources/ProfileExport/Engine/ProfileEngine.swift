@@ -227,7 +227,7 @@ public final class ProfileEngine {
                 // update): the mapped audiences that stayed qualified. Usually none: no allocation.
                 var stayed: [String] = []
                 if isMember {
-                    for change in changes where !change.isTransition && dataflow.mapped[change.audienceId] != nil {
+                    for change in changes where !change.isTransition && dataflow.membershipTriggers[change.audienceId] != nil {
                         stayed.append(change.audienceId)
                     }
                 }

@@ -100,8 +100,14 @@ public final class MemoryProfileStore: ProfileStore {
 
     public func key(profileId: String) -> Int64? {
         slots.withUnsafeBufferPointer { slots in
-            byId.slot(of: profileId) { slots[$0].profileId }.map { Int64($0 + 1) }
+            slot(of: profileId, hash: IdIndex.hash(profileId), in: slots).map { Int64($0 + 1) }
         }
+    }
+
+    /// The slot of the profile with id `id` (whose ``IdIndex/hash(_:)`` is `hash`), checked
+    /// against the id the slot holds.
+    private func slot(of id: String, hash: UInt64, in slots: UnsafeBufferPointer<Slot>) -> Int? {
+        byId.slot(hash: hash) { slots[$0].profileId == id }
     }
 
     public func key(identity: Identity) -> Int64? { byIdentity[identity] }
@@ -115,19 +121,16 @@ public final class MemoryProfileStore: ProfileStore {
         var sink = 0
         prefetchHashes.removeAll(keepingCapacity: true)
         for position in updates.indices {
+            // An update without a profile id gets a hash it never uses.
             let hash = updates[position].profileId.map(IdIndex.hash) ?? 0
             prefetchHashes.append(hash)
-            if hash != 0 { sink &+= Int(truncatingIfNeeded: byId.firstEntry(hash: hash)) }
+            sink &+= Int(truncatingIfNeeded: byId.firstEntry(hash: hash))
         }
         prefetchSlots.removeAll(keepingCapacity: true)
         slots.withUnsafeBufferPointer { slots in
             for (round, position) in updates.indices.enumerated() {
-                guard let id = updates[position].profileId,
-                      let slot = byId.slot(hash: prefetchHashes[round], where: { slots[$0].profileId == id }) else {
-                    prefetchSlots.append(-1)
-                    continue
-                }
-                prefetchSlots.append(slot)
+                let found = updates[position].profileId.flatMap { self.slot(of: $0, hash: prefetchHashes[round], in: slots) }
+                prefetchSlots.append(found ?? -1)
             }
             for slot in prefetchSlots where slot >= 0 {
                 let attributes: Int = slots[slot].profile?.attributes.readEveryLine() ?? 0
