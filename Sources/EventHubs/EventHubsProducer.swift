@@ -25,6 +25,13 @@ public struct EventHubsProducerOptions: Sendable {
     /// with `com.microsoft:server-busy` (the producer waits and sends it again; a connector can
     /// also lower how much it keeps in flight). Default: nil.
     public var onThrottled: (@Sendable () -> Void)?
+    /// Whether ``EventHubsProducer/send(contentsOf:partition:onSettled:onThrottled:)`` waits out a
+    /// `com.microsoft:server-busy` answer (at least ``EventHubsRetryPolicy/serverBusyDelay``) and
+    /// sends the event again. When false, the answer is the event's final result at once, so that a
+    /// caller that schedules its own retries can free what the event holds and keep sending other
+    /// events meanwhile (the connector's dispatcher does; see
+    /// ``EventHubsRetryPolicy/isThrottled(_:)``). Default: true.
+    public var waitsWhenThrottled = true
 
     public init() {}
 }
@@ -142,6 +149,10 @@ public actor EventHubsProducer {
                         retriesUsed[index] += 1
                         wait = max(wait, policy.backoff(attempt: retriesUsed[index]))
                         again.append(index)
+                    case .throttled where !self.options.waitsWhenThrottled:
+                        self.options.onThrottled?()
+                        onThrottled?()
+                        settle(index, outcome)
                     case .throttled:
                         self.options.onThrottled?()
                         onThrottled?()

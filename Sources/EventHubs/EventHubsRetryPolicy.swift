@@ -1,6 +1,6 @@
 // Hubcast — how the producer retries (spec §8).
 
-import AMQP
+public import AMQP
 
 /// How a producer retries failed sends.
 ///
@@ -100,6 +100,12 @@ enum EventHubsRecovery: Equatable {
 }
 
 extension EventHubsRetryPolicy {
+    /// Whether the hub answered `com.microsoft:server-busy`: it throttles and asks the sender to
+    /// wait (the service says 4 seconds) and to send less.
+    public static func isThrottled(_ outcome: AMQPOutcome) -> Bool {
+        EventHubsRecovery.of(.success(outcome)) == .throttled
+    }
+
     /// Whether a send's final failure means the hub could not be reached in time (a lost or refused
     /// connection, a lost link, the retry deadline passing while it waited) rather than a fault of
     /// the event. A connector keeps such an event and sends it again later, without using up its

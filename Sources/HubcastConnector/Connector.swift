@@ -170,6 +170,9 @@ public final class Connector: Sendable {
             producerOptions.tokenLifetime = options.tokenLifetime
             producerOptions.trustedCAFile = options.trustedCAFile
             producerOptions.onThrottled = { throttles.increment() }
+            // The dispatcher holds throttled exports aside itself, so that they do not keep their
+            // in-flight slots while they wait.
+            producerOptions.waitsWhenThrottled = false
             let producer: EventHubsProducer
             do {
                 let connectionString: EventHubsConnectionString

@@ -4,11 +4,9 @@ public import EventHubs
 
 /// How the connector runs. The defaults suit a high-volume deployment; tests lower them.
 public struct ConnectorOptions: Sendable {
-    /// The most events awaiting their outcome per destination. The dispatcher halves it when the hub
-    /// answers `com.microsoft:server-busy` and raises it again while the hub accepts. Default: 2,000.
+    /// The most events awaiting their outcome per destination. When the hub throttles, the
+    /// dispatcher limits its send rate instead (docs/throttling.md). Default: 2,000.
     public var window = 2000
-    /// The least the in-flight window is lowered to (at most ``window``). Default: 50.
-    public var minimumWindow = 50
     /// The most events sent in one pipelined wave (one call to the producer). Default: 500.
     public var waveSize = 500
     /// Intake pauses while this many exports wait in the outbox (committed, not yet acknowledged or
@@ -50,7 +48,6 @@ public struct ConnectorOptions: Sendable {
             if !ok { throw ConnectorError(.invalidOptions, message) }
         }
         try check((1...1_000_000).contains(window), "window must be 1...1000000, not \(window)")
-        try check(minimumWindow >= 1, "minimumWindow must be at least 1, not \(minimumWindow)")
         try check(waveSize >= 1, "waveSize must be at least 1, not \(waveSize)")
         try check((1...100_000_000).contains(outboxLimit), "outboxLimit must be 1...100000000, not \(outboxLimit)")
         try check((1...1_000_000).contains(batchSize), "batchSize must be 1...1000000, not \(batchSize)")

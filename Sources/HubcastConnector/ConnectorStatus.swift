@@ -25,14 +25,12 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
         public var description: String { reason.map { "\(kind): \($0)" } ?? kind.description }
     }
 
-    /// Per destination: its connection and how much it keeps in flight.
+    /// Per destination: its connection, how much it keeps in flight and how fast it sends.
     public struct Destination: Sendable, Codable, Hashable {
         /// The connection as the dispatcher last saw it.
         public var connection = Connection(.idle)
-        /// The in-flight window now (lowered while the hub throttles).
+        /// The most events awaiting their outcome (the configured window).
         public var window = 0
-        /// The lowest the window went this run.
-        public var lowestWindow = 0
         /// Events awaiting their outcome.
         public var inFlight = 0
         /// The most events that awaited their outcome at once.
@@ -41,6 +39,18 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
         public var throttled = 0
         /// Outages: times the hub stopped being reachable (within the retry deadline), each counted once.
         public var outages = 0
+        /// Whether the hub throttles now (it answered `server-busy` in the last 10 seconds). Nil in
+        /// snapshots of builds before it was kept.
+        public var throttling: Bool?
+        /// The send rate the dispatcher allows itself while the hub throttles, in events per second;
+        /// nil when it sends as fast as the window allows.
+        public var sendRateLimit: Double?
+        /// Events sent per second, over the last half second measured.
+        public var sendRate: Double?
+        /// `server-busy` answers in the last minute.
+        public var rejectionsLastMinute: Int?
+        /// Throttled exports waiting out the hub's delay before they are sent again.
+        public var held: Int?
     }
 
     /// Per dataflow, this run.
@@ -108,7 +118,7 @@ extension StatusName where Tag == ConnectorStatus.Connection.KindTag {
     public static var idle: Self { Self("idle") }
     /// The hub accepts what is sent.
     public static var connected: Self { Self("connected") }
-    /// The hub answered `server-busy` in the last seconds.
+    /// The hub answered `server-busy` in the last 10 seconds.
     public static var throttled: Self { Self("throttled") }
     /// The hub could not be reached within the retry deadline; the dispatcher tries again.
     public static var down: Self { Self("down") }

@@ -41,6 +41,10 @@ final class ConnectorControl: Sendable {
 /// moves to the failed exports; what could not be delivered because the hub was unreachable stays,
 /// and is sent again after a pause (an alert is raised), without using up its retries. The decisions
 /// are a value (``DispatchState``); this actor does the loading, sending, settling and reporting.
+///
+/// When the hub throttles (`com.microsoft:server-busy`), the throttled entries leave the window and
+/// wait out the hub's delay aside while the others keep flowing, and the send rate follows what the
+/// hub accepts (``SendRate``): the log says once when throttling starts and once when it ends.
 actor Dispatcher {
     let destination: String
     private let producer: EventHubsProducer
@@ -52,6 +56,10 @@ actor Dispatcher {
     private let logger: Logger
     private let throttles: ThrottleCounter
     private var state: DispatchState
+    /// `server-busy` answers in the last minute, for the status.
+    private var rejections = MinuteCount()
+    /// When the wake-up timer rings next (nil: none set).
+    private var timer: ContinuousClock.Instant?
     private var waves: [Int: Task<Void, Never>] = [:]
     private var nextWave = 0
     private var failure: ConnectorError?
@@ -72,8 +80,7 @@ actor Dispatcher {
         self.gate = gate
         self.live = live
         self.logger = logger
-        self.state = DispatchState(.init(window: options.window, minimumWindow: options.minimumWindow, waveSize: options.waveSize,
-                                         coalesce: options.coalesce))
+        self.state = DispatchState(.init(window: options.window, waveSize: options.waveSize, coalesce: options.coalesce))
         (self.doorbell, self.ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -107,11 +114,14 @@ actor Dispatcher {
                 failure = error
                 break
             }
+            tick()
             await launchWaves()
             if intakeWasFinished && loadedAll && state.isIdle && !control.follow { break }
             _ = await bell.next(isolation: self)
         }
-        // Drain: let what is in flight settle, up to the timeout; the rest stays in the outbox.
+        // Drain: let what is in flight settle, up to the timeout; the rest (held entries too) stays
+        // in the outbox.
+        state.releaseHeld()
         if state.inFlight > 0 {
             live.update { $0.state = .draining }
             let deadline = ContinuousClock.now + options.drainTimeout
@@ -145,27 +155,69 @@ actor Dispatcher {
             waves[id] = Task { await self.send(wave, id: id) }
             if !skipped.isEmpty { await settle(DeliveryStore.Settlement(skipped: skipped)) }
         }
+        scheduleWake()
         publish()
+    }
+
+    /// Rings the doorbell when the state says something can change without a wave finishing (a held
+    /// entry comes due, a pause ends, the send rate has tokens again), unless a ring is due sooner.
+    private func scheduleWake() {
+        let now = ContinuousClock.now
+        guard let when = state.nextWake(now: now), timer.map({ when < $0 || $0 <= now }) ?? true else { return }
+        timer = when
+        let ring = self.ring
+        Task {
+            try? await Task.sleep(until: when)
+            ring.yield()
+        }
+    }
+
+    /// Ends a throttling the hub has stopped and the send rate's interval (the ticker rings at
+    /// least every 200 ms).
+    private func tick() {
+        let now = ContinuousClock.now
+        let (ended, change) = state.tick(now: now)
+        if let change { report(change) }
+        if let ended {
+            let seconds = (ended.last - ended.since) / .seconds(1) + state.settings.throttleQuiet / .seconds(1)
+            let message = "\(destination) no longer throttles: \(ended.rejections) server-busy answers and \(ended.accepted) acknowledged "
+                + "in \(String(format: "%.0f", seconds)) s; send rate \(describeLimit(state.rate.limit))"
+            logger.notice("\(message)")
+            live.update { [destination] in
+                if $0.destinations[destination]?.connection.kind == .throttled { $0.destinations[destination]?.connection = .init(.connected) }
+            }
+        }
+    }
+
+    private func report(_ change: SendRate.Change) {
+        switch change {
+        case .lowered(let from, let to):
+            logger.debug("\(destination): send rate lowered from \(describeLimit(from)) to \(describeLimit(to))")
+        case .raised(let from, let to):
+            logger.debug("\(destination): send rate raised from \(describeLimit(from)) to \(describeLimit(to))")
+        case .lifted:
+            logger.info("\(destination): send rate no longer limited")
+        }
+    }
+
+    private func describeLimit(_ limit: Double?) -> String {
+        limit.map { String(format: "%.0f events/s", $0) } ?? "unlimited"
     }
 
     private func send(_ wave: [OutboxEntry], id: Int) async {
         let events = wave.map { EventHubsEvent(body: $0.payload, contentType: "application/json", partitionKey: $0.partitionKey) }
         let sends = Mutex([Int](repeating: 1, count: wave.count))
-        // This wave's own throttling (other waves in flight on the producer have theirs).
-        let throttled = Atomic(false)
         let results: Result<[Result<AMQPOutcome, AMQPError>], any Error>
         do {
             results = .success(try await producer.send(
-                contentsOf: events, onSettled: { index, _, count in sends.withLock { $0[index] = count } },
-                onThrottled: { throttled.store(true, ordering: .relaxed) }))
+                contentsOf: events, onSettled: { index, _, count in sends.withLock { $0[index] = count } }))
         } catch {
             results = .failure(error)
         }
-        await finish(wave, id: id, results: results, sends: sends.withLock { $0 }, throttled: throttled.load(ordering: .relaxed))
+        await finish(wave, id: id, results: results, sends: sends.withLock { $0 })
     }
 
-    private func finish(_ wave: [OutboxEntry], id: Int, results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int],
-                        throttled: Bool) async {
+    private func finish(_ wave: [OutboxEntry], id: Int, results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int]) async {
         waves[id] = nil
         guard !abandoned else { return }
         let now = ContinuousClock.now
@@ -182,7 +234,7 @@ actor Dispatcher {
             state.giveBack(wave)
             reportOutage(error, state.outage(now: now, pause: pause))
         case .success(let outcomes):
-            let result = state.finish(wave, outcomes: outcomes, sends: sends, throttled: throttled, now: now, pause: pause)
+            let result = state.finish(wave, outcomes: outcomes, sends: sends, now: now, pause: pause, holdFor: holdFor)
             let seconds = Date().timeIntervalSince1970
             for entry in result.settlement.acknowledged { live.recordLatency(dataflow: entry.dataflow, seconds: seconds - entry.enqueued) }
             if let (error, pause, new) = result.outage {
@@ -190,10 +242,15 @@ actor Dispatcher {
             } else if !result.settlement.acknowledged.isEmpty {
                 reportReachable(now: now, recovered: result.recovered)
             }
-            if let (from, to) = result.windowChange, to < from {
-                logger.info("\(destination) throttles (server-busy): in-flight window lowered from \(from) to \(to)")
+            if let change = result.rateChange { report(change) }
+            if result.throttled > 0 {
+                rejections.add(result.throttled, at: Self.second(now))
+                if result.throttlingStarted {
+                    let delay = String(format: "%.1f s", options.retry.serverBusyDelay / .seconds(1))
+                    logger.notice("\(destination) throttles (server-busy): throttled exports wait \(delay) or more aside while the rest flows; the send rate follows what the hub accepts")
+                }
+                live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.throttled) }
             }
-            if throttled { live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.throttled) } }
             if !result.settlement.failed.isEmpty {
                 let conditions = Set(result.settlement.failed.map(\.condition)).sorted().joined(separator: ", ")
                 raiseAlert("\(result.settlement.failed.count) exports to \(destination) failed (\(conditions)); kept in the failed-exports store")
@@ -206,6 +263,20 @@ actor Dispatcher {
         publish()
         ring.yield()
     }
+
+    /// How long a throttled entry waits before it is sent again: the server-busy delay (the service
+    /// asks for 4 s) and up to a quarter more, so that entries throttled together do not all
+    /// come back at once.
+    private nonisolated var holdFor: () -> Duration {
+        { [delay = options.retry.serverBusyDelay] in delay + delay * Double.random(in: 0...0.25) }
+    }
+
+    /// Whole seconds on the continuous clock, for the last minute's counts.
+    private static func second(_ instant: ContinuousClock.Instant) -> Int64 {
+        (instant - Self.origin).components.seconds
+    }
+
+    private static let origin = ContinuousClock.now
 
     /// How long sending pauses after `outages` outage waves in a row.
     private nonisolated var pause: (Int) -> Duration {
@@ -245,7 +316,7 @@ actor Dispatcher {
 
     private func reportReachable(now: ContinuousClock.Instant, recovered: Bool) {
         if recovered { logger.notice("destination \(destination) reachable again") }
-        if !state.recentlyThrottled(now: now) {
+        if state.throttling == nil {
             live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.connected) }
         }
     }
@@ -256,14 +327,20 @@ actor Dispatcher {
     }
 
     private func publish() {
-        let (window, inFlight) = (state.window, state.inFlight)
+        let (window, inFlight, held) = (state.window, state.inFlight, state.held.count)
+        let (limit, rate, throttling) = (state.rate.limit, state.rate.measuredRate, state.throttling != nil)
+        let lastMinute = rejections.total(at: Self.second(.now))
         live.update { [destination, throttles] in
             var status = $0.destinations[destination, default: .init()]
             status.window = window
-            status.lowestWindow = status.lowestWindow == 0 ? window : min(status.lowestWindow, window)
             status.inFlight = inFlight
             status.peakInFlight = max(status.peakInFlight, inFlight)
             status.throttled = throttles.count
+            status.throttling = throttling
+            status.sendRateLimit = limit
+            status.sendRate = rate
+            status.rejectionsLastMinute = lastMinute
+            status.held = held
             $0.destinations[destination] = status
         }
     }

@@ -53,6 +53,20 @@ public struct EmulatorConfiguration: Sendable {
     public var creditWindow: UInt32 = 1000
     /// Faults to inject, for tests. Default: none.
     public var faults = Faults()
+    /// The namespace's ingress quota in throughput units, or nil for none: each unit allows 1,000
+    /// events and 1 MiB (1,048,576 bytes) per second across all hubs, with up to one second's worth
+    /// in a burst, as the service's Standard tier. A delivery over either limit is rejected with
+    /// `com.microsoft:server-busy` and not stored (a batch counts as its events and its bytes). At
+    /// least 1; ``HubcastEmulator/throughputUnits`` changes it while the emulator runs. Default: nil.
+    public var throughputUnits: Int?
+    /// A directory (created if missing) whose `events.log` keeps every event the emulator stores:
+    /// each delivery is written there before it is accepted, so accepted events survive the process
+    /// being killed (not a power loss: nothing is synced to disk), and an emulator started on the
+    /// directory serves them again with the same sequence numbers, offsets, enqueued times and
+    /// partition keys. Its hubs must include the log's with at least as many partitions. The file
+    /// keeps everything; ``retainedEventsPerPartition`` limits only what is held in memory (and so
+    /// what consumers can read). One emulator at a time per directory. Default: nil (memory only).
+    public var dataDirectory: String?
 
     /// Faults the emulator injects into producer traffic, from a seeded generator (repeatable).
     public struct Faults: Sendable, Hashable {
@@ -93,7 +107,8 @@ public struct EmulatorConfiguration: Sendable {
 /// How many faults an emulator injected (see ``EmulatorConfiguration/Faults``), for tests that
 /// check a fault really happened.
 public struct EmulatorFaultCounts: Sendable, Hashable {
-    /// Events rejected with `com.microsoft:server-busy`.
+    /// Events rejected with `com.microsoft:server-busy` by ``EmulatorConfiguration/Faults/serverBusyFraction``
+    /// (the quota's rejections are ``quotaRejections``).
     public var serverBusy = 0
     /// Dispositions held back by ``EmulatorConfiguration/Faults/settlementDelay``.
     public var delayedSettlements = 0
@@ -106,6 +121,9 @@ public struct EmulatorFaultCounts: Sendable, Hashable {
     public var creditExhaustedWhileStalled = 0
     /// Events rejected by ``EmulatorConfiguration/Faults/rejectEvery``.
     public var rejected = 0
+    /// Deliveries rejected with `com.microsoft:server-busy` because they were over the ingress
+    /// quota (``EmulatorConfiguration/throughputUnits``); a batch counts once.
+    public var quotaRejections = 0
 
     public init() {}
 }

@@ -47,6 +47,10 @@ final class EmulatorCore: AMQPServerHandler {
         var producers: [ObjectIdentifier: (path: [String], validUntil: Int64)] = [:]
         /// Consumer links: where each reads (hub, partition) and the next sequence number it gets.
         var consumers: [ObjectIdentifier: (link: AMQPServerLink, hub: String, partition: Int, next: Int64)] = [:]
+        /// The namespace's ingress quota, or nil for none (``HubcastEmulator/throughputUnits``).
+        var quota: IngressQuota?
+        /// Where stored events go before they are accepted, with a data directory.
+        var dataLog: EmulatorDataLog?
 
         /// The next number in 0..<1 from a SplitMix64 generator.
         mutating func nextRandom() -> Double {
@@ -63,12 +67,20 @@ final class EmulatorCore: AMQPServerHandler {
     let logger: Logger
     let state: Mutex<State>
 
-    init(configuration: EmulatorConfiguration, logger: Logger) {
+    /// The text the service sends with `com.microsoft:server-busy` when it throttles.
+    static let serverBusy = AMQPCondition(
+        name: "com.microsoft:server-busy",
+        description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again.")
+
+    /// A core serving `store` (empty, or read back from `dataLog`), writing to `dataLog` if given.
+    init(configuration: EmulatorConfiguration, logger: Logger, store: EmulatorStore? = nil, dataLog: sending EmulatorDataLog? = nil) {
         self.configuration = configuration
         self.logger = logger
-        var state = State(store: EmulatorStore(configuration: configuration))
+        var state = State(store: store ?? EmulatorStore(configuration: configuration))
         state.random = configuration.faults.seed
         state.faults = configuration.faults
+        state.quota = configuration.throughputUnits.map { IngressQuota(throughputUnits: $0, now: .now) }
+        state.dataLog = dataLog
         self.state = Mutex(state)
     }
 
@@ -300,9 +312,12 @@ final class EmulatorCore: AMQPServerHandler {
             faults = state.faults
             if faults.serverBusyFraction > 0 && state.nextRandom() < faults.serverBusyFraction {
                 state.faultCounts.serverBusy += 1
-                return .refused(AMQPCondition(
-                    name: "com.microsoft:server-busy",
-                    description: "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again."))
+                return .refused(Self.serverBusy)
+            }
+            // Nil (no quota) costs this check only; a refused delivery takes no tokens.
+            if let admitted = state.quota?.admit(events: batch?.count ?? 1, bytes: encoded.count, at: .now), !admitted {
+                state.faultCounts.quotaRejections += 1
+                return .refused(Self.serverBusy)
             }
             if let every = faults.rejectEvery, every > 0 {
                 state.rejectionCountdown += 1
@@ -312,6 +327,24 @@ final class EmulatorCore: AMQPServerHandler {
                 }
             }
             let partition = state.store.partition(hub: hub, linkPartition: linkPartition, partitionKey: key)
+            if let log = state.dataLog {
+                // On disk before it is stored, let alone accepted: an event a client saw accepted
+                // survives the process.
+                let (sequence, offset) = state.store.next(hub: hub, partition: partition)
+                do {
+                    if let batch {
+                        try log.append(
+                            hub: hub, partition: partition, firstSequence: sequence, firstOffset: offset,
+                            enqueuedTime: nowMilliseconds, partitionKey: key, events: batch)
+                    } else {
+                        try log.append(
+                            hub: hub, partition: partition, firstSequence: sequence, firstOffset: offset,
+                            enqueuedTime: nowMilliseconds, partitionKey: key, events: CollectionOfOne(encoded))
+                    }
+                } catch {
+                    return .unwritten(error)
+                }
+            }
             if let batch {
                 for event in batch {
                     state.store.append(event, hub: hub, partition: partition, partitionKey: key, now: nowMilliseconds)
@@ -326,6 +359,11 @@ final class EmulatorCore: AMQPServerHandler {
         switch stored {
         case .stored(let stored, let into, let consuming): (count, partition, consumers) = (stored, into, consuming)
         case .refused(let condition):
+            delivery.settle(.rejected(condition))
+            return
+        case .unwritten(let error):
+            self.logger.error("event refused: \(error)")
+            let condition = AMQPCondition(name: AMQPCondition.internalError, description: "the emulator could not store the event")
             delivery.settle(.rejected(condition))
             return
         }
@@ -349,10 +387,12 @@ final class EmulatorCore: AMQPServerHandler {
         }
     }
 
-    /// What became of an arriving event: stored, or refused by an injected fault.
+    /// What became of an arriving event: stored, refused by an injected fault or the quota, or not
+    /// written to the data log.
     private enum Verdict {
         case stored(count: Int, partition: Int, consumers: Bool)
         case refused(AMQPCondition)
+        case unwritten(any Error)
     }
 
     /// Starts a credit stall after every N-th event (``EmulatorConfiguration/Faults/creditStallEvery``),

@@ -59,6 +59,12 @@ struct EmulatorStore {
         self.hubs[hub]![partition].append(encoded, partitionKey: partitionKey, now: now, retained: self.retained)
     }
 
+    /// The sequence number and offset the next event of a partition gets.
+    func next(hub: String, partition: Int) -> (sequence: Int64, offset: Int64) {
+        let held = self.hubs[hub]![partition]
+        return (held.nextSequence, held.nextOffset)
+    }
+
     /// A stable 64-bit FNV-1a hash of the key's UTF-8 bytes. (The service's own hash differs; the
     /// emulator only promises that one key always lands on one partition.)
     static func hash(_ key: String) -> UInt64 {

@@ -33,11 +33,21 @@ public final class HubcastEmulator: Sendable {
         self.listener = listener
     }
 
-    /// Starts the emulator: binds its port and serves until ``stop()``.
+    /// Starts the emulator: reads back the events of its data directory, if it has one, then binds
+    /// its port and serves until ``stop()``.
+    ///
+    /// - Throws: ``EmulatorError`` for a throughput-unit count below 1, or a data directory that
+    ///   cannot be used: unreadable or damaged, in use by another emulator, or holding a hub that the
+    ///   configuration lacks or gives fewer partitions. Errors of the listener as they come.
     public static func start(
         _ configuration: EmulatorConfiguration, logger: Logger = Logger(label: "hubcast.emulator")
     ) async throws -> HubcastEmulator {
-        let core = EmulatorCore(configuration: configuration, logger: logger)
+        if let units = configuration.throughputUnits, units < 1 {
+            throw EmulatorError(.invalidConfiguration, "throughputUnits must be at least 1; got \(units)")
+        }
+        var store = EmulatorStore(configuration: configuration)
+        let dataLog = try configuration.dataDirectory.map { try EmulatorDataLog.open(directory: $0, store: &store, logger: logger) }
+        let core = EmulatorCore(configuration: configuration, logger: logger, store: store, dataLog: dataLog)
         var listen = AMQPListenerConfiguration(host: configuration.host, port: configuration.port, tls: configuration.tls)
         let rules = configuration.rules
         listen.sasl = .eventHubs { EmulatorCore.checkPlain(rules: rules, username: $0, password: $1) }
@@ -81,8 +91,30 @@ public final class HubcastEmulator: Sendable {
     /// How many faults were injected so far.
     public var faultCounts: EmulatorFaultCounts { self.core.state.withLock { $0.faultCounts } }
 
-    /// Stops accepting and closes every connection.
-    public func stop() async { await self.listener.close() }
+    /// The namespace's ingress quota in throughput units, or nil for none; setting it applies from
+    /// the next event, with both buckets full at the new size (setting the same value again changes
+    /// nothing). Starts as ``EmulatorConfiguration/throughputUnits``.
+    ///
+    /// - Important: A value below 1 is a programming error and traps.
+    public var throughputUnits: Int? {
+        get { self.core.state.withLock { $0.quota?.throughputUnits } }
+        set {
+            precondition((newValue ?? 1) >= 1, "throughputUnits must be at least 1")
+            let now = ContinuousClock.now
+            self.core.state.withLock { state in
+                guard state.quota?.throughputUnits != newValue else { return }
+                state.quota = newValue.map { IngressQuota(throughputUnits: $0, now: now) }
+            }
+        }
+    }
+
+    /// Stops accepting, closes every connection, then closes the data log (what it holds is on
+    /// disk already: every write completed before its event was accepted).
+    public func stop() async {
+        await self.listener.close()
+        // Kept, closed: an event that still arrived would be refused rather than held in memory only.
+        self.core.state.withLock { $0.dataLog?.close() }
+    }
 }
 
 extension Array {

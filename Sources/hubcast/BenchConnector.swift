@@ -50,7 +50,7 @@ struct BenchConnector: AsyncParsableCommand {
         let port = freePort()
         let emulator = try ChildProcess(executablePath(), ["emulator", "--port", "\(port)", "--hub", "bench:4", "--retain", "5000"])
         defer {
-            emulator.closeInput()
+            emulator.signal(SIGTERM)
             emulator.wait()
         }
         guard emulator.readLine()?.contains("listening") == true else { throw CommandError("the emulator did not start") }

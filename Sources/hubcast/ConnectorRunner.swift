@@ -8,7 +8,7 @@ import UnixSignals
 
 /// The options of `hubcast run` (and `hubcast demo`) that tune the connector.
 struct ConnectorFlags: ParsableArguments {
-    @Option(help: "The most events awaiting their outcome per destination (lowered while the hub throttles).")
+    @Option(help: "The most events awaiting their outcome per destination (a hub that throttles gets a lower send rate instead).")
     var window = 2000
 
     @Option(help: "Intake pauses while this many exports wait in the outbox.")
@@ -41,7 +41,6 @@ struct ConnectorFlags: ParsableArguments {
 
     func apply(to options: inout ConnectorOptions) {
         options.window = window
-        options.minimumWindow = min(options.minimumWindow, window)
         options.waveSize = min(options.waveSize, window)
         options.outboxLimit = outboxLimit
         options.backfillRate = backfillRate

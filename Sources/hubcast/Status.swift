@@ -43,7 +43,8 @@ struct Status: AsyncParsableCommand {
             }
             for (destination, state) in status.destinations.sorted(by: { $0.key < $1.key }) {
                 print("destination \(destination): \(alive ? state.connection.description : "not connected (last: \(state.connection))"), window \(state.window), "
-                    + "in flight \(state.inFlight), throttled \(state.throttled), outages \(state.outages)")
+                    + "in flight \(state.inFlight), outages \(state.outages)")
+                print("  " + throttlingLine(state, alive: alive))
             }
         } else {
             print("connector: has not run on this store yet")
@@ -66,3 +67,15 @@ func openDeliveryStore(_ configuration: ExportConfiguration) throws -> DeliveryS
     }
     return try DeliveryStore(store: SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB))
 }
+
+/// A destination's sending and throttling, for `hubcast status`: "throttling: yes, send rate
+/// 1950/s (limit 2010/s), 312 held, server-busy 820 in the last minute, 4210 in all".
+func throttlingLine(_ state: ConnectorStatus.Destination, alive: Bool) -> String {
+    let rate = alive ? (state.sendRate.map { "send rate \(Int($0.rounded()))/s" } ?? "send rate unknown") : "send rate 0/s"
+    let limit = alive ? state.sendRateLimit.map { " (limit \(Int($0.rounded()))/s)" } ?? " (no limit)" : ""
+    let held = alive ? state.held.map { ", \($0) held" } ?? "" : ""
+    let minute = state.rejectionsLastMinute.map { "\($0) in the last minute, " } ?? ""
+    return "throttling: \(alive && state.throttling == true ? "yes" : "no"), \(rate)\(limit)\(held), "
+        + "server-busy \(minute)\(state.throttled) in all"
+}
+

@@ -1,9 +1,13 @@
-// server-busy: the connector's defaults wait at least 4 s before sending again and use no retry.
+// server-busy: the connector's defaults wait at least 4 s before sending again and use no retry; a
+// hub with a quota gets everything in per-profile order, and full speed once the quota is lifted; a
+// hub whose process is killed and restarted gets everything.
 
+import AMQP
 import EventHubs
 import Foundation
 import HubcastConnector
 import HubcastEmulator
+import Logging
 import ProfileExport
 import Testing
 
@@ -45,5 +49,153 @@ import Testing
         #expect(finished.status.dataflows.values.reduce(0) { $0 + $1.counters.failed } == 0)
         #expect(try fixture.delivery().failedExports().isEmpty)
         #expect(finished.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged } == 1)
+    }
+
+    /// A namespace with a quota of one throughput unit (1,000 events/s for both hubs): every export
+    /// arrives, each profile's in order, none failed, and the hub really throttled.
+    @Test func aQuotaDeliversEverythingInProfileOrder() async throws {
+        let fixture = try await Fixture.make { $0.throughputUnits = 1 }
+        defer { Task { await fixture.finish() } }
+        let input = try fixture.writeUpdates(3000, profiles: 300)
+        let expected = try Fixture.expected(fixture.dryRun(input))
+        let report = try await fixture.connector { $0.retry.serverBusyDelay = .milliseconds(500) }.run(input: input)
+        #expect(fixture.emulator.faultCounts.quotaRejections > 0)
+        #expect(report.status.destinations.values.reduce(0) { $0 + $1.throttled } > 0)
+        let received = tally(fixture.receivedEvents())
+        for (event, _) in tally(expected) { #expect(received[event] != nil, "lost: \(event.prefix(80))") }
+        // No connection was lost: nothing is in doubt, so nothing arrives twice.
+        #expect(received.values.reduce(0, +) == expected.count)
+        #expect(try fixture.delivery().failedExports().isEmpty)
+        #expect(report.outbox.values.reduce(0, +) == 0)
+        try expectScoresInOrder(fixture, profiles: 300, each: 10)
+    }
+
+    /// Once the quota is lifted, the dispatcher's send-rate limit goes while work remains: it sends
+    /// as fast as its window allows again.
+    @Test func liftingTheQuotaLiftsTheSendRateLimit() async throws {
+        let fixture = try await Fixture.make { $0.throughputUnits = 1 }
+        defer { Task { await fixture.finish() } }
+        let input = try fixture.writeUpdates(30_000, profiles: 3000)
+        let connector = try fixture.connector { $0.retry.serverBusyDelay = .milliseconds(500) }
+        async let report = connector.run(input: input)
+        func limits() -> [Double?] { connector.status.destinations.values.map(\.sendRateLimit) }
+        try await waitUntil("the dispatchers limit their rate", stopping: connector) { limits().contains { $0 != nil } }
+        let limited = limits().compactMap { $0 }.max()!
+        #expect(limited < 3000)
+        fixture.emulator.throughputUnits = nil
+        let acknowledgedAtLift = connector.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged }
+        try await waitUntil("the limits go", stopping: connector) { limits().allSatisfy { $0 == nil } }
+        let acknowledgedWhenGone = connector.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged }
+        let finished = try await report
+        let total = finished.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged }
+        // The limit went while exports still waited: the rest went out unlimited.
+        #expect(acknowledgedWhenGone < total)
+        #expect(acknowledgedAtLift < acknowledgedWhenGone)
+        #expect(finished.outbox.values.reduce(0, +) == 0)
+        #expect(try fixture.delivery().failedExports().isEmpty)
+    }
+
+    /// The hub's process is killed (kill -9) mid-run and started again on the same port and data
+    /// directory: the connector gets through the outage and every export arrives, each profile's
+    /// in order (duplicates only from deliveries in doubt at the kill).
+    @Test func aKilledAndRestartedHubProcessGetsEverything() async throws {
+        let binary = try #require(CrashTests.hubcast, "build the package first: the test runs the hubcast executable")
+        let fixture = try await Fixture.make(fixedPort: true)
+        defer { Task { await fixture.finish() } }
+        let port = fixture.emulator.port
+        await fixture.emulator.stop()
+        let data = fixture.folder + "/hub-data"
+        let arguments = ["emulator", "--port", "\(port)", "--hub", "alpha:2", "--hub", "beta:4", "--data", data,
+                         "--fault-settlement-delay-ms", "20"]
+        var hub = try EmulatorProcess(binary, arguments)
+        let input = try fixture.writeUpdates(6000, profiles: 600)
+        let expected = try Fixture.expected(fixture.dryRun(input))
+        let connector = try fixture.connector {
+            $0.window = 200
+            $0.retry.maxDelay = .milliseconds(300)
+        }
+        async let report = connector.run(input: input)
+        func acknowledged() -> Int { connector.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged } }
+        try await waitUntil("1,000 exports are acknowledged", stopping: connector) { acknowledged() >= 1000 }
+        hub.kill()
+        #expect(acknowledged() < expected.count)
+        hub = try EmulatorProcess(binary, arguments)
+        let finished = try await report
+        hub.stop()
+        #expect(finished.outbox.values.reduce(0, +) == 0)
+        #expect(try fixture.delivery().failedExports().isEmpty)
+
+        // What the hub kept, read back from its data directory.
+        var settings = EmulatorConfiguration()
+        settings.hubs = ["alpha": 2, "beta": 4]
+        settings.dataDirectory = data
+        var quiet = Logger(label: "test.emulator")
+        quiet.logLevel = .critical
+        let kept = try await HubcastEmulator.start(settings, logger: quiet)
+        defer { Task { await kept.stop() } }
+        let received = tally(["alpha", "beta"].flatMap { name in
+            kept.events(hub: name).joined().map { "\(name)|\($0.partitionKey ?? "")|" + String(decoding: $0.message.bodyBytes ?? [], as: UTF8.self) }
+        })
+        for (event, _) in tally(expected) { #expect(received[event] != nil, "lost: \(event.prefix(80))") }
+        let duplicates = received.values.reduce(0, +) - expected.count
+        #expect(duplicates >= 0 && duplicates <= 400)
+        try expectScoresInOrder(kept.events(hub: "beta").map { $0.map { ($0.partitionKey, $0.message.bodyBytes ?? []) } },
+                                profiles: 600, each: 10)
+    }
+}
+
+/// Checks that hub `beta` (active-flow: every update of a profile is an export, its `score` the
+/// update's line) got each of `profiles` profiles' `each` scores, in increasing order: a duplicate
+/// may repeat the latest score, never an earlier one.
+func expectScoresInOrder(_ fixture: Fixture, profiles: Int, each: Int) throws {
+    try expectScoresInOrder(fixture.received(hub: "beta"), profiles: profiles, each: each)
+}
+
+func expectScoresInOrder(_ partitions: [[(key: String?, body: [UInt8])]], profiles: Int, each: Int) throws {
+    var scores: [String: [Int]] = [:]
+    for partition in partitions {
+        for event in partition {
+            let body = String(decoding: event.body, as: UTF8.self)
+            let digits = body.drop { !$0.isNumber }.prefix { $0.isNumber }
+            scores[event.key ?? "", default: []].append(try #require(Int(digits)))
+        }
+    }
+    #expect(scores.count == profiles)
+    for (key, values) in scores {
+        #expect(values == values.sorted(), "out of order for \(key)")
+        #expect(Set(values).count == each, "missing events for \(key)")
+    }
+}
+
+/// `hubcast emulator` as a child process, started and listening.
+struct EmulatorProcess {
+    let process = Process()
+
+    init(_ binary: String, _ arguments: [String]) throws {
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Its first line says it listens (or it exited: then the read ends empty).
+        var line: [UInt8] = []
+        while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != UInt8(ascii: "\n") { line.append(byte) }
+        guard String(decoding: line, as: UTF8.self).contains("listening") else {
+            process.terminate()
+            throw WaitFailed(what: "the emulator process to listen (it said: \(String(decoding: line, as: UTF8.self)))")
+        }
+    }
+
+    /// kill -9, and waits for it to be gone.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, and waits for it to stop.
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
     }
 }
