@@ -125,8 +125,11 @@ public actor EventHubsProducer {
             onSettled?(index, result, sends[index])
         }
         var waiting = Array(events.indices)
-        var recoveries = 0
+        var recoveries = RecoveryCounter(now: .now)
+        var accepted = 0
         var reauthorizedWithoutProgress = false
+        // Why the last try failed, for the error if the deadline passes.
+        var lastCause: String?
         while !waiting.isEmpty {
             var wait: Duration = .zero
             do {
@@ -136,7 +139,9 @@ public actor EventHubsProducer {
                 var again: [Int] = []
                 var lostLink: (EventHubsRecovery, AMQPError)?
                 var reauthorize = false
-                if outcomes.contains(where: { (try? $0.get()) == .accepted }) { reauthorizedWithoutProgress = false }
+                let acceptedNow = outcomes.reduce(0) { $0 + ((try? $1.get()) == .accepted ? 1 : 0) }
+                if acceptedNow > 0 { reauthorizedWithoutProgress = false }
+                accepted += acceptedNow
                 for index in wave { sends[index] += 1 }
                 for (index, outcome) in zip(wave, outcomes) {
                     let recovery = EventHubsRecovery.of(outcome)
@@ -146,14 +151,17 @@ public actor EventHubsProducer {
                     case .retry where retriesUsed[index] >= policy.maxRetries:
                         settle(index, outcome)
                     case .retry:
+                        lastCause = Self.cause(of: outcome)
                         retriesUsed[index] += 1
                         wait = max(wait, policy.backoff(attempt: retriesUsed[index]))
                         again.append(index)
                     case .throttled where !self.options.waitsWhenThrottled:
+                        lastCause = Self.cause(of: outcome)
                         self.options.onThrottled?()
                         onThrottled?()
                         settle(index, outcome)
                     case .throttled:
+                        lastCause = Self.cause(of: outcome)
                         self.options.onThrottled?()
                         onThrottled?()
                         wait = max(wait, policy.serverBusyDelay + policy.serverBusyDelay * Double.random(in: 0...0.25))
@@ -174,10 +182,11 @@ public actor EventHubsProducer {
                     reauthorizedWithoutProgress = true
                     try await self.reauthorize(sender: sender)
                 } else if let (recovery, error) = lostLink {
-                    recoveries += 1
+                    let attempt = recoveries.recover(accepted: accepted, now: .now)
+                    lastCause = "\(error)"
                     self.logger.info("link to \(target) lost (\(error)); recovering")
                     await self.recover(recovery, sender: sender)
-                    wait = max(wait, policy.backoff(attempt: min(recoveries, 8)) / 4)
+                    wait = max(wait, policy.backoff(attempt: min(attempt, 8)) / 4)
                 }
                 if wave.count < waiting.count {
                     let sent = Set(wave)
@@ -195,14 +204,14 @@ public actor EventHubsProducer {
                     continue
                 }
                 guard recovery == .reconnect || recovery == .reattach else { throw error }
-                recoveries += 1
+                let attempt = recoveries.recover(accepted: accepted, now: .now)
+                lastCause = "\(error)"
                 await self.recover(.reconnect, sender: nil)
-                wait = policy.backoff(attempt: min(recoveries, 8))
-                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(Self.seconds(wait))")
+                wait = policy.backoff(attempt: min(attempt, 8))
             }
             guard !waiting.isEmpty else { break }
             if ContinuousClock.now + wait > deadline {
-                let error = AMQPError(.timeout, "\(waiting.count) events not accepted within the retry deadline of \(policy.deadline)")
+                let error = Self.deadlineError(waiting.count, policy: policy, cause: lastCause)
                 for index in waiting where results[index] == nil { settle(index, .failure(error)) }
                 break
             }
@@ -242,8 +251,12 @@ public actor EventHubsProducer {
             }
         }
         let state = ProducerStream(next: next, onSettled: onSettled)
-        var recoveries = 0
+        // With no event accepted for the retry deadline, the hub counts as unreachable and the
+        // stream gives up with the last cause.
+        var recoveries = RecoveryCounter(now: .now)
+        var lastCause = ""
         var acceptedAtReauthorization = -1
+        var gaveUp: AMQPError?
         while !state.exhausted {
             do {
                 let sender = try await self.sender(target)
@@ -259,10 +272,17 @@ public actor EventHubsProducer {
                     // The link or connection failed mid-stream: every unsettled event is in the retry list.
                     let recovery = EventHubsRecovery.of(error)
                     guard recovery == .reattach || recovery == .reconnect else { throw error }
-                    recoveries += 1
+                    let attempt = recoveries.recover(accepted: state.accepted, now: .now)
+                    lastCause = "\(error)"
                     self.logger.info("link to \(target) lost (\(error)); recovering")
                     await self.recover(recovery, sender: sender)
-                    try await Task.sleep(for: self.options.retry.backoff(attempt: min(recoveries, 8)) / 4)
+                    let wait = self.options.retry.backoff(attempt: min(attempt, 8)) / 4
+                    if recoveries.passes(self.options.retry.deadline, after: wait, now: .now) {
+                        // Out of the loop (a throw here would be taken for a lost connection).
+                        gaveUp = Self.deadlineError(nil, policy: self.options.retry, cause: lastCause)
+                        break
+                    }
+                    try await Task.sleep(for: wait)
                 }
             } catch {
                 let recovery = EventHubsRecovery.of(error)
@@ -270,12 +290,21 @@ public actor EventHubsProducer {
                     state.failAll(error as? AMQPError ?? AMQPError(.connectionFailed, "\(error)"))
                     throw error
                 }
-                recoveries += 1
+                let attempt = recoveries.recover(accepted: state.accepted, now: .now)
+                lastCause = "\(error)"
                 await self.recover(.reconnect, sender: nil)
-                let wait = self.options.retry.backoff(attempt: min(recoveries, 8))
-                self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying in \(Self.seconds(wait))")
+                let wait = self.options.retry.backoff(attempt: min(attempt, 8))
+                if recoveries.passes(self.options.retry.deadline, after: wait, now: .now) {
+                    let timeout = Self.deadlineError(nil, policy: self.options.retry, cause: lastCause)
+                    state.failAll(timeout)
+                    throw timeout
+                }
                 try await Task.sleep(for: wait)
             }
+        }
+        if let gaveUp {
+            state.failAll(gaveUp)
+            throw gaveUp
         }
         let retry = state.takeRetries()
         guard !retry.isEmpty else { return }
@@ -385,7 +414,13 @@ public actor EventHubsProducer {
         let task = Task { () async throws -> AMQPConnection in try await self.openConnection() }
         self.connecting = task
         defer { self.connecting = nil }
-        return try await task.value
+        do {
+            return try await task.value
+        } catch {
+            // Logged here once per attempt, however many sends waited for it.
+            self.logger.info("connection to \(self.connectionString.fullyQualifiedNamespace) failed (\(error)); retrying")
+            throw error
+        }
     }
 
     private func openConnection() async throws -> AMQPConnection {
@@ -412,6 +447,21 @@ public actor EventHubsProducer {
             await connection.close()
             throw error
         }
+    }
+
+    /// What a retriable outcome says went wrong, for the deadline's error.
+    private static func cause(of outcome: Result<AMQPOutcome, AMQPError>) -> String {
+        switch outcome {
+        case .success(let outcome): "\(outcome)"
+        case .failure(let error): "\(error)"
+        }
+    }
+
+    /// The error of events not accepted before the retry deadline, with the last thing that went
+    /// wrong (a refused connection, throttling, …), so that the cause reaches the user.
+    private static func deadlineError(_ count: Int?, policy: EventHubsRetryPolicy, cause: String?) -> AMQPError {
+        let what = count.map { "\($0) event\($0 == 1 ? "" : "s") not accepted" } ?? "no event accepted"
+        return AMQPError(.timeout, "\(what) within the retry deadline of \(Self.seconds(policy.deadline))" + (cause.map { "; last error: \($0)" } ?? ""))
     }
 
     /// A wait in words for the log: "1.5 s".

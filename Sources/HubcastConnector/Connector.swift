@@ -143,6 +143,13 @@ public final class Connector: Sendable {
         live.update { [outbox = report.outbox] status in
             status.state = .stopped
             status.outboxDepth = left
+            // Nothing is in flight, held or sent once the run is over.
+            for id in status.destinations.keys {
+                status.destinations[id]?.inFlight = 0
+                status.destinations[id]?.held = 0
+                status.destinations[id]?.sendRate = 0
+                status.destinations[id]?.throttling = false
+            }
             for id in status.dataflows.keys { status.dataflows[id]?.outbox = outbox[id] ?? 0 }
         }
         report.status = live.snapshot
@@ -169,6 +176,7 @@ public final class Connector: Sendable {
             producerOptions.retry = options.retry
             producerOptions.tokenLifetime = options.tokenLifetime
             producerOptions.trustedCAFile = options.trustedCAFile
+            producerOptions.traceFrames = options.traceFrames
             producerOptions.onThrottled = { throttles.increment() }
             // The dispatcher holds throttled exports aside itself, so that they do not keep their
             // in-flight slots while they wait.

@@ -33,10 +33,18 @@ public struct ConnectorOptions: Sendable {
         policy.deadline = .seconds(30)
         return policy
     }()
+    /// How long a destination may stay unreachable before the run gives up (with an error naming
+    /// the last cause; its exports stay in the outbox for the next run), or nil to keep trying
+    /// until stopped. A connector fed a finite file sets it so that it ends; a service keeps
+    /// trying. Default: nil.
+    public var giveUpAfter: Duration?
     /// Signed tokens' lifetime. Default: 1 hour.
     public var tokenLifetime: Duration = .seconds(3600)
     /// A CA file to trust for TLS (the emulator's test CA); nil uses the system store.
     public var trustedCAFile: String?
+    /// Log every AMQP frame of the destinations' connections (Proton's frame trace, at debug
+    /// level on the connector's logger), to see what goes over the wire. Default: false.
+    public var traceFrames = false
     /// How often the status snapshot (`hubcast status`) is written to the store. Default: 1 s.
     public var statusInterval: Duration = .seconds(1)
 
@@ -55,5 +63,6 @@ public struct ConnectorOptions: Sendable {
                   "backfillRate must be above 0 and at most 10000000 per second, not \(backfillRate)")
         try check(drainTimeout >= .zero && drainTimeout <= .seconds(86_400), "drainTimeout must be 0...86400 seconds")
         try check(statusInterval > .zero, "statusInterval must be above 0")
+        try check(giveUpAfter.map { $0 > .zero } ?? true, "giveUpAfter must be above 0")
     }
 }

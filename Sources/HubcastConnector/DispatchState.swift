@@ -70,8 +70,12 @@ struct DispatchState {
     /// The throttling going on, if the hub throttles.
     private(set) var throttling: Throttling?
     private(set) var pausedUntil: ContinuousClock.Instant?
-    /// Outage waves in a row (0 while the hub is reachable).
+    /// Failed attempts in a row to reach the hub (0 while it is reachable). Waves sent before an
+    /// attempt was counted that fail with it are the same attempt: however many waves were in
+    /// flight when the hub went away, the pause grows once per try after a pause.
     private(set) var outages = 0
+    /// When the last failed attempt was counted.
+    private var outageCountedAt: ContinuousClock.Instant?
     /// Sends so far of entries that came back after an outage or a throttle.
     private var attempts: [Int64: Int] = [:]
 
@@ -174,7 +178,7 @@ struct DispatchState {
     /// untouched); entries the hub could not take in time are to go back to the queue and pause the
     /// sending; the others are failed with their condition. Counts the outcomes for the send rate.
     /// The wave stays in flight until ``release(_:back:)``, called once the settlement is recorded.
-    mutating func finish(_ wave: [OutboxEntry], outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int],
+    mutating func finish(_ wave: [OutboxEntry], outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int], launched: ContinuousClock.Instant,
                          now: ContinuousClock.Instant, pause: (Int) -> Duration, holdFor: () -> Duration) -> WaveResult {
         var result = WaveResult()
         var back: [OutboxEntry] = []
@@ -202,11 +206,11 @@ struct DispatchState {
             }
         }
         if let unreachable {
-            let (wait, new) = outage(now: now, pause: pause)
-            result.outage = (unreachable, wait, new)
+            if let (wait, new) = outage(now: now, launched: launched, pause: pause) { result.outage = (unreachable, wait, new) }
         } else if !result.settlement.acknowledged.isEmpty {
             result.recovered = outages > 0
             outages = 0
+            outageCountedAt = nil
             pausedUntil = nil
         }
         let accepted = result.settlement.acknowledged.count
@@ -276,11 +280,15 @@ struct DispatchState {
         requeue(entries)
     }
 
-    /// The hub could not be reached: sending pauses for `pause(outages in a row)`; returns the pause
-    /// and whether this outage is new.
+    /// A wave sent at `launched` found the hub unreachable: unless an earlier failure of the same
+    /// attempt was counted already, sending pauses for `pause(outages in a row)`. Returns the pause
+    /// and whether the outage is new, or nil when the failure belongs to an attempt counted already.
     @discardableResult
-    mutating func outage(now: ContinuousClock.Instant, pause: (Int) -> Duration) -> (pause: Duration, new: Bool) {
+    mutating func outage(now: ContinuousClock.Instant, launched: ContinuousClock.Instant,
+                         pause: (Int) -> Duration) -> (pause: Duration, new: Bool)? {
+        if let counted = outageCountedAt, launched <= counted { return nil }
         outages += 1
+        outageCountedAt = now
         let wait = pause(outages)
         pausedUntil = now + wait
         return (wait, outages == 1)

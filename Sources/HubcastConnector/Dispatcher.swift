@@ -60,6 +60,8 @@ actor Dispatcher {
     private var rejections = MinuteCount()
     /// When the wake-up timer rings next (nil: none set).
     private var timer: ContinuousClock.Instant?
+    /// Since when the hub has been unreachable, and why (nil while it is reachable).
+    private var unreachable: (since: ContinuousClock.Instant, error: String)?
     private var waves: [Int: Task<Void, Never>] = [:]
     private var nextWave = 0
     private var failure: ConnectorError?
@@ -115,6 +117,7 @@ actor Dispatcher {
                 break
             }
             tick()
+            if failure != nil { break }
             await launchWaves()
             if intakeWasFinished && loadedAll && state.isIdle && !control.follow { break }
             _ = await bell.next(isolation: self)
@@ -152,7 +155,8 @@ actor Dispatcher {
         while let (wave, skipped) = state.nextWave(now: .now) {
             let id = nextWave
             nextWave += 1
-            waves[id] = Task { await self.send(wave, id: id) }
+            let launched = ContinuousClock.now
+            waves[id] = Task { await self.send(wave, id: id, launched: launched) }
             if !skipped.isEmpty { await settle(DeliveryStore.Settlement(skipped: skipped)) }
         }
         scheduleWake()
@@ -176,6 +180,11 @@ actor Dispatcher {
     /// least every 200 ms).
     private func tick() {
         let now = ContinuousClock.now
+        if let giveUp = options.giveUpAfter, let (since, error) = unreachable, now - since >= giveUp, failure == nil {
+            let seconds = String(format: "%.0f s", (now - since) / .seconds(1))
+            failure = ConnectorError(.destination, "destination \(destination) unreachable for \(seconds) (last error: \(error)); giving up, its exports stay in the outbox")
+            raiseAlert("destination \(destination) unreachable for \(seconds) (last error: \(error)); the run gives up, its exports stay in the outbox")
+        }
         let (ended, change) = state.tick(now: now)
         if let change { report(change) }
         if let ended {
@@ -204,7 +213,7 @@ actor Dispatcher {
         limit.map { String(format: "%.0f events/s", $0) } ?? "unlimited"
     }
 
-    private func send(_ wave: [OutboxEntry], id: Int) async {
+    private func send(_ wave: [OutboxEntry], id: Int, launched: ContinuousClock.Instant) async {
         let events = wave.map { EventHubsEvent(body: $0.payload, contentType: "application/json", partitionKey: $0.partitionKey) }
         let sends = Mutex([Int](repeating: 1, count: wave.count))
         let results: Result<[Result<AMQPOutcome, AMQPError>], any Error>
@@ -214,10 +223,11 @@ actor Dispatcher {
         } catch {
             results = .failure(error)
         }
-        await finish(wave, id: id, results: results, sends: sends.withLock { $0 })
+        await finish(wave, id: id, launched: launched, results: results, sends: sends.withLock { $0 })
     }
 
-    private func finish(_ wave: [OutboxEntry], id: Int, results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int]) async {
+    private func finish(_ wave: [OutboxEntry], id: Int, launched: ContinuousClock.Instant,
+                        results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int]) async {
         waves[id] = nil
         guard !abandoned else { return }
         let now = ContinuousClock.now
@@ -232,9 +242,9 @@ actor Dispatcher {
             raiseAlert("destination \(destination) cannot be used: \(error); its exports stay in the outbox")
         case .failure(let error):
             state.giveBack(wave)
-            reportOutage(error, state.outage(now: now, pause: pause))
+            if let outage = state.outage(now: now, launched: launched, pause: pause) { reportOutage(error, outage) }
         case .success(let outcomes):
-            let result = state.finish(wave, outcomes: outcomes, sends: sends, now: now, pause: pause, holdFor: holdFor)
+            let result = state.finish(wave, outcomes: outcomes, sends: sends, launched: launched, now: now, pause: pause, holdFor: holdFor)
             let seconds = Date().timeIntervalSince1970
             for entry in result.settlement.acknowledged { live.recordLatency(dataflow: entry.dataflow, seconds: seconds - entry.enqueued) }
             if let (error, pause, new) = result.outage {
@@ -303,8 +313,10 @@ actor Dispatcher {
         }
     }
 
-    /// One alert per outage; the waves that fail while it lasts are logged only.
+    /// One alert per outage; each later failed attempt while it lasts is logged once (the waves
+    /// that fail with an attempt are not).
     private func reportOutage(_ error: any Error, _ outage: (pause: Duration, new: Bool)) {
+        if outage.new || unreachable == nil { unreachable = (.now, "\(error)") } else { unreachable?.error = "\(error)" }
         live.update { [destination] in
             $0.destinations[destination, default: .init()].connection = .init(.down, reason: "\(error)")
             if outage.new { $0.destinations[destination, default: .init()].outages += 1 }
@@ -315,6 +327,7 @@ actor Dispatcher {
     }
 
     private func reportReachable(now: ContinuousClock.Instant, recovered: Bool) {
+        unreachable = nil
         if recovered { logger.notice("destination \(destination) reachable again") }
         if state.throttling == nil {
             live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.connected) }

@@ -66,6 +66,8 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Send to this partition id instead of the hub.") var partition: String?
     @Option(name: .customLong("property"), help: "Application property KEY=VALUE (repeatable).") var properties: [String] = []
     @Option(help: "Content type of the events.") var contentType = "application/json"
+    @Option(help: "Seconds without an event accepted (hub unreachable, throttling) before giving up with the last error.")
+    var timeout: Double = 30
     @Argument(help: "Event bodies.") var bodies: [String] = []
 
     @OptionGroup var logging: LoggingOptions
@@ -73,6 +75,7 @@ struct Send: AsyncParsableCommand {
     func validate() throws {
         guard self.count > 0 else { throw ValidationError("--count must be at least 1") }
         guard self.size >= 0 else { throw ValidationError("--size must not be negative") }
+        guard self.timeout.isFinite, self.timeout > 0, self.timeout <= 86_400 else { throw ValidationError("--timeout must be above 0 and at most 86400 seconds") }
         for property in self.properties where !property.contains("=") {
             throw ValidationError("--property \(property): expected KEY=VALUE")
         }
@@ -90,7 +93,8 @@ struct Send: AsyncParsableCommand {
         } else {
             throw ValidationError(TargetOptions.missing + ", or use --emulator")
         }
-        let options = self.target.clientOptions(self.logging)
+        var options = self.target.clientOptions(self.logging)
+        options.retry.deadline = .milliseconds(Int(self.timeout * 1000))
         let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(self.logging))
         let source = try self.source()
         print("sending \(source.count) events to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")
@@ -99,13 +103,21 @@ struct Send: AsyncParsableCommand {
         // recovery as with batches.
         let tally = SendTally(count: source.count)
         let started = ContinuousClock.now
-        try await producer.send(from: { source.next(tally) }, partition: self.partition) { index, result, sends in
-            tally.record(index, result, sends: sends)
+        var gaveUp: (any Error)?
+        do {
+            try await producer.send(from: { source.next(tally) }, partition: self.partition) { index, result, sends in
+                tally.record(index, result, sends: sends)
+            }
+        } catch {
+            // The hub could not be used (unreachable past --timeout, refused credentials, no such
+            // hub): what got through is still reported, then the error.
+            gaveUp = error
         }
         let elapsed = ContinuousClock.now - started
         await producer.close()
         if let running { await running.stop() }
         let accepted = tally.print(total: source.count, elapsed: elapsed)
+        if let gaveUp { throw gaveUp }
         if accepted != source.count { throw ExitCode.failure }
     }
 

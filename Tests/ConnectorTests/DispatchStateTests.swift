@@ -25,7 +25,7 @@ import Testing
         // Profile 1's second export waits while its first is in flight.
         #expect(state.nextWave(now: now) == nil)
         #expect(state.cursor == 4)
-        let done = state.finish([Self.entry(1, profile: 1)], outcomes: [.success(.accepted)], sends: [1],
+        let done = state.finish([Self.entry(1, profile: 1)], outcomes: [.success(.accepted)], sends: [1], launched: now,
                                 now: now, pause: pause, holdFor: hold)
         // Still in flight until the settlement is recorded and the wave released.
         #expect(state.nextWave(now: now) == nil)
@@ -54,7 +54,7 @@ import Testing
         let refused = AMQPCondition(name: AMQPCondition.messageSizeExceeded, description: "too big")
         let result = state.finish(wave, 
                                   outcomes: [.success(.accepted), .success(.rejected(refused)), .failure(AMQPError(.timeout, "deadline"))],
-                                  sends: [1, 1, 2], now: now, pause: pause, holdFor: hold)
+                                  sends: [1, 1, 2], launched: now, now: now, pause: pause, holdFor: hold)
         #expect(result.settlement.acknowledged.map(\.seq) == [1])
         #expect(result.settlement.failed.map(\.condition) == [AMQPCondition.messageSizeExceeded])
         #expect(result.settlement.retried == ["flow": 1])
@@ -66,7 +66,7 @@ import Testing
         let later = now + .seconds(2)
         let again = state.nextWave(now: later)?.wave
         #expect(again?.map(\.seq) == [3])
-        let failed = state.finish(again!, outcomes: [.success(.rejected(refused))], sends: [1],
+        let failed = state.finish(again!, outcomes: [.success(.rejected(refused))], sends: [1], launched: later,
                                   now: later, pause: pause, holdFor: hold)
         state.release(again!, back: failed.back)
         #expect(failed.settlement.failed.first?.attempts == 3)
@@ -99,7 +99,7 @@ import Testing
         state.loaded((1...4).map { Self.entry($0, profile: $0) })
         let wave = state.nextWave(now: now)!.wave
         #expect(wave.map(\.seq) == [1, 2])
-        let result = state.finish(wave, outcomes: [.success(Self.busy), .success(.accepted)], sends: [1, 1],
+        let result = state.finish(wave, outcomes: [.success(Self.busy), .success(.accepted)], sends: [1, 1], launched: now,
                                   now: now, pause: pause, holdFor: hold)
         #expect(result.throttled == 1)
         #expect(result.throttlingStarted)
@@ -135,7 +135,7 @@ import Testing
             let outcomes: [Result<AMQPOutcome, AMQPError>] = wave.map {
                 $0.seq == 1 && throttleFirst ? .success(Self.busy) : .success(.accepted)
             }
-            let result = state.finish(wave, outcomes: outcomes, sends: wave.map { _ in 1 }, now: clock, pause: pause, holdFor: hold)
+            let result = state.finish(wave, outcomes: outcomes, sends: wave.map { _ in 1 }, launched: clock, now: clock, pause: pause, holdFor: hold)
             #expect(result.settlement.failed.isEmpty)
             state.release(wave, back: result.back)
         }
@@ -155,7 +155,7 @@ import Testing
                 state.loaded((1...room).map { _ in seq += 1; return Self.entry(seq, profile: seq) })
             }
             guard let wave = state.nextWave(now: now)?.wave else { break }
-            let result = state.finish(wave, outcomes: wave.map { _ in .success(Self.busy) }, sends: wave.map { _ in 1 },
+            let result = state.finish(wave, outcomes: wave.map { _ in .success(Self.busy) }, sends: wave.map { _ in 1 }, launched: now,
                                       now: now, pause: pause, holdFor: hold)
             state.release(wave, back: result.back)
         }
@@ -173,7 +173,7 @@ import Testing
         var state = Self.state(window: 10, waveSize: 10)
         state.loaded((1...3).map { Self.entry($0, profile: $0) })
         let wave = state.nextWave(now: now)!.wave
-        let result = state.finish(wave, outcomes: [.success(Self.busy), .success(.accepted), .success(.accepted)], sends: [1, 1, 1],
+        let result = state.finish(wave, outcomes: [.success(Self.busy), .success(.accepted), .success(.accepted)], sends: [1, 1, 1], launched: now,
                                   now: now, pause: pause, holdFor: hold)
         state.release(wave, back: result.back)
         #expect(state.tick(now: now + .seconds(9)).ended == nil)
@@ -269,7 +269,7 @@ import Testing
         let first = state.nextWave(now: now)!.wave
         // Half of them throttled, twice in an interval: the rate gets a limit.
         let result = state.finish(first, outcomes: first.indices.map { $0 % 2 == 0 ? .success(Self.busy) : .success(.accepted) },
-                                  sends: first.map { _ in 1 }, now: now + .milliseconds(600), pause: pause, holdFor: hold)
+                                  sends: first.map { _ in 1 }, launched: now + .milliseconds(600), now: now + .milliseconds(600), pause: pause, holdFor: hold)
         state.release(first, back: result.back)
         #expect(result.rateChange != nil)
         let limit = try! #require(state.rate.limit)
@@ -290,4 +290,33 @@ import Testing
         #expect(count.total(at: 160) == 3)
         #expect(count.total(at: 500) == 0)
     }
+
+    /// Many waves in flight when the hub goes away fail together: one attempt, one step of the
+    /// pause; a wave sent after the pause that fails again is the next attempt.
+    @Test func wavesFailingTogetherCountAsOneAttempt() {
+        var state = Self.state(window: 100, waveSize: 2)
+        state.loaded((1...20).map { Self.entry($0, profile: $0) })
+        var waves: [[OutboxEntry]] = []
+        while let wave = state.nextWave(now: now)?.wave { waves.append(wave) }
+        #expect(waves.count == 10)
+        let lost = AMQPError(.connectionClosed, "gone")
+        var outages: [Bool] = []
+        for (index, wave) in waves.enumerated() {
+            let result = state.finish(wave, outcomes: wave.map { _ in .failure(lost) }, sends: wave.map { _ in 1 }, launched: now,
+                                      now: now + .milliseconds(index), pause: pause, holdFor: hold)
+            outages.append(result.outage != nil)
+            state.release(wave, back: result.back)
+        }
+        #expect(outages == [true] + Array(repeating: false, count: 9))
+        #expect(state.outages == 1)
+        #expect(state.pausedUntil == now + .seconds(1))
+        // After the pause, a new try fails: the second attempt.
+        let later = now + .seconds(1)
+        let again = state.nextWave(now: later)!.wave
+        let second = state.finish(again, outcomes: again.map { _ in .failure(lost) }, sends: again.map { _ in 1 }, launched: later,
+                                  now: later + .milliseconds(5), pause: pause, holdFor: hold)
+        #expect(second.outage?.new == false)
+        #expect(state.outages == 2)
+    }
 }
+

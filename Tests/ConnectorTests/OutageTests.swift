@@ -46,4 +46,32 @@ import Testing
         #expect(finished.status.destinations.values.reduce(0) { $0 + $1.outages } >= 1)
         #expect(finished.status.dataflows.values.reduce(0) { $0 + $1.counters.failed } == 0)
     }
+
+    /// A run with a give-up time against a hub where nothing listens: it stops with an error that
+    /// names the destination and the real cause, keeps every export in the outbox, and its last
+    /// status shows nothing in flight.
+    @Test func aRunGivesUpOnAnUnreachableHubWithTheCause() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.finish() } }
+        await fixture.emulator.stop()
+        let input = try fixture.writeUpdates(200, profiles: 50)
+        let expected = try Fixture.expected(fixture.dryRun(input))
+        let connector = try fixture.connector {
+            $0.retry.deadline = .milliseconds(200)
+            $0.retry.maxDelay = .milliseconds(100)
+            $0.giveUpAfter = .milliseconds(500)
+        }
+        do {
+            _ = try await connector.run(input: input)
+            Issue.record("the run did not give up")
+        } catch {
+            #expect(error.code == .destination)
+            #expect(error.message.contains("unreachable"), "\(error)")
+            #expect(error.message.contains("refused"), "\(error)")
+        }
+        #expect(try fixture.delivery().outboxDepth().values.reduce(0, +) == expected.count)
+        #expect(connector.status.destinations.values.allSatisfy { $0.inFlight == 0 })
+        #expect(connector.status.destinations.values.reduce(0) { $0 + $1.outages } >= 1)
+    }
 }
+

@@ -124,8 +124,73 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
                     continue
                 }
                 #expect(error.code == .timeout)
+                // The error names what kept the events out, not only the deadline.
+                #expect("\(error)".contains("server-busy"))
             }
             #expect(bodies(emulator).isEmpty)
+            await producer.close()
+        }
+    }
+
+    /// A port where nothing listens: both send paths give up after the deadline (counted from the
+    /// start, as no event ever got through) with the real cause in the error.
+    @Test func anUnreachableHubGivesUpWithTheRealCause() async throws {
+        let emulator = try await HubcastEmulator.start(EmulatorConfiguration())
+        let connectionString = try EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub"))
+        await emulator.stop()
+        var options = fastRetry()
+        options.retry.deadline = .milliseconds(500)
+        let producer = try EventHubsProducer(connectionString: connectionString, options: options)
+        let results = try await producer.send(contentsOf: distinctEvents(3))
+        for result in results {
+            guard case .failure(let error) = result else {
+                Issue.record("expected a failure, got \(result)")
+                continue
+            }
+            #expect(error.code == .timeout)
+            #expect("\(error)".contains("refused"), "\(error)")
+        }
+        let events = Mutex(distinctEvents(5))
+        do {
+            try await producer.send(from: { events.withLock { $0.popLast() } }) { _, _, _ in }
+            Issue.record("the stream path sent to a port where nothing listens")
+        } catch let error as AMQPError {
+            #expect(error.code == .timeout)
+            #expect("\(error)".contains("refused"), "\(error)")
+        }
+        await producer.close()
+    }
+
+    /// The backoff between recoveries starts again once events got through: a hub that detaches
+    /// the link now and then is not an outage that grows the waits.
+    @Test func theRecoveryCountStartsAgainAfterProgress() {
+        let start = ContinuousClock.now
+        var counter = RecoveryCounter(now: start)
+        #expect(counter.recover(accepted: 0, now: start) == 1)
+        #expect(counter.recover(accepted: 0, now: start + .seconds(1)) == 2)
+        #expect(counter.recover(accepted: 0, now: start + .seconds(2)) == 3)
+        // No progress: the deadline counts from the start.
+        #expect(counter.passes(.seconds(5), after: .seconds(4), now: start + .seconds(2)))
+        // Events got through since the last recovery: the next one is the first again.
+        #expect(counter.recover(accepted: 500, now: start + .seconds(3)) == 1)
+        #expect(!counter.passes(.seconds(5), after: .seconds(4), now: start + .seconds(3)))
+        #expect(counter.recover(accepted: 1000, now: start + .seconds(4)) == 1)
+        #expect(counter.recover(accepted: 1000, now: start + .seconds(5)) == 2)
+    }
+
+    /// With the link detached every 500 events, 5,000 events all go through the ten recoveries
+    /// (each at the shortest backoff: ``theRecoveryCountStartsAgainAfterProgress``).
+    @Test func frequentDetachesLoseNothing() async throws {
+        try await withEmulator({ $0.faults.detachLinkEvery = 500 }) { emulator in
+            let producer = try EventHubsProducer(
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: fastRetry())
+            let accepted = Mutex(0)
+            let events = Mutex(distinctEvents(5000).reversed() as [EventHubsEvent])
+            try await producer.send(from: { events.withLock { $0.popLast() } }) { _, result, _ in
+                if (try? result.get()) == .accepted { accepted.withLock { $0 += 1 } }
+            }
+            #expect(accepted.withLock { $0 } == 5000)
+            #expect(Set(bodies(emulator)).count == 5000)
             await producer.close()
         }
     }
