@@ -12,8 +12,9 @@
 ///   effect), so the rate creeps up to the quota and stays just under it;
 /// - no rejection: the limit grows faster with each clean interval in a row (5 %, 10 %, 20 %, … up
 ///   to doubling), so a throttle that was lifted is left behind within seconds;
-/// - the limit no longer holds the dispatcher back (it sends less than ``Settings/limitedShare`` of
-///   it) and nothing was rejected for ``Settings/quietIntervals`` intervals: the limit goes.
+/// - the limit does not hold the dispatcher back (it sends less than ``Settings/limitedShare`` of
+///   it, for example while many profiles wait for a throttled export): the limit stays as it is,
+///   untested; it goes once nothing was rejected for ``Settings/quietIntervals`` intervals.
 ///
 /// A random fraction of rejections under the tolerated one (a hub that sheds some load at any rate)
 /// therefore never lowers the rate; a quota holds it near the quota. Tokens for the limit are a
@@ -37,8 +38,10 @@ struct SendRate {
         var burst: Duration = .milliseconds(200)
         /// The share of the limit below which the dispatcher counts as not held back by it.
         var limitedShare = 0.7
-        /// Clean intervals in a row, not held back, after which the limit goes.
-        var quietIntervals = 4
+        /// Intervals in a row without a rejection after which a limit that does not hold the
+        /// dispatcher back goes (a hub that throttled recently keeps the dispatcher limited while
+        /// demand dips, so that the rate does not burst past the quota when it returns).
+        var quietIntervals = 10
     }
 
     /// How an interval ended, for the dispatcher's log and status.
@@ -59,7 +62,10 @@ struct SendRate {
     private var sent = 0
     private var accepted = 0
     private var rejected = 0
-    private var cleanInRow = 0
+    /// Clean intervals in a row in which the limit held the dispatcher back (the growth's pace).
+    private var growthInRow = 0
+    /// Intervals in a row without a rejection.
+    private var quietInRow = 0
 
     init(_ settings: Settings = Settings()) {
         self.settings = settings
@@ -118,13 +124,11 @@ struct SendRate {
         intervalStart = now
         measuredRate = Double(sent) / seconds
         let outcomes = accepted + rejected
-        guard outcomes > 0 else {
-            cleanInRow = 0
-            return nil
-        }
+        guard outcomes > 0 else { return nil }
+        quietInRow = rejected == 0 ? quietInRow + 1 : 0
         let before = limit
         if rejected >= settings.leastRejections && Double(rejected) > settings.tolerated * Double(outcomes) {
-            cleanInRow = 0
+            growthInRow = 0
             let target = max(settings.minimum, Double(accepted) / seconds * settings.backoff)
             let lowered = min(limit ?? .infinity, target)
             if limit == nil { tokens = 0; refilled = now }
@@ -132,14 +136,15 @@ struct SendRate {
             return .lowered(from: before, to: lowered)
         }
         guard let current = limit else { return nil }
-        cleanInRow = rejected == 0 ? cleanInRow + 1 : 0
         let heldBack = Double(sent) / seconds >= settings.limitedShare * current
         if !heldBack {
-            guard cleanInRow >= settings.quietIntervals else { return nil }
+            guard quietInRow >= settings.quietIntervals else { return nil }
             limit = nil
+            growthInRow = 0
             return .lifted(from: current)
         }
-        let growth = rejected == 0 ? min(1.0, settings.probe * Double(1 << min(cleanInRow - 1, 10))) : settings.probe
+        growthInRow = rejected == 0 ? growthInRow + 1 : 0
+        let growth = rejected == 0 ? min(1.0, settings.probe * Double(1 << min(growthInRow - 1, 10))) : settings.probe
         limit = current * (1 + growth)
         return .raised(from: current, to: limit!)
     }

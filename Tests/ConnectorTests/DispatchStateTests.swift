@@ -257,9 +257,27 @@ import Testing
         var rate = SendRate()
         _ = Self.drive(&rate, from: now, seconds: 1, capacity: 10_000) { sent, _ in sent / 2 }
         #expect(rate.limit != nil)
-        // The hub takes all; the sender can do only 10,000/s: the limit grows past that and goes.
-        _ = Self.drive(&rate, from: now + .seconds(1), seconds: 10, capacity: 10_000) { _, _ in 0 }
+        // The hub takes all; the sender can do only 10,000/s: the limit grows past that and goes
+        // once nothing was rejected for 5 s.
+        _ = Self.drive(&rate, from: now + .seconds(1), seconds: 4, capacity: 10_000) { _, _ in 0 }
+        #expect(rate.limit != nil)
+        _ = Self.drive(&rate, from: now + .seconds(5), seconds: 3, capacity: 10_000) { _, _ in 0 }
         #expect(rate.limit == nil)
+    }
+
+    /// While the limit does not hold the sender back (its profiles wait for throttled exports),
+    /// clean intervals neither grow it nor lift it before the quiet time: demand that comes back
+    /// meets the same limit, not a burst.
+    @Test func anUntestedLimitStaysUntilQuiet() {
+        var rate = SendRate()
+        _ = Self.drive(&rate, from: now, seconds: 1, capacity: 10_000) { sent, _ in sent / 2 }
+        let first = try! #require(rate.limit)
+        // The sender sends a tenth of that, all accepted (the first interval still counts some of
+        // the rejections), then 3 s more: the limit does not move.
+        _ = Self.drive(&rate, from: now + .seconds(1), seconds: 1, capacity: first / 10) { _, _ in 0 }
+        let limit = try! #require(rate.limit)
+        _ = Self.drive(&rate, from: now + .seconds(2), seconds: 3, capacity: first / 10) { _, _ in 0 }
+        #expect(rate.limit == limit)
     }
 
     @Test func aLimitBoundsTheWaves() {
