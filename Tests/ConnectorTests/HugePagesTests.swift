@@ -27,6 +27,8 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer {
+            // The emulator runs until SIGINT or SIGTERM.
+            process.terminate()
             try? input.fileHandleForWriting.close()
             process.waitUntilExit()
         }
