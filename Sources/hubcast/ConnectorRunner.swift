@@ -20,6 +20,9 @@ struct ConnectorFlags: ParsableArguments {
     @Option(help: "Seconds in-flight sends may take to settle on SIGINT/SIGTERM; the rest stays in the outbox.")
     var drainTimeout: Double = 10
 
+    @Option(help: "With --input FILE (not --follow): seconds a destination may stay unreachable before the run gives up (its exports stay in the outbox); 0 never gives up.")
+    var giveUpAfter: Double = 300
+
     @Flag(help: "While a profile's export is in flight, send only the latest of its waiting exports per dataflow.")
     var coalesce = false
 
@@ -30,6 +33,7 @@ struct ConnectorFlags: ParsableArguments {
     func validate() throws {
         // Converting a huge or infinite value to a Duration would trap: bound it first.
         guard drainTimeout.isFinite, (0...86_400).contains(drainTimeout) else { throw ValidationError("--drain-timeout must be 0...86400 seconds") }
+        guard giveUpAfter.isFinite, (0...86_400).contains(giveUpAfter) else { throw ValidationError("--give-up-after must be 0...86400 seconds") }
         var options = ConnectorOptions()
         apply(to: &options)
         do {
@@ -47,6 +51,8 @@ struct ConnectorFlags: ParsableArguments {
         options.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         options.coalesce = coalesce
         options.trustedCAFile = caFile
+        // A finite run gives up on an unreachable hub; a service (no input, or --follow) keeps trying.
+        options.giveUpAfter = giveUpAfter > 0 ? .milliseconds(Int(giveUpAfter * 1000)) : nil
     }
 }
 

@@ -116,6 +116,7 @@ struct Run: AsyncParsableCommand {
         options.batchSize = batch
         options.follow = follow
         connector.apply(to: &options)
+        if follow || input == nil { options.giveUpAfter = nil }
         let logger = makeLogger(logging)
         let running = Connector(configuration: configuration, options: options, logger: logger)
         let report = try await runConnector(running, input: input, logger: logger)
