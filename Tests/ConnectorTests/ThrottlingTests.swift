@@ -1,6 +1,6 @@
 // server-busy: the connector's defaults wait at least 4 s before sending again and use no retry; a
-// hub with a quota gets everything in per-profile order, and full speed once the quota is lifted; a
-// hub whose process is killed and restarted gets everything.
+// hub with a quota gets everything in per-profile order, and full speed once the quota is lifted. (A
+// hub whose process is killed and restarted: scripts/chaos, row kill-emulator, in the test command.)
 
 import AMQP
 import EventHubs
@@ -75,7 +75,7 @@ import Testing
     @Test func liftingTheQuotaLiftsTheSendRateLimit() async throws {
         let fixture = try await Fixture.make { $0.throughputUnits = 1 }
         defer { Task { await fixture.finish() } }
-        let input = try fixture.writeUpdates(40_000, profiles: 4000)
+        let input = try fixture.writeUpdates(15_000, profiles: 1500)
         let connector = try fixture.connector { $0.retry.serverBusyDelay = .milliseconds(500) }
         async let report = connector.run(input: input)
         func limits() -> [Double?] { connector.status.destinations.values.map(\.sendRateLimit) }
@@ -93,54 +93,6 @@ import Testing
         #expect(acknowledgedAtLift < acknowledgedWhenGone)
         #expect(finished.outbox.values.reduce(0, +) == 0)
         #expect(try fixture.delivery().failedExports().isEmpty)
-    }
-
-    /// The hub's process is killed (kill -9) mid-run and started again on the same port and data
-    /// directory: the connector gets through the outage and every export arrives, each profile's
-    /// in order (duplicates only from deliveries in doubt at the kill).
-    @Test func aKilledAndRestartedHubProcessGetsEverything() async throws {
-        let binary = try #require(CrashTests.hubcast, "build the package first: the test runs the hubcast executable")
-        let fixture = try await Fixture.make(fixedPort: true)
-        defer { Task { await fixture.finish() } }
-        let port = fixture.emulator.port
-        await fixture.emulator.stop()
-        let data = fixture.folder + "/hub-data"
-        let arguments = ["emulator", "--port", "\(port)", "--hub", "alpha:2", "--hub", "beta:4", "--data", data,
-                         "--fault-settlement-delay-ms", "20"]
-        var hub = try EmulatorProcess(binary, arguments)
-        let input = try fixture.writeUpdates(6000, profiles: 600)
-        let expected = try Fixture.expected(fixture.dryRun(input))
-        let connector = try fixture.connector {
-            $0.window = 200
-            $0.retry.maxDelay = .milliseconds(300)
-        }
-        async let report = connector.run(input: input)
-        func acknowledged() -> Int { connector.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged } }
-        try await waitUntil("1,000 exports are acknowledged", stopping: connector) { acknowledged() >= 1000 }
-        hub.kill()
-        #expect(acknowledged() < expected.count)
-        hub = try EmulatorProcess(binary, arguments)
-        let finished = try await report
-        hub.stop()
-        #expect(finished.outbox.values.reduce(0, +) == 0)
-        #expect(try fixture.delivery().failedExports().isEmpty)
-
-        // What the hub kept, read back from its data directory.
-        var settings = EmulatorConfiguration()
-        settings.hubs = ["alpha": 2, "beta": 4]
-        settings.dataDirectory = data
-        var quiet = Logger(label: "test.emulator")
-        quiet.logLevel = .critical
-        let kept = try await HubcastEmulator.start(settings, logger: quiet)
-        defer { Task { await kept.stop() } }
-        let received = tally(["alpha", "beta"].flatMap { name in
-            kept.events(hub: name).joined().map { "\(name)|\($0.partitionKey ?? "")|" + String(decoding: $0.message.bodyBytes ?? [], as: UTF8.self) }
-        })
-        for (event, _) in tally(expected) { #expect(received[event] != nil, "lost: \(event.prefix(80))") }
-        let duplicates = received.values.reduce(0, +) - expected.count
-        #expect(duplicates >= 0 && duplicates <= 400)
-        try expectScoresInOrder(kept.events(hub: "beta").map { $0.map { ($0.partitionKey, $0.message.bodyBytes ?? []) } },
-                                profiles: 600, each: 10)
     }
 }
 
@@ -164,38 +116,5 @@ func expectScoresInOrder(_ partitions: [[(key: String?, body: [UInt8])]], profil
     for (key, values) in scores {
         #expect(values == values.sorted(), "out of order for \(key)")
         #expect(Set(values).count == each, "missing events for \(key)")
-    }
-}
-
-/// `hubcast emulator` as a child process, started and listening.
-struct EmulatorProcess {
-    let process = Process()
-
-    init(_ binary: String, _ arguments: [String]) throws {
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Its first line says it listens (or it exited: then the read ends empty).
-        var line: [UInt8] = []
-        while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != UInt8(ascii: "\n") { line.append(byte) }
-        guard String(decoding: line, as: UTF8.self).contains("listening") else {
-            process.terminate()
-            throw WaitFailed(what: "the emulator process to listen (it said: \(String(decoding: line, as: UTF8.self)))")
-        }
-    }
-
-    /// kill -9, and waits for it to be gone.
-    func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    /// SIGTERM, and waits for it to stop.
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
     }
 }
