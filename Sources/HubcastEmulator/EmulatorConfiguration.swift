@@ -59,6 +59,9 @@ public struct EmulatorConfiguration: Sendable {
     /// `com.microsoft:server-busy` and not stored (a batch counts as its events and its bytes). At
     /// least 1; ``HubcastEmulator/throughputUnits`` changes it while the emulator runs. Default: nil.
     public var throughputUnits: Int?
+    /// Events per second one throughput unit allows: 1,000 at the service. Tests lower it so that
+    /// a quota is reached however slowly the machine lets a client send. At least 1. Default: 1000.
+    public var eventsPerThroughputUnit = 1000
     /// A directory (created if missing) whose `events.log` keeps every event the emulator stores:
     /// each delivery is written there before it is accepted, so accepted events survive the process
     /// being killed (not a power loss: nothing is synced to disk), and an emulator started on the

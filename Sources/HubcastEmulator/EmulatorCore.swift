@@ -79,7 +79,9 @@ final class EmulatorCore: AMQPServerHandler {
         var state = State(store: store ?? EmulatorStore(configuration: configuration))
         state.random = configuration.faults.seed
         state.faults = configuration.faults
-        state.quota = configuration.throughputUnits.map { IngressQuota(throughputUnits: $0, now: .now) }
+        state.quota = configuration.throughputUnits.map {
+            IngressQuota(throughputUnits: $0, eventsPerUnit: configuration.eventsPerThroughputUnit, now: .now)
+        }
         state.dataLog = dataLog
         self.state = Mutex(state)
     }

@@ -45,6 +45,9 @@ public final class HubcastEmulator: Sendable {
         if let units = configuration.throughputUnits, units < 1 {
             throw EmulatorError(.invalidConfiguration, "throughputUnits must be at least 1; got \(units)")
         }
+        if configuration.eventsPerThroughputUnit < 1 {
+            throw EmulatorError(.invalidConfiguration, "eventsPerThroughputUnit must be at least 1; got \(configuration.eventsPerThroughputUnit)")
+        }
         var store = EmulatorStore(configuration: configuration)
         let dataLog = try configuration.dataDirectory.map { try EmulatorDataLog.open(directory: $0, store: &store, logger: logger) }
         let core = EmulatorCore(configuration: configuration, logger: logger, store: store, dataLog: dataLog)
@@ -101,9 +104,10 @@ public final class HubcastEmulator: Sendable {
         set {
             precondition((newValue ?? 1) >= 1, "throughputUnits must be at least 1")
             let now = ContinuousClock.now
+            let eventsPerUnit = self.core.configuration.eventsPerThroughputUnit
             self.core.state.withLock { state in
                 guard state.quota?.throughputUnits != newValue else { return }
-                state.quota = newValue.map { IngressQuota(throughputUnits: $0, now: now) }
+                state.quota = newValue.map { IngressQuota(throughputUnits: $0, eventsPerUnit: eventsPerUnit, now: now) }
             }
         }
     }

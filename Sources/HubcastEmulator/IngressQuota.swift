@@ -8,12 +8,14 @@
 /// (so a quiet namespace may burst for one second) and refilled continuously from the times the
 /// caller passes in. A value with no clock of its own, so that tests can feed it explicit times.
 struct IngressQuota: Sendable, Equatable {
-    /// Events per second one throughput unit allows.
-    static let eventsPerUnit = 1000.0
+    /// Events per second one throughput unit allows at the service.
+    static let serviceEventsPerUnit = 1000
     /// Bytes per second one throughput unit allows (1 MiB).
     static let bytesPerUnit = 1_048_576.0
 
     let throughputUnits: Int
+    /// Events per second one unit allows here (``EmulatorConfiguration/eventsPerThroughputUnit``).
+    let eventsPerUnit: Double
     /// Events that may arrive now. Below zero after a delivery larger than a whole bucket (see
     /// ``admit(events:bytes:at:)``).
     private(set) var events: Double
@@ -22,14 +24,17 @@ struct IngressQuota: Sendable, Equatable {
     /// When the buckets were last refilled.
     private var refilled: ContinuousClock.Instant
 
-    var eventCapacity: Double { Double(self.throughputUnits) * Self.eventsPerUnit }
+    var eventCapacity: Double { Double(self.throughputUnits) * self.eventsPerUnit }
     var byteCapacity: Double { Double(self.throughputUnits) * Self.bytesPerUnit }
 
-    /// A quota of `throughputUnits` (at least 1) whose buckets are full at `now`.
-    init(throughputUnits: Int, now: ContinuousClock.Instant) {
+    /// A quota of `throughputUnits` (at least 1) of `eventsPerUnit` events per second each (at
+    /// least 1), whose buckets are full at `now`.
+    init(throughputUnits: Int, eventsPerUnit: Int = Self.serviceEventsPerUnit, now: ContinuousClock.Instant) {
         precondition(throughputUnits >= 1, "a quota needs at least one throughput unit")
+        precondition(eventsPerUnit >= 1, "a throughput unit allows at least one event per second")
         self.throughputUnits = throughputUnits
-        self.events = Double(throughputUnits) * Self.eventsPerUnit
+        self.eventsPerUnit = Double(eventsPerUnit)
+        self.events = Double(throughputUnits) * Double(eventsPerUnit)
         self.bytes = Double(throughputUnits) * Self.bytesPerUnit
         self.refilled = now
     }

@@ -7,19 +7,10 @@ import Testing
 
 @Suite struct CommandTests {
     /// Runs the `hubcast` executable; returns its exit status and what it printed on stdout and stderr.
-    static func hubcast(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    static func hubcast(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
         let binary = try #require(CrashTests.hubcast, "build the package first: the test runs the hubcast executable")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        let complained = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: printed, as: UTF8.self), String(decoding: complained, as: UTF8.self))
+        let outcome = try await runChild(binary, arguments)
+        return (outcome.status, outcome.output, outcome.errors)
     }
 
     @Test func runThenStatusThenFailedRedrive() async throws {
@@ -28,17 +19,17 @@ import Testing
         let input = try fixture.writeUpdates(200, profiles: 50)
         let config = fixture.configurationFile
 
-        let run = try Self.hubcast(["run", "--config", config, "--input", input])
+        let run = try await Self.hubcast(["run", "--config", config, "--input", input])
         #expect(run.status == 0)
         #expect(run.errors.contains("updates read 200, applied 200, rejected 0"))
         #expect(run.errors.contains("exports failed; see `hubcast failed list --config"))
         #expect(!run.errors.contains("SAS_KEY_VALUE"))
 
-        let status = try Self.hubcast(["status", "--config", config])
+        let status = try await Self.hubcast(["status", "--config", config])
         #expect(status.status == 0)
         #expect(status.output.contains("connector: not running"))
         #expect(status.output.contains(", stopped)"), "the last state, in words")
-        let snapshot = try Self.hubcast(["status", "--json", "--config", config]).output
+        let snapshot = try await Self.hubcast(["status", "--json", "--config", config]).output
         let decoded = try JSONDecoder().decode(ConnectorStatus.self, from: Data(snapshot.utf8))
         #expect(decoded.state == .stopped)
         #expect(snapshot.replacingOccurrences(of: " ", with: "").contains(#""state":"stopped""#), "stored as a plain string")
@@ -46,20 +37,20 @@ import Testing
         #expect(status.output.contains("active-flow"))
 
         let rejected = fixture.emulator.faultCounts.rejected
-        let list = try Self.hubcast(["failed", "list", "--config", config])
+        let list = try await Self.hubcast(["failed", "list", "--config", config])
         #expect(list.output.split(separator: "\n").count == rejected + 1)  // a header, then one line each
         #expect(list.output.contains("amqp:link:message-size-exceeded"))
-        let show = try Self.hubcast(["failed", "show", "1", "--config", config])
+        let show = try await Self.hubcast(["failed", "show", "1", "--config", config])
         #expect(show.output.contains("payload:"))
-        #expect(try Self.hubcast(["failed", "show", "999999", "--config", config]).errors.contains("no failed export has id 999999"))
-        #expect(try Self.hubcast(["failed", "redrive", "--config", config]).errors.contains("name the ids, or pass --all"))
+        #expect(try await Self.hubcast(["failed", "show", "999999", "--config", config]).errors.contains("no failed export has id 999999"))
+        #expect(try await Self.hubcast(["failed", "redrive", "--config", config]).errors.contains("name the ids, or pass --all"))
 
         fixture.emulator.faults = .init()
-        let redrive = try Self.hubcast(["failed", "redrive", "--all", "--config", config])
+        let redrive = try await Self.hubcast(["failed", "redrive", "--all", "--config", config])
         #expect(redrive.output.contains("moved \(rejected) failed exports back into the outbox"))
-        let again = try Self.hubcast(["run", "--config", config, "--input", input])
+        let again = try await Self.hubcast(["run", "--config", config, "--input", input])
         #expect(again.status == 0)
-        #expect(try Self.hubcast(["failed", "list", "--config", config]).output.contains("no failed exports"))
+        #expect(try await Self.hubcast(["failed", "list", "--config", config]).output.contains("no failed exports"))
         let expected = try Fixture.expected(fixture.dryRun(input))
         #expect(tally(fixture.receivedEvents()) == tally(expected))
     }
@@ -68,12 +59,12 @@ import Testing
         let fixture = try await Fixture.make()
         defer { Task { await fixture.finish() } }
         let config = fixture.configurationFile
-        let missing = try Self.hubcast(["run", "--config", config, "--input", fixture.folder + "/nope.jsonl"])
+        let missing = try await Self.hubcast(["run", "--config", config, "--input", fixture.folder + "/nope.jsonl"])
         #expect(missing.status != 0)
         #expect(missing.errors.contains("cannot open the input file"))
-        let memory = try Self.hubcast(["run", "--config", config, "--memory"])
+        let memory = try await Self.hubcast(["run", "--config", config, "--memory"])
         #expect(memory.errors.contains("--memory works only with --dry-run"))
-        let status = try Self.hubcast(["status", "--config", config])
+        let status = try await Self.hubcast(["status", "--config", config])
         #expect(status.errors.contains("no store at"))
     }
 }

@@ -110,10 +110,13 @@ struct Fixture {
 
     /// Writes `count` updates for `profiles` profiles (round robin): each sets `score` to its line
     /// index (so every update of a member is an export) and a tier that cycles through gold, silver
-    /// and bronze every few updates of a profile.
-    func writeUpdates(_ count: Int, profiles: Int, name: String = "updates.jsonl") throws -> String {
+    /// and bronze every few updates of a profile. With `first` and `appending`, continues a file
+    /// written before (its last line was `first - 1`).
+    @discardableResult
+    func writeUpdates(_ count: Int, profiles: Int, from first: Int = 0, name: String = "updates.jsonl",
+                      appending: Bool = false) throws -> String {
         var text = ""
-        for index in 0..<count {
+        for index in first..<(first + count) {
             let profile = index % profiles
             let round = index / profiles
             let tier = ["gold", "silver", "bronze"][(round / 3) % 3]
@@ -123,7 +126,13 @@ struct Fixture {
                 + #""attributes":{"tier":"\#(tier)","score":\#(index),"name":"n\#(profile)"}}"# + "\n"
         }
         let path = folder + "/" + name
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        if appending, let file = FileHandle(forWritingAtPath: path) {
+            defer { try? file.close() }
+            try file.seekToEnd()
+            try file.write(contentsOf: Data(text.utf8))
+        } else {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
         return path
     }
 

@@ -60,6 +60,15 @@ import Testing
         #expect(self.admitted(&bytes, 4, bytes: 1_048_576, at: self.t0) == 3)
     }
 
+    /// A unit scaled down (as tests do, to reach a quota at any speed) limits events to its size
+    /// per second; bytes keep the service's 1 MiB per unit.
+    @Test func scaledUnitsLimitEventsToTheirSize() {
+        var quota = IngressQuota(throughputUnits: 2, eventsPerUnit: 100, now: self.t0)
+        #expect(self.admitted(&quota, 250, at: self.t0) == 200)
+        #expect(self.admitted(&quota, 100, at: self.t0 + .milliseconds(100)) == 20)
+        #expect(quota.byteCapacity == 2 * 1_048_576)
+    }
+
     /// A batch of more events than a second allows passes when the bucket is full and leaves it in
     /// debt: the rate over time stays within the quota.
     @Test func batchLargerThanTheBucketRunsIntoDebt() {
@@ -197,12 +206,14 @@ import Testing
         }
     }
 
-    /// A quota below one unit is refused at start.
-    @Test func zeroThroughputUnitsIsAnError() async throws {
+    /// A quota below one unit, or a unit of no events, is refused at start, naming the setting.
+    @Test(arguments: [(0, 1000, "throughputUnits"), (1, 0, "eventsPerThroughputUnit")])
+    func aQuotaOfNothingIsAnError(units: Int, events: Int, named: String) async throws {
         var configuration = EmulatorConfiguration()
-        configuration.throughputUnits = 0
+        configuration.throughputUnits = units
+        configuration.eventsPerThroughputUnit = events
         await #expect { _ = try await HubcastEmulator.start(configuration) } throws: { error in
-            (error as? EmulatorError)?.code == .invalidConfiguration
+            (error as? EmulatorError)?.code == .invalidConfiguration && "\(error)".contains(named)
         }
     }
 }

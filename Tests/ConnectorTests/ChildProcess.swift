@@ -1,0 +1,57 @@
+// Child processes for tests that run the `hubcast` executable, without holding a thread of Swift's
+// cooperative pool while the child runs: the pool has one thread per core, and a test blocked in
+// read(2) or waitpid(2) there stalls every other test's tasks (connectors, emulators, watchdogs).
+
+import Foundation
+
+/// How a child process ended and what it printed.
+struct ChildOutcome: Sendable {
+    var status: Int32
+    var reason: Process.TerminationReason
+    var output: String
+    var errors: String
+}
+
+/// Runs `executable` with `arguments` (`environment` replaces the inherited one if given; `input`
+/// is written to its stdin, else stdin is empty) and returns once it exited and both of its
+/// outputs are read to the end. The reading and waiting happen on Dispatch threads.
+func runChild(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+              input: Data? = nil) async throws -> ChildOutcome {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let output = Pipe(), errors = Pipe(), stdin = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    let collected = Collected()
+    let done = DispatchGroup()
+    done.enter()
+    process.terminationHandler = { _ in done.leave() }
+    do {
+        try process.run()
+    } catch {
+        done.leave()
+        throw error
+    }
+    DispatchQueue.global().async(group: done) { collected.output = output.fileHandleForReading.readDataToEndOfFile() }
+    DispatchQueue.global().async(group: done) { collected.errors = errors.fileHandleForReading.readDataToEndOfFile() }
+    if let input {
+        DispatchQueue.global().async(group: done) {
+            try? stdin.fileHandleForWriting.write(contentsOf: input)
+            try? stdin.fileHandleForWriting.close()
+        }
+    }
+    await withCheckedContinuation { continuation in done.notify(queue: .global()) { continuation.resume() } }
+    return ChildOutcome(status: process.terminationStatus, reason: process.terminationReason,
+                        output: String(decoding: collected.output, as: UTF8.self),
+                        errors: String(decoding: collected.errors, as: UTF8.self))
+}
+
+/// What the reading threads collected; each field is written by one thread before it leaves the
+/// group and read only after the group is done.
+private final class Collected: @unchecked Sendable {
+    var output = Data()
+    var errors = Data()
+}
