@@ -111,6 +111,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Seeded randomness and mutations shared by the test targets' fuzz suites.
+        .target(
+            name: "FuzzSupport",
+            path: "Tests/FuzzSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AMQPTests",
             dependencies: ["AMQP"],
@@ -118,7 +124,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventHubsTests",
-            dependencies: ["EventHubs", "HubcastEmulator", "AMQP"],
+            dependencies: ["EventHubs", "HubcastEmulator", "AMQP", "FuzzSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -131,6 +137,7 @@ let package = Package(
             name: "ProfileExportTests",
             dependencies: [
                 "ProfileExport",
+                "FuzzSupport",
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,5 +1,6 @@
-// Hubcast — Event Hubs connection strings (spec §1).
+// Hubcast — Event Hubs connection strings.
 
+import AMQP
 import Foundation
 
 /// Where an Event Hub is and how to authenticate to it, read from a connection string or from the
@@ -27,29 +28,51 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
     /// `UseDevelopmentEmulator=true`: plain AMQP (no TLS) to the endpoint, port 5672 by default.
     public var useDevelopmentEmulator: Bool
 
+    /// The fields a connection string may have: the service's fixed set. Any other name is an
+    /// error, so that a misspelled `SharedAcessKey=` is named as such instead of surfacing as a
+    /// missing key.
+    public static let fieldNames = [
+        "Endpoint", "SharedAccessKeyName", "SharedAccessKey", "SharedAccessSignature", "EntityPath", "UseDevelopmentEmulator",
+        "TransportType",
+    ]
+
     /// Parses a connection string.
     ///
-    /// Rules (spec §1): segments split on `;` (empty ones skipped), each on its first `=`; keys are
-    /// case-insensitive and trimmed; unknown keys are ignored; an empty value is an error; either
-    /// `SharedAccessKeyName` and `SharedAccessKey`, or `SharedAccessSignature`, not both;
-    /// `eventHub`, when given, must match any `EntityPath`. Errors name the problem and never echo a
-    /// key or signature.
+    /// Rules: segments split on `;` (empty ones skipped), each on its first `=`; names are
+    /// case-insensitive and trimmed, and must be one of ``fieldNames``; an empty value is an error;
+    /// either `SharedAccessKeyName` and `SharedAccessKey`, or `SharedAccessSignature`, not both;
+    /// `eventHub`, when given, must match any `EntityPath`; `UseDevelopmentEmulator` is `true` or
+    /// `false` (any case); `TransportType` is `Amqp` (Hubcast has no WebSockets transport). Errors
+    /// name the problem and the field, never a value that may hold a key or signature (what they
+    /// quote goes through ``AMQPRedaction``).
     public init(parsing text: String, eventHub: String? = nil) throws {
         var fields: [String: String] = [:]
+        let known = Dictionary(uniqueKeysWithValues: Self.fieldNames.map { ($0.lowercased(), $0) })
+        var number = 0
         for segment in text.split(separator: ";", omittingEmptySubsequences: true) {
             let part = segment.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !part.isEmpty else { continue }
+            number += 1
+            // Never quoted: a segment without '=' may be a key pasted alone.
             guard let equals = part.firstIndex(of: "=") else {
-                throw Self.invalid("segment \"\(Self.safe(part))\" has no '='")
+                throw Self.invalid("segment \(number) has no '=' (a connection string is Name=value fields separated by ';')")
             }
-            let key = part[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            let name = part[..<equals].trimmingCharacters(in: .whitespaces)
+            let key = name.lowercased()
             let value = part[part.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            guard !value.isEmpty else { throw Self.invalid("\(part[..<equals]) has an empty value") }
-            guard fields[key] == nil else { throw Self.invalid("\(part[..<equals]) is given twice") }
+            guard let canonical = known[key] else {
+                if key == "hostname" {
+                    throw Self.invalid("this looks like an IoT Hub connection string (HostName=…); use the Event Hubs-compatible endpoint")
+                }
+                throw Self.invalid("unknown field \(Self.quotedName(name)) (the fields are \(Self.fieldNames.joined(separator: ", ")))")
+            }
+            guard !value.isEmpty else { throw Self.invalid("\(canonical) has an empty value") }
+            guard fields[key] == nil else { throw Self.invalid("\(canonical) is given twice") }
+            // A token's value has a space of its own (`SharedAccessSignature sr=…`).
+            if canonical != "SharedAccessSignature", let swallowed = Self.swallowedField(in: value) {
+                throw Self.invalid("the value of \(canonical) has '\(swallowed)=' after a space: separate the fields with ';'")
+            }
             fields[key] = value
-        }
-        if fields["hostname"] != nil && fields["endpoint"] == nil {
-            throw Self.invalid("this looks like an IoT Hub connection string (HostName=…); use the Event Hubs-compatible endpoint")
         }
         guard let endpoint = fields["endpoint"] else { throw Self.invalid("Endpoint is missing") }
         let (host, port) = try Self.parseEndpoint(endpoint)
@@ -79,7 +102,19 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
             throw Self.invalid("EntityPath \"\(entityPath)\" differs from the event hub \"\(eventHub)\" given separately")
         }
         self.eventHub = eventHub ?? entityPath
-        self.useDevelopmentEmulator = fields["usedevelopmentemulator"]?.lowercased() == "true"
+        switch fields["usedevelopmentemulator"]?.lowercased() {
+        case nil, "false": self.useDevelopmentEmulator = false
+        case "true": self.useDevelopmentEmulator = true
+        case let other?:
+            throw Self.invalid("UseDevelopmentEmulator must be true or false, not \(Self.quotedValue(other))")
+        }
+        switch fields["transporttype"]?.lowercased() {
+        case nil, "amqp": break
+        case "amqpwebsockets":
+            throw Self.invalid("TransportType AmqpWebSockets is not supported: Hubcast connects over AMQP on TCP (TransportType=Amqp)")
+        case let other?:
+            throw Self.invalid("TransportType must be Amqp or AmqpWebSockets, not \(Self.quotedValue(other))")
+        }
     }
 
     /// Builds the connection from the separate fields of the product pages: namespace (a name such as
@@ -129,7 +164,7 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
     private static func parseEndpoint(_ endpoint: String) throws -> (String, Int?) {
         let withScheme = endpoint.contains("://") ? endpoint : "sb://\(endpoint)"
         guard let url = URLComponents(string: withScheme), let host = url.host, !host.isEmpty else {
-            throw Self.invalid("Endpoint \"\(endpoint)\" is not a URL with a host, such as sb://<namespace>.servicebus.windows.net/")
+            throw Self.invalid("Endpoint \(Self.quotedValue(endpoint)) is not a URL with a host, such as sb://<namespace>.servicebus.windows.net/")
         }
         if let port = url.port, !(1...65535).contains(port) {
             throw Self.invalid("Endpoint port \(port) is not between 1 and 65535")
@@ -141,8 +176,29 @@ public struct EventHubsConnectionString: Sendable, Hashable, CustomStringConvert
         EventHubsError(.invalidConnectionString, message)
     }
 
-    /// A segment for an error message, with any value after '=' hidden (it may be a key).
-    private static func safe(_ segment: String) -> String {
-        segment.count > 40 ? String(segment.prefix(12)) + "…" : segment
+    /// The first field name written after a space inside a value (`Endpoint=sb://ns SharedAccessKey=…`
+    /// is two fields run together), or nil.
+    private static func swallowedField(in value: String) -> String? {
+        let words = value.split(whereSeparator: \.isWhitespace).dropFirst()
+        for word in words {
+            guard let equals = word.firstIndex(of: "="), equals > word.startIndex else { continue }
+            let name = String(word[..<equals])
+            if let field = Self.fieldNames.first(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) { return field }
+            if name.count <= 40, name.allSatisfy({ $0.isASCII && $0.isLetter }) { return name }
+        }
+        return nil
+    }
+
+    /// A field name for an error: as written when it looks like a name (letters, at most 40),
+    /// else not at all (it may be a piece of a key).
+    private static func quotedName(_ name: String) -> String {
+        let looksLikeName = !name.isEmpty && name.count <= 40 && name.allSatisfy { $0.isASCII && $0.isLetter }
+        return looksLikeName ? name : "(a name that is not letters)"
+    }
+
+    /// A value for an error: redacted, and cut short.
+    private static func quotedValue(_ value: String) -> String {
+        let redacted = AMQPRedaction.redact(value)
+        return "\"" + (redacted.count > 80 ? String(redacted.prefix(80)) + "…" : redacted) + "\""
     }
 }

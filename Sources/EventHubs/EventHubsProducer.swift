@@ -78,6 +78,25 @@ public actor EventHubsProducer {
         self.logger = logger
     }
 
+    /// Opens the connection, puts the token and attaches the sender link to the hub (or to
+    /// `partition`) now, sending nothing: to check that a destination is usable, or to pay the
+    /// set-up before the first event. A lost or refused connection is tried again with the retry
+    /// policy's backoff until its deadline; a refusal (credentials, unknown hub) throws at once.
+    public func attach(partition: String? = nil) async throws {
+        let target = self.target(partition)
+        let deadline = ContinuousClock.now + self.options.retry.deadline
+        var attempt = 0
+        while true {
+            do {
+                _ = try await self.sender(target)
+                return
+            } catch where EventHubsRetryPolicy.isTransient(error) && ContinuousClock.now < deadline {
+                attempt += 1
+                try await Task.sleep(for: min(self.options.retry.backoff(attempt: attempt), deadline - ContinuousClock.now))
+            }
+        }
+    }
+
     /// Sends one event and returns its final outcome, after retries (see ``EventHubsRetryPolicy``):
     /// `accepted`, or the last `rejected` outcome with the service's condition. `partition` sends to
     /// `hub/Partitions/<partition>` instead of the hub. Throws when retrying cannot help (unknown hub,

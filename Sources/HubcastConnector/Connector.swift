@@ -69,7 +69,7 @@ public final class Connector: Sendable {
         // The input is opened first: one that cannot be read changes nothing in the store.
         let reader: LineReader?
         do {
-            reader = try input.map { path throws(ProfileExportError) in try LineReader(path: path) }
+            reader = try input.map { path throws(ProfileExportError) in try LineReader(path: path, maxLineBytes: options.maxLineBytes) }
         } catch {
             throw ConnectorError(.input, "\(error)")
         }

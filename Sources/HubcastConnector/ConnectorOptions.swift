@@ -1,6 +1,7 @@
 // Hubcast — settings of the connector.
 
 public import EventHubs
+import ProfileExport
 
 /// How the connector runs. The defaults suit a high-volume deployment; tests lower them.
 public struct ConnectorOptions: Sendable {
@@ -22,6 +23,12 @@ public struct ConnectorOptions: Sendable {
     /// While a profile's export is in flight, keep only the latest of its waiting exports per
     /// dataflow (the others are counted as skipped). Default: false (every export is sent).
     public var coalesce = false
+    /// The longest input line accepted, in bytes; a longer one is rejected (into `rejects.jsonl`,
+    /// with its first bytes) without being held whole. Default: 1 MiB.
+    public var maxLineBytes = LineReader.standardMaxLineBytes
+    /// The size past which `rejects.jsonl` is renamed `rejects.1.jsonl` (replacing the previous
+    /// one) and started again. Default: 64 MiB.
+    public var maxRejectsBytes = RejectsFile.standardMaxBytes
     /// Keep reading a growing input file, and keep running once everything is settled, until stopped.
     /// Default: false.
     public var follow = false
@@ -64,5 +71,7 @@ public struct ConnectorOptions: Sendable {
         try check(drainTimeout >= .zero && drainTimeout <= .seconds(86_400), "drainTimeout must be 0...86400 seconds")
         try check(statusInterval > .zero, "statusInterval must be above 0")
         try check(giveUpAfter.map { $0 > .zero } ?? true, "giveUpAfter must be above 0")
+        try check((1...(1 << 30)).contains(maxLineBytes), "maxLineBytes must be 1...1073741824, not \(maxLineBytes)")
+        try check((1024...(1 << 40)).contains(maxRejectsBytes), "maxRejectsBytes must be 1024...1099511627776, not \(maxRejectsBytes)")
     }
 }

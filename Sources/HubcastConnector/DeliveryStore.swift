@@ -70,9 +70,15 @@ public struct DeliveryCounters: Sendable, Hashable, Codable {
 public final class DeliveryStore: Sendable {
     let queue: DatabaseQueue
 
-    /// Uses the tables in `store`'s file, creating them when needed.
+    /// Uses the tables in `store`'s file, creating them when needed. On a store opened read-only
+    /// (``SQLiteProfileStore/isReadOnly``) nothing is written: tables no connector made yet (a store
+    /// only dry runs or `explain` used) read as empty.
     public init(store: SQLiteProfileStore) throws(ConnectorError) {
         self.queue = store.databaseQueue
+        if store.isReadOnly {
+            try Self.attempt("cannot read the connector's tables") { try Self.standInForMissingTables(self.queue) }
+            return
+        }
         try Self.attempt("cannot create the connector's tables") {
             try self.queue.write { db in
                 // AUTOINCREMENT: a sequence number is never reused, so a dispatcher reading on
@@ -97,6 +103,23 @@ public final class DeliveryStore: Sendable {
                 if try !db.columns(in: "outbox").contains(where: { $0.name == "redriven" }) {
                     try db.execute(sql: "ALTER TABLE outbox ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0")
                 }
+            }
+        }
+    }
+
+    /// On a read-only connection: an empty TEMP table (the connection's own, in memory) for each
+    /// connector table the file lacks, so that reading it finds no rows instead of failing.
+    private static func standInForMissingTables(_ queue: DatabaseQueue) throws {
+        try queue.inDatabase { db in
+            let present = Set(try String.fetchAll(db, sql: "SELECT name FROM main.sqlite_master WHERE type = 'table'"))
+            let tables = [
+                "outbox": "seq INTEGER PRIMARY KEY, dataflow TEXT, destination TEXT, partition_key TEXT, profile_key INTEGER, triggers TEXT, payload BLOB, enqueued REAL, redriven INTEGER",
+                "failed_exports": "id INTEGER PRIMARY KEY, dataflow TEXT, destination TEXT, partition_key TEXT, profile_key INTEGER, triggers TEXT, payload BLOB, enqueued REAL, attempts INTEGER, condition TEXT, reason TEXT, failed_at REAL",
+                "delivery_counters": "dataflow TEXT PRIMARY KEY, exported INTEGER, acknowledged INTEGER, retried INTEGER, failed INTEGER, skipped INTEGER",
+                "connector_status": "name TEXT PRIMARY KEY, value TEXT",
+            ]
+            for (name, columns) in tables where !present.contains(name) {
+                try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS \(name) (\(columns))")
             }
         }
     }
@@ -298,6 +321,15 @@ public final class DeliveryStore: Sendable {
                 try Row.fetchAll(db, sql: """
                     SELECT * FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id LIMIT ?2
                     """, arguments: [dataflow, limit]).map(Self.failedExport)
+            }
+        }
+    }
+
+    /// How many failed exports there are, optionally of one dataflow only.
+    public func failedCount(dataflow: String? = nil) throws(ConnectorError) -> Int {
+        try Self.attempt("cannot read the failed exports") {
+            try queue.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1", arguments: [dataflow]) ?? 0
             }
         }
     }

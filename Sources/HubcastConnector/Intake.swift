@@ -63,9 +63,9 @@ final class Intake: @unchecked Sendable {
             var stream: ExportStream?
             if let opened = reader {
                 opened.waitsForLineEnd = options.follow && opened.isRegularFile
-                let rejects = try RejectsFile(path: URL(fileURLWithPath: engine.configuration.store).appendingPathComponent("rejects.jsonl").path)
-                // Keyed by the file's identity too: a new file at the same path starts from its first line.
-                let checkpoint = opened.fileIdentity.map { "input." + URL(fileURLWithPath: opened.source).standardizedFileURL.path + "#" + $0 }
+                let rejects = try RejectsFile(path: URL(fileURLWithPath: engine.configuration.store).appendingPathComponent("rejects.jsonl").path,
+                                              maxBytes: options.maxRejectsBytes)
+                let checkpoint = opened.checkpointName
                 let store = self.store, delivery = self.delivery
                 stream = ExportStream(
                     engine: engine, reader: opened, batchSize: options.batchSize, rejects: rejects, checkpoint: checkpoint,
@@ -144,7 +144,7 @@ final class Intake: @unchecked Sendable {
         }
         uploads = reports
         for report in reports {
-            logger.notice("upload \(report.audienceId): \(report.identities) identities, \(report.joined) joined, \(report.stayed) stayed, \(report.left) left, \(report.rejected.count) bad lines")
+            logger.notice("\(report.summary)")
         }
         committed(items)
     }

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HubcastConnector
 import Logging
+import ProfileExport
 import UnixSignals
 
 /// The options of `hubcast run` (and `hubcast demo`) that tune the connector.
@@ -58,7 +59,7 @@ struct ConnectorFlags: ParsableArguments {
 
 /// Runs `connector` until it is done, or until SIGINT/SIGTERM stops it gracefully (a second signal
 /// exits at once; everything committed is in the store either way). Shows progress on stderr when
-/// it is a terminal.
+/// it is a terminal; log lines clear it first (``StandardError``).
 func runConnector(_ connector: Connector, input: String?, logger: Logger, progress: Bool = true) async throws -> ConnectorReport {
     let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
     let watcher = Task {
@@ -72,18 +73,64 @@ func runConnector(_ connector: Connector, input: String?, logger: Logger, progre
     }
     let display = progress && isatty(2) != 0 ? Task {
         while !Task.isCancelled {
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + progressLine(connector.status)).utf8))
+            StandardError.showProgress(progressLine(connector.status))
             try? await Task.sleep(for: .milliseconds(500))
         }
     } : nil
     defer {
         watcher.cancel()
         display?.cancel()
+        StandardError.clearProgress()
     }
-    let report = try await connector.run(input: input)
-    display?.cancel()
-    if display != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    return report
+    return try await connector.run(input: input)
+}
+
+/// How `hubcast run` ends: its exit status, so that a script or systemd can tell a run that
+/// delivered everything from one that did not. The numbers follow BSD's sysexits.h where one fits.
+struct RunExit: Equatable, CustomStringConvertible {
+    let code: Int32
+    let meaning: String
+
+    /// Every export of the run was acknowledged (and the input consumed).
+    static let success = RunExit(code: 0, meaning: "every export acknowledged (and the input consumed)")
+    /// Anything else that stopped the run: the store, the input, a write error (the message says).
+    static let failure = RunExit(code: 1, meaning: "an error stopped the run (store, input, full disk: see the message)")
+    /// A bad command line or configuration file (ArgumentParser's own exit status for bad usage).
+    static let usage = RunExit(code: 64, meaning: "bad command line, configuration or upload file (EX_USAGE)")
+    /// Some exports were refused for good and moved to the failed-exports store.
+    static let exportsFailed = RunExit(code: 65, meaning: "some exports failed: see `hubcast failed list` (EX_DATAERR)")
+    /// A destination cannot be used: refused credentials, an unknown hub, unreachable past the deadline.
+    static let destinationUnavailable = RunExit(
+        code: 69, meaning: "a destination is unusable: credentials refused, unknown hub, unreachable")
+    /// Stopped (a signal) before everything was delivered: the outbox still holds exports.
+    static let workLeft = RunExit(code: 75, meaning: "stopped with exports left in the outbox (EX_TEMPFAIL)")
+
+    static let all: [RunExit] = [.success, .failure, .usage, .exportsFailed, .destinationUnavailable, .workLeft]
+
+    var description: String { "\(code)" }
+
+    /// The status of a run that returned `report`: failed exports first (they need a person; a
+    /// later run does not count them again), then exports left in the outbox.
+    static func of(_ report: ConnectorReport) -> RunExit {
+        if report.status.dataflows.values.contains(where: { $0.counters.failed > 0 }) { return .exportsFailed }
+        if report.outbox.values.contains(where: { $0 > 0 }) { return .workLeft }
+        return .success
+    }
+
+    /// The status of a run that threw `error`.
+    static func of(_ error: any Error) -> RunExit {
+        switch error {
+        case let error as ProfileExportError where error.code == .invalidConfiguration || error.code == .invalidUpload: return .usage
+        case let error as ConnectorError where error.code == .invalidOptions: return .usage
+        case let error as ConnectorError where error.code == .destination: return .destinationUnavailable
+        default: return .failure
+        }
+    }
+
+    /// The table for `hubcast run --help` and the README.
+    static var help: String {
+        all.map { "  \($0.code)\(String(repeating: " ", count: 4 - "\($0.code)".count))\($0.meaning)" }.joined(separator: "\n")
+    }
 }
 
 /// One line of progress: intake, deliveries, outbox, backfill.

@@ -57,7 +57,9 @@ struct Demo: AsyncParsableCommand {
         print("  store     \(store)")
 
         let started = ContinuousClock.now
-        let connector = Connector(configuration: configuration, options: ConnectorOptions(), logger: logger)
+        var options = ConnectorOptions()
+        options.traceFrames = logging.traceFrames
+        let connector = Connector(configuration: configuration, options: options, logger: logger)
         let targets = hubs
         let arrivals = Task {
             var last = -1
@@ -85,7 +87,7 @@ struct Demo: AsyncParsableCommand {
         print("")
         for (destination, hub) in hubs {
             let partitions = emulator.events(hub: hub)
-            print("  \(hub) (\(destination)): \(partitions.map(\.count).reduce(0, +)) events, per partition \(partitions.map(\.count))")
+            print("  \(hub) (\(destination)): \(counted(partitions.map(\.count).reduce(0, +), "event")), per partition \(partitions.map(\.count))")
             for event in partitions.joined().prefix(show) {
                 let body = String(decoding: event.message.bodyBytes ?? [], as: UTF8.self)
                 print("    key \(event.partitionKey ?? "-"): \(body.count > 160 ? body.prefix(160) + "…" : Substring(body))")
@@ -97,9 +99,9 @@ struct Demo: AsyncParsableCommand {
         let acknowledged = report.status.dataflows.values.reduce(0) { $0 + $1.counters.acknowledged }
         await emulator.stop()
         print("")
-        print("  \(acknowledged) exports acknowledged in \(format(elapsed)); the emulator holds \(stored) events")
+        print("  \(counted(acknowledged, "export")) acknowledged in \(format(elapsed)); the emulator holds \(counted(stored, "event"))")
         guard stored == acknowledged, report.outbox.values.reduce(0, +) == 0 else {
-            throw CommandError("the emulator holds \(stored) events but \(acknowledged) were acknowledged")
+            throw CommandError("the emulator holds \(counted(stored, "event")) but \(acknowledged) \(acknowledged == 1 ? "was" : "were") acknowledged")
         }
         print("  every acknowledged export arrived. Try: hubcast run --config \(config) --input \(input) --dry-run --memory")
     }

@@ -7,15 +7,20 @@ import ProfileExport
 
 struct Explain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a stored profile, its memberships, and per dataflow why its last update was or was not exported."
+        abstract: "Show a stored profile, its memberships, and per dataflow why its last update was or was not exported.",
+        discussion: """
+            Reads the store of --config read-only (a running connector may use it; this user need not be \
+            able to write it; ${NAME}s of the destinations' connection settings need not be set). A store \
+            that does not exist is an error: nothing is created.
+            """
     )
 
     @Option(help: "The configuration file (YAML).") var config: String
     @Option(help: "The profile id, or an identity as namespace:id.") var profile: String
 
     func run() async throws {
-        let configuration = try ExportConfiguration.load(file: config)
-        let store = try SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB)
+        let configuration = try ExportConfiguration.load(file: config, mode: .inspection)
+        let store = try openProfileStore(configuration, readOnly: true)
         var key = try store.key(profileId: profile)
         if key == nil, let colon = profile.firstIndex(of: ":") {
             key = try store.key(identity: Identity(namespace: String(profile[..<colon]), id: String(profile[profile.index(after: colon)...])))

@@ -13,26 +13,41 @@ struct Failed: AsyncParsableCommand {
             amqp:link:message-size-exceeded or amqp:unauthorized-access) or kept failing after its retries \
             (`retry.retries` in the configuration, default 2). Each keeps its payload, the last condition, \
             the reason and how many times it was sent. `redrive` moves exports back into the outbox: the \
-            running connector, or the next `hubcast run`, sends them again.
+            running connector, or the next `hubcast run`, sends them again. `list` and `show` open the store \
+            read-only; no command here needs the destinations' connection settings (their ${NAME}s may be \
+            unset).
             """,
         subcommands: [List.self, Show.self, Redrive.self, Purge.self]
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List failed exports, oldest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "List failed exports, oldest first.",
+            discussion: """
+                Shows the first --limit (100); when there are more, says how many on stderr. --all shows \
+                every one.
+                """)
         @Option(help: "The configuration file (YAML).") var config: String
         @Option(help: "Only this dataflow's.") var dataflow: String?
         @Option(help: "At most this many.") var limit = 100
+        @Flag(help: "All of them, however many.") var all = false
 
         func validate() throws {
             guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
         }
 
         func run() async throws {
-            let configuration = try ExportConfiguration.load(file: config)
+            let configuration = try ExportConfiguration.load(file: config, mode: .inspection)
             try checkDataflow(dataflow, in: configuration)
-            let delivery = try openDeliveryStore(configuration)
-            let failed = try delivery.failedExports(dataflow: dataflow, limit: limit)
+            let delivery = try openDeliveryStore(configuration, readOnly: true)
+            // One more than shown tells whether there are more; only then are they all counted.
+            let shown = all ? Int.max : limit
+            var failed = try delivery.failedExports(dataflow: dataflow, limit: shown == .max ? .max : shown + 1)
+            var total = failed.count
+            if failed.count > shown {
+                total = try delivery.failedCount(dataflow: dataflow)
+                failed.removeLast(failed.count - shown)
+            }
             guard !failed.isEmpty else {
                 print("no failed exports")
                 return
@@ -40,6 +55,10 @@ struct Failed: AsyncParsableCommand {
             print("id\tdataflow\tpartition key\tattempts\tcondition\tfailed at")
             for export in failed {
                 print("\(export.id)\t\(export.dataflow)\t\(export.partitionKey)\t\(export.attempts)\t\(export.condition)\t\(timestamp(export.failedAt))")
+            }
+            if total > failed.count {
+                // On stderr: the list on stdout stays one line per export for scripts.
+                printError("\(total - failed.count) more failed exports (\(total) in all): --limit \(total) or --all lists them")
             }
         }
     }
@@ -50,7 +69,7 @@ struct Failed: AsyncParsableCommand {
         @Argument(help: "The failed export's id (see `hubcast failed list`).") var id: Int64
 
         func run() async throws {
-            let delivery = try openDeliveryStore(ExportConfiguration.load(file: config))
+            let delivery = try openDeliveryStore(ExportConfiguration.load(file: config, mode: .inspection), readOnly: true)
             guard let export = try delivery.failedExport(id: id) else {
                 throw CommandError("no failed export has id \(id) (see `hubcast failed list`)")
             }
@@ -108,9 +127,9 @@ struct FailedSelection: ParsableArguments {
 
     /// The store of the configuration, after checking `--dataflow` against it.
     func store() throws -> DeliveryStore {
-        let configuration = try ExportConfiguration.load(file: config)
+        let configuration = try ExportConfiguration.load(file: config, mode: .inspection)
         try checkDataflow(dataflow, in: configuration)
-        return try openDeliveryStore(configuration)
+        return try openDeliveryStore(configuration, readOnly: false)
     }
 }
 

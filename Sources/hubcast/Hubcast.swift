@@ -2,6 +2,7 @@
 
 import AMQP
 import ArgumentParser
+import Foundation
 
 @main
 struct Hubcast: AsyncParsableCommand {
@@ -14,12 +15,35 @@ struct Hubcast: AsyncParsableCommand {
             themselves once at launch with glibc's huge-page malloc (GLIBC_TUNABLES; see the README's \
             "Memory"); HUBCAST_HUGE_PAGES=0 turns that off.
             """,
-        subcommands: [Run.self, Status.self, Failed.self, Explain.self, Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self, Bench.self]
+        version: "hubcast \(Hubcast.version)",
+        subcommands: [Run.self, Status.self, Failed.self, Explain.self, Check.self, Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self, Bench.self]
     )
 
+    /// Hubcast's version, defined here only (`hubcast --version`).
+    static let version = "0.1.0"
+
+    /// Parses and runs the command. Errors (the parser's included) go out through
+    /// ``StandardError``, which blanks credentials; help and the version go to stdout.
     static func main() async {
         HugePages.restartIfUseful()
-        await main(nil)
+        bootstrapLogging()
+        do {
+            var command = try parseAsRoot(nil)
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+            } else if !message.isEmpty {
+                StandardError.write(message + "\n")
+            }
+            Foundation.exit(code.rawValue)
+        }
     }
 }
 

@@ -97,7 +97,7 @@ struct Send: AsyncParsableCommand {
         options.retry.deadline = .milliseconds(Int(self.timeout * 1000))
         let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(self.logging))
         let source = try self.source()
-        print("sending \(source.count) events to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")
+        print("sending \(counted(source.count, "event")) to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")
 
         // The stream path: the connection's loop pulls events as credit allows; retries and
         // recovery as with batches.

@@ -9,7 +9,9 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the connector's state: intake, backfill, destinations and per-dataflow counters.",
         discussion: """
-            Reads the store of --config (it may be in use by a running `hubcast run`): the status the \
+            Reads the store of --config, read-only (it may be in use by a running `hubcast run`, or be a \
+            store this user may not write; ${NAME}s of the destinations' connection settings need not be \
+            set): the status the \
             connector writes every second (connection state, in-flight window, latency percentiles \
             from the commit of the update that made an export to its acknowledgement, backfill progress), and the counters kept over every run \
             (exported, acknowledged, retried, failed, skipped) with the exports waiting in the outbox.
@@ -20,8 +22,8 @@ struct Status: AsyncParsableCommand {
     @Flag(help: "Print the raw status snapshot (JSON) instead.") var json = false
 
     func run() async throws {
-        let configuration = try ExportConfiguration.load(file: config)
-        let delivery = try openDeliveryStore(configuration)
+        let configuration = try ExportConfiguration.load(file: config, mode: .inspection)
+        let delivery = try openDeliveryStore(configuration, readOnly: true)
         let snapshot = try delivery.statusSnapshot()
         if json {
             print(snapshot ?? "{}")
@@ -59,13 +61,19 @@ struct Status: AsyncParsableCommand {
 }
 
 /// The connector's tables in the configuration's store; an error when no connector or dry run has
-/// made the store yet.
-func openDeliveryStore(_ configuration: ExportConfiguration) throws -> DeliveryStore {
+/// made the store yet. `readOnly` (the commands that only look) opens the file read-only: it works
+/// on a store this user may not write and never changes it.
+func openDeliveryStore(_ configuration: ExportConfiguration, readOnly: Bool) throws -> DeliveryStore {
+    try DeliveryStore(store: openProfileStore(configuration, readOnly: readOnly))
+}
+
+/// The configuration's profile store; an error, and nothing created, when there is none yet.
+func openProfileStore(_ configuration: ExportConfiguration, readOnly: Bool) throws -> SQLiteProfileStore {
     let file = URL(fileURLWithPath: configuration.store).appendingPathComponent("profiles.sqlite").path
     guard FileManager.default.fileExists(atPath: file) else {
         throw CommandError("no store at \(file): `hubcast run --config …` makes it")
     }
-    return try DeliveryStore(store: SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB))
+    return try SQLiteProfileStore(folder: configuration.store, cacheMiB: configuration.storeCacheMiB, readOnly: readOnly)
 }
 
 /// A destination's sending and throttling, for `hubcast status`: "throttling: yes, send rate

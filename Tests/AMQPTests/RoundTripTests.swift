@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Synchronization
 import Testing
 
@@ -42,6 +43,24 @@ import Testing
             }
             #expect(error?.code == .tlsFailed)
             #expect(error?.message.contains("certificate") == true)
+        }
+    }
+
+    /// A CA file that is missing or not PEM is refused before any connection, naming the file.
+    @Test(arguments: [false, true])
+    func unloadableCAFileIsNamed(exists: Bool) async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("hubcast-ca-\(UUID().uuidString).pem").path
+        if exists { try "not a certificate\n".write(toFile: file, atomically: true, encoding: .utf8) }
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await withBroker(.init(tls: TestCerts.serverTLS)) { listener, _ in
+            let error = await amqpError {
+                _ = try await connect(listener) {
+                    $0.host = "localhost"
+                    $0.tls = AMQPTLSConfiguration(trustedCAFile: file)
+                }
+            }
+            #expect(error?.code == .invalidConfiguration)
+            #expect(error?.message.contains(file) == true)
         }
     }
 

@@ -3,6 +3,7 @@
 // read(2) or waitpid(2) there stalls every other test's tasks (connectors, emulators, watchdogs).
 
 import Foundation
+import Testing
 
 /// How a child process ended and what it printed.
 struct ChildOutcome: Sendable {
@@ -14,9 +15,10 @@ struct ChildOutcome: Sendable {
 
 /// Runs `executable` with `arguments` (`environment` replaces the inherited one if given; `input`
 /// is written to its stdin, else stdin is empty) and returns once it exited and both of its
-/// outputs are read to the end. The reading and waiting happen on Dispatch threads.
+/// outputs are read to the end; after `timeout` it is sent SIGTERM. The reading and waiting happen
+/// on Dispatch threads.
 func runChild(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-              input: Data? = nil) async throws -> ChildOutcome {
+              input: Data? = nil, timeout: Duration = .seconds(120)) async throws -> ChildOutcome {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -43,10 +45,42 @@ func runChild(_ executable: String, _ arguments: [String], environment: [String:
             try? stdin.fileHandleForWriting.close()
         }
     }
+    let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    let (seconds, attoseconds) = timeout.components
+    DispatchQueue.global().asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) * 1e-18, execute: watchdog)
     await withCheckedContinuation { continuation in done.notify(queue: .global()) { continuation.resume() } }
+    watchdog.cancel()
     return ChildOutcome(status: process.terminationStatus, reason: process.terminationReason,
                         output: String(decoding: collected.output, as: UTF8.self),
                         errors: String(decoding: collected.errors, as: UTF8.self))
+}
+
+/// Runs the `hubcast` executable the package built.
+enum HubcastCLI {
+    struct Result {
+        var status: Int32
+        var reason: Process.TerminationReason
+        var output: String
+        var errors: String
+        var all: String { output + errors }
+    }
+
+    /// Runs `hubcast arguments` with `environment` added to this process's, less
+    /// `EVENTHUBS_CONNECTION_STRING` (a nil value removes a variable); `asNobody` runs it as user
+    /// `nobody` (through setpriv), who may read the test's files but write none of them. Sent
+    /// SIGTERM after `timeout`.
+    static func run(_ arguments: [String], environment: [String: String?] = [:], asNobody: Bool = false,
+                    timeout: Duration = .seconds(120)) async throws -> Result {
+        let binary = try #require(CrashTests.hubcast, "build the package first: the test runs the hubcast executable")
+        var variables = ProcessInfo.processInfo.environment
+        variables["EVENTHUBS_CONNECTION_STRING"] = nil
+        for (name, value) in environment { variables[name] = value }
+        let outcome = asNobody
+            ? try await runChild("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", binary] + arguments,
+                                 environment: variables, timeout: timeout)
+            : try await runChild(binary, arguments, environment: variables, timeout: timeout)
+        return Result(status: outcome.status, reason: outcome.reason, output: outcome.output, errors: outcome.errors)
+    }
 }
 
 /// What the reading threads collected; each field is written by one thread before it leaves the

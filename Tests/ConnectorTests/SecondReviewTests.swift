@@ -11,22 +11,6 @@ import Glibc
 #endif
 
 @Suite struct SecondReviewTests {
-    /// Runs the `hubcast` executable with `arguments`; kills it after `seconds`. Returns how it ended.
-    static func hubcast(_ arguments: [String], seconds: Int = 60) async throws -> (reason: Process.TerminationReason, status: Int32) {
-        let binary = try #require(CrashTests.hubcast, "build the package first: the test runs the hubcast executable")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return (process.terminationReason, process.terminationStatus)
-    }
-
     /// Finding: the final status snapshot keeps the per-dataflow outbox depth of the status
     /// writer's last count (taken while the run went on), not what the run left: after a run that
     /// sent everything, `hubcast status --json` still says exports wait (outboxDepth 0 beside it).
@@ -61,7 +45,7 @@ import Glibc
         let fixture = try await Fixture.make()
         defer { Task { await fixture.finish() } }
         let input = try fixture.writeUpdates(20, profiles: 10)
-        let ended = try await Self.hubcast(["run", "--config", fixture.configurationFile, "--input", input] + option)
+        let ended = try await HubcastCLI.run(["run", "--config", fixture.configurationFile, "--input", input] + option)
         #expect(ended.reason == .exit, "hubcast run \(option.joined(separator: " ")) crashed (signal \(ended.status))")
     }
 
@@ -73,7 +57,7 @@ import Glibc
         defer { Task { await fixture.finish() } }
         let (input, before) = try await fixture.prepareSilverBackfill()
         // The user previews what the new mapping will export...
-        let preview = try await Self.hubcast(["run", "--config", fixture.configurationFile, "--dry-run"])
+        let preview = try await HubcastCLI.run(["run", "--config", fixture.configurationFile, "--dry-run"])
         #expect(preview.reason == .exit && preview.status == 0)
         // ...then runs the connector: the 30 silver members must still be backfilled.
         _ = try await fixture.connector { $0.backfillRate = 5000 }.run(input: input)

@@ -33,9 +33,80 @@ import Testing
         let defaultPort = try EventHubsConnectionString(
             parsing: "Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=true")
         #expect(defaultPort.effectivePort == 5672)
-        let notTrue = try EventHubsConnectionString(
-            parsing: "Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=yes")
-        #expect(!notTrue.useDevelopmentEmulator)
+        let upper = try EventHubsConnectionString(
+            parsing: "Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=TRUE")
+        #expect(upper.useDevelopmentEmulator)
+        let off = try EventHubsConnectionString(
+            parsing: "Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=False")
+        #expect(!off.useDevelopmentEmulator)
+    }
+
+    /// `UseDevelopmentEmulator=yes` used to mean false silently, and the connection then failed in
+    /// TLS: anything but true or false is an error naming the field.
+    @Test(arguments: ["yes", "1", "on", "tru"])
+    func developmentEmulatorMustBeTrueOrFalse(_ value: String) {
+        #expect {
+            try EventHubsConnectionString(parsing: "Endpoint=sb://localhost;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=\(value)")
+        } throws: { error in
+            guard let error = error as? EventHubsError, error.code == .invalidConnectionString else { return false }
+            return error.message.contains("UseDevelopmentEmulator must be true or false")
+        }
+    }
+
+    /// The service's fields are a fixed set: a misspelled one is named, not taken for a missing key.
+    @Test func unknownFieldsAreNamed() {
+        #expect {
+            try EventHubsConnectionString(parsing: "Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAcessKey=TOPSECRET")
+        } throws: { error in
+            guard let error = error as? EventHubsError else { return false }
+            return error.message.contains("unknown field SharedAcessKey") && !error.description.contains("TOPSECRET")
+        }
+        for name in EventHubsConnectionString.fieldNames {
+            #expect(["Endpoint", "SharedAccessKeyName", "SharedAccessKey", "SharedAccessSignature", "EntityPath",
+                     "UseDevelopmentEmulator", "TransportType"].contains(name))
+        }
+        #expect(EventHubsConnectionString.fieldNames.count == 7)
+    }
+
+    @Test func transportTypeIsAmqp() throws {
+        let amqp = try EventHubsConnectionString(parsing: "Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAccessKey=b;TransportType=amqp")
+        #expect(amqp.usesTLS)
+        #expect {
+            try EventHubsConnectionString(parsing: "Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAccessKey=b;TransportType=AmqpWebSockets")
+        } throws: { error in
+            (error as? EventHubsError)?.message.contains("not supported") == true
+        }
+        #expect(throws: EventHubsError.self) {
+            try EventHubsConnectionString(parsing: "Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAccessKey=b;TransportType=tcp")
+        }
+    }
+
+    /// Spaces instead of semicolons made one Endpoint of the whole string, and its error quoted it,
+    /// key and all.
+    @Test func fieldsRunTogetherAreNamedWithoutTheKey() {
+        let key = "cHJvYmUtc2VjcmV0LWtleS0xMjM0NTY3ODkw="
+        for text in [
+            "Endpoint=sb://127.0.0.1:45777 SharedAccessKeyName=RootManageSharedAccessKey SharedAccessKey=\(key)",
+            "Endpoint=sb://127.0.0.1:45777/ SharedAcessKey=\(key)",
+            "Endpoint=sb://bad host/;SharedAccessKeyName=a;SharedAccessKey=\(key)",
+            "Endpoint=sb://h/;SharedAccessKeyName=a;SharedAccessKey=\(key);EntityPath=one SharedAccessKey=\(key)",
+            "Endpoint=sb://h/;SharedAccessKeyName=a;SharedAccessKey=\(key);UseDevelopmentEmulator=maybe SharedAccessKey=\(key)",
+            "\(key)",
+            "Endpoint=sb://h:99999/;SharedAccessKeyName=a;SharedAccessKey=\(key)",
+        ] {
+            do {
+                _ = try EventHubsConnectionString(parsing: text, eventHub: "two")
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect(!"\(error)".contains(key), "\(error)")
+                #expect(!"\(error)".contains("cHJvYmUt"), "\(error)")
+            }
+        }
+        #expect {
+            try EventHubsConnectionString(parsing: "Endpoint=sb://127.0.0.1:45777 SharedAccessKeyName=Root SharedAccessKey=\(key)")
+        } throws: { error in
+            (error as? EventHubsError)?.message.contains("separate the fields with ';'") == true
+        }
     }
 
     @Test func preMadeSignature() throws {
@@ -76,6 +147,8 @@ import Testing
         ("Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAccessKey=TOPSECRET;SharedAccessKeyName=b", "twice"),
         ("Endpoint=;SharedAccessKeyName=a;SharedAccessKey=TOPSECRET", "empty value"),
         ("garbage", "no '='"),
+        ("TOPSECRET", "segment 1 has no '='"),
+        ("Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAccessKey=TOPSECRET;Foo=bar", "unknown field Foo"),
     ]
 
     @Test(arguments: badStrings)

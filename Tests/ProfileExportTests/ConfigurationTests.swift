@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import Testing
 @testable import ProfileExport
 
@@ -126,6 +127,180 @@ import Testing
     @Test func missingFileIsAClearError() {
         #expect { try ExportConfiguration.load(file: "/nonexistent/hubcast.yaml") } throws: { error in
             (error as? ProfileExportError)?.location?.file == "/nonexistent/hubcast.yaml"
+        }
+    }
+
+    // MARK: - Bounded parsing
+
+    /// A "billion laughs": ten levels of aliases, each a list of nine of the level below, so that
+    /// `*a9` stands for 9^10 values.
+    static let laughs = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + (1...9).map { level in "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]\n" }.joined()
+
+    /// An alias used as a mapping key, to a node built from nested aliases: Yams' duplicate-key
+    /// check hashed the expanded node, for minutes at 100 % CPU. Refused at once, naming the line
+    /// (here the aliases' expansion is refused before the key is reached).
+    @Test(.timeLimit(.minutes(1))) func anAliasAsAKeyIsRefusedAtOnce() {
+        let yaml = Self.laughs + "*a9: boom\n"
+        #expect {
+            try ExportConfiguration.parse(yaml: yaml, file: "laughs.yaml")
+        } throws: { error in
+            guard let error = error as? ProfileExportError else { return false }
+            return error.message.contains("aliases expand to more than 100000 values") && error.location?.line == 6
+        }
+        // A small one reaches the key.
+        #expect {
+            try ExportConfiguration.parse(yaml: "a: &a [x, y]\nb: 1\n*a: boom\n", file: "key.yaml")
+        } throws: { error in
+            guard let error = error as? ProfileExportError else { return false }
+            return error.message.contains("an alias (*a) is used as a mapping key") && error.location?.line == 3
+        }
+        // Inside a complex key too.
+        #expect(throws: ProfileExportError.self) { try ExportConfiguration.parse(yaml: "a: &a [x]\n? [*a]\n: y\n") }
+        #expect(throws: ProfileExportError.self) { try ExportConfiguration.parse(yaml: "? {k: v}\n: y\n") }
+    }
+
+    /// A "billion laughs" used as a value: its expansion is bounded too.
+    @Test func aliasExpansionIsBounded() {
+        let yaml = Self.laughs + "audiences: *a9\n"
+        #expect {
+            try ExportConfiguration.parse(yaml: yaml, file: "laughs.yaml")
+        } throws: { error in
+            guard let error = error as? ProfileExportError else { return false }
+            return error.message.contains("aliases expand to more than") && error.location?.line != nil
+        }
+        // A few aliases stay fine.
+        let shared = Self.specExample.replacingOccurrences(of: "attributes: [person.name.firstName, person.name.lastName, personalEmail.address]",
+                                                           with: "attributes: &attributes [person.name.firstName, person.name.lastName, personalEmail.address]")
+        #expect(throws: Never.self) { try ExportConfiguration.parse(yaml: shared, environment: ["EVENTHUBS_CONNECTION_STRING": "x"]) }
+    }
+
+    /// Yams composes recursively: deep nesting would overflow the stack. Refused with its line.
+    @Test func deepNestingIsRefused() {
+        for yaml in [String(repeating: "[", count: 100_000), String(repeating: "{a: ", count: 10_000), "x:\n" + (1...200).map { String(repeating: " ", count: $0) + "- \n" }.joined()] {
+            #expect {
+                try ExportConfiguration.parse(yaml: yaml, file: "deep.yaml")
+            } throws: { error in
+                // Ours, or libyaml's own limit (1,000) when its scanner meets it first.
+                let message = (error as? ProfileExportError)?.message ?? ""
+                return message.contains("nest more than") || message.contains("Maximum nesting level")
+            }
+        }
+    }
+
+    // MARK: - Environment values
+
+    /// Read-only commands need not hold the hubs' secrets: unset variables of connection settings
+    /// stay as written, listed on the destination; any other unset variable is still an error.
+    @Test func inspectionLeavesConnectionVariablesUnresolved() throws {
+        let seeded = Self.specExample
+        let inspected = try ExportConfiguration.parse(yaml: seeded, file: "h.yaml", environment: [:], mode: .inspection)
+        let destination = try #require(inspected.destinations.first)
+        #expect(destination.unresolvedVariables == ["EVENTHUBS_CONNECTION_STRING"])
+        guard case .connectionString(let text, _) = destination.connection else { Issue.record("connection"); return }
+        #expect(text == "${EVENTHUBS_CONNECTION_STRING}")
+        #expect { try destination.resolvedConnection() } throws: { error in
+            (error as? ProfileExportError)?.message.contains("${EVENTHUBS_CONNECTION_STRING}") == true
+        }
+        // The complete mode still requires it.
+        #expect(throws: ProfileExportError.self) { try ExportConfiguration.parse(yaml: seeded, environment: [:]) }
+        // The separate fields too.
+        let fields = """
+            destinations:
+              - {id: hub, namespace: "${NS}", sasKeyName: send, sasKey: "${KEY}", eventHubName: h}
+            """
+        let loaded = try ExportConfiguration.parse(yaml: fields, environment: ["NS": "ns"], mode: .inspection)
+        #expect(loaded.destinations.first?.unresolvedVariables == ["KEY"])
+        // Other settings are needed to inspect the store.
+        #expect {
+            try ExportConfiguration.parse(yaml: "store: ${STORE}\n" + fields, environment: [:], mode: .inspection)
+        } throws: { error in
+            (error as? ProfileExportError)?.location?.key == "store"
+        }
+        let complete = try ExportConfiguration.parse(yaml: fields, environment: ["NS": "ns", "KEY": "k"], mode: .inspection)
+        #expect(complete.destinations.first?.unresolvedVariables == [])
+    }
+
+    /// A value taken from the environment may be a secret: an error about it names the variable,
+    /// never the value.
+    @Test func errorsNeverQuoteEnvironmentValues() {
+        let secret = "c2VjcmV0LWtleQ=="
+        let cases = [
+            Self.specExample.replacingOccurrences(of: "createdAt: 2022-03-29T11:28:45Z", with: "createdAt: ${SECRET}"),
+            Self.specExample.replacingOccurrences(of: "destination: premium-hub", with: "destination: ${SECRET}"),
+            Self.specExample.replacingOccurrences(of: "personalEmail.address]", with: "'${SECRET}..x']"),
+            Self.specExample.replacingOccurrences(of: "rule: 'person.name.firstName = \"John\"'", with: "rule: 'a = ${SECRET}'"),
+            // In the key path of the error, through an id.
+            Self.specExample.replacingOccurrences(of: "  - id: premium-hub", with: "  - id: premium${SECRET}")
+                .replacingOccurrences(of: "    includeSegmentTimestamps: false", with: "    includeSegmentTimestamps: false\n    bogus: 1"),
+        ]
+        for yaml in cases {
+            #expect {
+                try ExportConfiguration.parse(yaml: yaml, environment: ["EVENTHUBS_CONNECTION_STRING": "x", "SECRET": secret])
+            } throws: { error in
+                let text = "\(error)"
+                if text.contains(secret) || text.contains("c2VjcmV0") { Issue.record("quoted: \(text)") }
+                return text.contains("${SECRET}")
+            }
+        }
+    }
+
+    /// A long value (20,000 characters) quoted in an error is blanked as well, and quickly enough
+    /// for a test (the search for its runs was cubic in the length).
+    @Test func aLongEnvironmentValueIsBlankedToo() {
+        var random = SeededGenerator(seed: 7)
+        let secret = String((0..<20_000).map { _ in Character(UnicodeScalar(UInt8(97 + random.next() % 26))) })
+        let yaml = Self.specExample.replacingOccurrences(of: "destination: premium-hub", with: "destination: ${SECRET}")
+        #expect {
+            try ExportConfiguration.parse(yaml: yaml, environment: ["EVENTHUBS_CONNECTION_STRING": "x", "SECRET": secret])
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("${SECRET}") && !text.contains(String(secret.prefix(6)))
+        }
+    }
+
+    // MARK: - Files
+
+    /// A missing upload file was found only once the store was open, and said "cannot read the
+    /// upload file" without the reason. Loading the configuration names the file and the reason.
+    @Test func aMissingUploadFileIsNamedWithItsReasonOnLoad() throws {
+        let folder = temporaryFolder()
+        let file = folder + "/hubcast.yaml"
+        try Self.specExample.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect {
+            try ExportConfiguration.load(file: file, environment: ["EVENTHUBS_CONNECTION_STRING": "x"])
+        } throws: { error in
+            guard let error = error as? ProfileExportError else { return false }
+            return error.code == .invalidUpload && error.message.contains(folder + "/vip.csv") && error.message.contains("No such file or directory")
+                && error.location?.file == file && error.location?.line == 19 && error.location?.key == "audiences.vip-upload.upload"
+        }
+        // Inspection does not open uploads.
+        #expect(throws: Never.self) { try ExportConfiguration.load(file: file, environment: [:], mode: .inspection) }
+        try "ecid,1\n".write(toFile: folder + "/vip.csv", atomically: true, encoding: .utf8)
+        #expect(throws: Never.self) { try ExportConfiguration.load(file: file, environment: ["EVENTHUBS_CONNECTION_STRING": "x"]) }
+        // A directory where the file should be.
+        try FileManager.default.removeItem(atPath: folder + "/vip.csv")
+        try FileManager.default.createDirectory(atPath: folder + "/vip.csv", withIntermediateDirectories: false)
+        #expect {
+            try ExportConfiguration.load(file: file, environment: ["EVENTHUBS_CONNECTION_STRING": "x"])
+        } throws: { error in
+            (error as? ProfileExportError)?.message.contains("Is a directory") == true
+        }
+        #expect {
+            try UploadFile.read(file: folder + "/none.csv")
+        } throws: { error in
+            (error as? ProfileExportError)?.message.contains("No such file or directory") == true
+        }
+    }
+
+    @Test func anUnreadableConfigurationFileSaysWhy() throws {
+        #expect { try ExportConfiguration.load(file: "/nonexistent/hubcast.yaml") } throws: { error in
+            (error as? ProfileExportError)?.message.contains("No such file or directory") == true
+        }
+        let folder = temporaryFolder()
+        try Data([0x73, 0x74, 0xFF, 0xFE, 0x3A]).write(to: URL(fileURLWithPath: folder + "/bad.yaml"))
+        #expect { try ExportConfiguration.load(file: folder + "/bad.yaml") } throws: { error in
+            (error as? ProfileExportError)?.message.contains("not UTF-8") == true
         }
     }
 }

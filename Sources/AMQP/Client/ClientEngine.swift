@@ -37,7 +37,10 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
         let config = self.configuration
         let fd: Int32
         let fallbacks: [ProtonSocket.Address]
+        let domain: OpaquePointer?
         do {
+            // TLS files are checked before any socket: a wrong path is the user's to fix, not the hub's.
+            domain = try config.tls.map { try Self.clientDomain($0) }
             (fd, fallbacks) = try ProtonSocket.connect(
                 ProtonSocket.resolve(host: config.host, port: config.port), host: config.host, port: config.port)
         } catch {
@@ -46,6 +49,7 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
             self.loop.stop()
             return
         }
+        defer { domain.map { pn_ssl_domain_free($0) } }
         let connection = pn_connection()!
         let transport = pn_transport()!
         pn_connection_set_container(connection, config.containerID)
@@ -53,7 +57,11 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
         ProtonData.write(config.properties, to: pn_connection_properties(connection))
         pn_transport_set_idle_timeout(transport, pn_millis_t(clamping: config.idleTimeout.milliseconds))
         pn_transport_set_max_frame(transport, config.maxFrameSize)
-        if let tls = config.tls { Self.configureTLS(tls, host: config.host, transport: transport) }
+        if let tls = config.tls, let domain {
+            let ssl = pn_ssl(transport)
+            pn_ssl_init(ssl, domain, nil)
+            pn_ssl_set_peer_hostname(ssl, tls.serverName ?? config.host)
+        }
         switch config.sasl.kind {
         case .none:
             break
@@ -81,18 +89,27 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
         }
     }
 
-    private static func configureTLS(_ tls: AMQPTLSConfiguration, host: String, transport: OpaquePointer) {
+    /// Proton's TLS settings for `tls`. Throws naming the CA, certificate or key file it cannot
+    /// load (missing, unreadable or not PEM): Proton would otherwise go on without it and the
+    /// handshake fail later with a message that does not name the file.
+    private static func clientDomain(_ tls: AMQPTLSConfiguration) throws(AMQPError) -> OpaquePointer {
         let domain = pn_ssl_domain(PN_SSL_MODE_CLIENT)!
-        defer { pn_ssl_domain_free(domain) }
-        if let ca = tls.trustedCAFile { pn_ssl_domain_set_trusted_ca_db(domain, ca) }
-        if let certificate = tls.certificateFile, let key = tls.keyFile {
-            pn_ssl_domain_set_credentials(domain, certificate, key, nil)
+        if let ca = tls.trustedCAFile, pn_ssl_domain_set_trusted_ca_db(domain, ca) != 0 {
+            pn_ssl_domain_free(domain)
+            throw AMQPError(.invalidConfiguration, "cannot load the trusted CA file \(ca) (missing, unreadable or not PEM)")
+        }
+        if let certificate = tls.certificateFile, let key = tls.keyFile,
+            pn_ssl_domain_set_credentials(domain, certificate, key, nil) != 0
+        {
+            pn_ssl_domain_free(domain)
+            throw AMQPError(.invalidConfiguration, "cannot load TLS certificate \(certificate) with key \(key)")
         }
         let mode = tls.verifyPeerName ? PN_SSL_VERIFY_PEER_NAME : PN_SSL_ANONYMOUS_PEER
-        pn_ssl_domain_set_peer_authentication(domain, mode, tls.trustedCAFile)
-        let ssl = pn_ssl(transport)
-        pn_ssl_init(ssl, domain, nil)
-        pn_ssl_set_peer_hostname(ssl, tls.serverName ?? host)
+        guard pn_ssl_domain_set_peer_authentication(domain, mode, tls.trustedCAFile) == 0 else {
+            pn_ssl_domain_free(domain)
+            throw AMQPError(.invalidConfiguration, "cannot set up TLS peer verification")
+        }
+        return domain
     }
 
     /// The error a request gets when the connection is unusable, or nil.

@@ -56,7 +56,9 @@ final class ProtonTransportChannel: ProtonChannel {
             pn_transport_set_tracer(transport) { transport, message in
                 guard let transport, let message, let context = pn_transport_get_context(transport) else { return }
                 let channel = Unmanaged<ProtonTransportChannel>.fromOpaque(context).takeUnretainedValue()
-                channel.logger.debug("frame \(String(cString: message))")
+                // A frame may carry a credential: a put-token body (a SAS token), a SASL PLAIN
+                // response (a key), a `$management` request's security_token.
+                channel.logger.debug("frame \(AMQPRedaction.redact(String(cString: message)))")
             }
         }
         loop.register(self, writable: connecting)

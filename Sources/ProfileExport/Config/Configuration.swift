@@ -1,4 +1,4 @@
-// Hubcast — the configuration of spec §10: destinations, audiences, dataflows.
+// Hubcast — the configuration: destinations, audiences, dataflows.
 
 /// Everything `hubcast run` is configured with, loaded from one YAML file
 /// (``ExportConfiguration/load(file:environment:)``).
@@ -29,7 +29,7 @@ public struct ExportConfiguration: Sendable {
     public func audience(_ id: String) -> AudienceDefinition? { audiences.first { $0.id == id } }
 }
 
-/// One Event Hubs destination (spec §2). Its description never shows the key.
+/// One Event Hubs destination. Its description never shows the key.
 public struct Destination: Sendable, CustomStringConvertible {
     /// How to reach the hub: an Azure connection string, or the seed's separate fields.
     public enum Connection: Sendable {
@@ -47,6 +47,22 @@ public struct Destination: Sendable, CustomStringConvertible {
     public var includeSegmentNames: Bool
     /// Adds `createdAt`/`updatedAt` (and mapping times for mapped audiences), epoch milliseconds.
     public var includeSegmentTimestamps: Bool
+    /// The `${NAME}`s of the connection settings that were not set when the configuration was
+    /// loaded for inspection (``ExportConfiguration/LoadMode/inspection``): they are still written
+    /// as `${NAME}` in ``connection``. Empty when the connection is complete.
+    public var unresolvedVariables: [String] = []
+
+    /// The connection, or an error naming the unset variables when it was left unresolved: for
+    /// whatever needs to reach the hub from a configuration loaded for inspection.
+    public func resolvedConnection() throws(ProfileExportError) -> Connection {
+        guard unresolvedVariables.isEmpty else {
+            let names = unresolvedVariables.map { "${\($0)}" }.joined(separator: ", ")
+            throw ProfileExportError(.invalidConfiguration,
+                                     "its connection settings use \(names), which \(unresolvedVariables.count == 1 ? "is" : "are") not set in the environment",
+                                     at: .init(key: "destinations.\(id)"))
+        }
+        return connection
+    }
 
     public init(id: String, name: String? = nil, details: String = "", connection: Connection,
                 includeSegmentNames: Bool = false, includeSegmentTimestamps: Bool = false) {
@@ -66,7 +82,7 @@ public struct AudienceDefinition: Sendable {
         case rule(AudienceRule)
         /// Members are the identities listed in a CSV file (absolute path).
         case upload(file: String)
-        /// Statuses arrive with updates (`segmentMembership`, spec §9).
+        /// Statuses arrive with updates (`segmentMembership`).
         case upstream
     }
 
@@ -120,7 +136,7 @@ public struct Dataflow: Sendable {
     }
 }
 
-/// The retry settings of spec §6 (the seed promises two retries).
+/// The retry settings (the product promises two retries).
 public struct RetrySettings: Sendable, Hashable {
     public var retries: Int
 

@@ -12,26 +12,35 @@ extension ConfigReader {
                    "includeSegmentNames", "includeSegmentTimestamps"], in: fields, context: key)
         let name = try fields["name"].map { (node) throws(ProfileExportError) in try string(node, key: "\(key).name") }
         let details = try fields["description"].map { (node) throws(ProfileExportError) in try string(node, key: "\(key).description") } ?? ""
-        let hubName = try fields["eventHubName"].map { (node) throws(ProfileExportError) in try nonEmpty(node, key: "\(key).eventHubName", in: node) }
+        // The connection settings may be left unresolved when only inspecting (see `LoadMode.inspection`).
+        let unresolvedBefore = record.unresolved.count
+        let hubName = try fields["eventHubName"].map { (node) throws(ProfileExportError) in
+            try nonEmpty(node, key: "\(key).eventHubName", in: node, deferrable: true)
+        }
         let connection: Destination.Connection
         let separate = ["namespace", "sasKeyName", "sasKey"].filter { fields[$0] != nil }
         if let connectionNode = fields["connectionString"] {
             guard separate.isEmpty else {
                 throw failure("has both connectionString and \(separate.joined(separator: ", ")); give one or the other", node, key: key)
             }
-            connection = .connectionString(try nonEmpty(connectionNode, key: "\(key).connectionString", in: node), eventHubName: hubName)
+            connection = .connectionString(try nonEmpty(connectionNode, key: "\(key).connectionString", in: node, deferrable: true),
+                                           eventHubName: hubName)
         } else if !separate.isEmpty {
-            let namespace = try nonEmpty(fields["namespace"], key: "\(key).namespace", in: node)
-            let keyName = try nonEmpty(fields["sasKeyName"], key: "\(key).sasKeyName", in: node)
-            let sasKey = try nonEmpty(fields["sasKey"], key: "\(key).sasKey", in: node)
+            let namespace = try nonEmpty(fields["namespace"], key: "\(key).namespace", in: node, deferrable: true)
+            let keyName = try nonEmpty(fields["sasKeyName"], key: "\(key).sasKeyName", in: node, deferrable: true)
+            let sasKey = try nonEmpty(fields["sasKey"], key: "\(key).sasKey", in: node, deferrable: true)
             guard let hubName else { throw failure("is required with namespace, sasKeyName and sasKey", node, key: "\(key).eventHubName") }
             connection = .fields(namespace: namespace, sasKeyName: keyName, sasKey: sasKey, eventHubName: hubName)
         } else {
             throw failure("needs connectionString, or namespace, sasKeyName, sasKey and eventHubName", node, key: key)
         }
-        return Destination(id: id, name: name, details: details, connection: connection,
-                           includeSegmentNames: try bool(fields["includeSegmentNames"], key: "\(key).includeSegmentNames"),
-                           includeSegmentTimestamps: try bool(fields["includeSegmentTimestamps"], key: "\(key).includeSegmentTimestamps"))
+        var destination = Destination(id: id, name: name, details: details, connection: connection,
+                                      includeSegmentNames: try bool(fields["includeSegmentNames"], key: "\(key).includeSegmentNames"),
+                                      includeSegmentTimestamps: try bool(fields["includeSegmentTimestamps"], key: "\(key).includeSegmentTimestamps"))
+        var unresolved: [String] = []
+        for name in record.unresolved[unresolvedBefore...] where !unresolved.contains(name) { unresolved.append(name) }
+        destination.unresolvedVariables = unresolved
+        return destination
     }
 
     func audience(_ node: Node, key: String, folder: String) throws(ProfileExportError) -> AudienceDefinition {
@@ -48,14 +57,17 @@ extension ConfigReader {
                 origin = .rule(try AudienceRule(parsing: source))
             } catch {
                 let line = (ruleNode.mark?.line ?? 0) + max(0, (error.location?.line ?? 1) - 1)
-                var location = ProfileExportError.Location(file: file, line: line, key: "\(key).rule")
+                var location = ProfileExportError.Location(file: file, line: line, key: scrub("\(key).rule", line: ruleNode.mark?.line))
                 location.column = error.location?.line == 1 || error.location?.line == nil ? nil : error.location?.column
                 let within = error.location.map { " (rule line \($0.line ?? 1), column \($0.column ?? 1))" } ?? ""
-                throw ProfileExportError(.invalidConfiguration, "rule does not parse\(within): \(error.message)", at: location)
+                throw ProfileExportError(.invalidConfiguration, scrub("rule does not parse\(within): \(error.message)", line: ruleNode.mark?.line),
+                                         at: location)
             }
         case (nil, let uploadNode?):
             let path = try nonEmpty(uploadNode, key: "\(key).upload", in: node)
-            origin = .upload(file: path.hasPrefix("/") ? path : URL(fileURLWithPath: folder).appendingPathComponent(path).standardizedFileURL.path)
+            let absolute = path.hasPrefix("/") ? path : URL(fileURLWithPath: folder).appendingPathComponent(path).standardizedFileURL.path
+            record.uploads.append((absolute, uploadNode.mark?.line, "\(key).upload"))
+            origin = .upload(file: absolute)
         case (nil, nil): origin = .upstream
         }
         let mergePolicy = try fields["mergePolicy"].map { (policy) throws(ProfileExportError) in try nonEmpty(policy, key: "\(key).mergePolicy", in: node) } ?? "default"

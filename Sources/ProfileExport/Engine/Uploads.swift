@@ -1,4 +1,4 @@
-// Hubcast — uploaded audiences: CSV files of identities (spec §1, issue 4).
+// Hubcast — uploaded audiences: CSV files of identities.
 
 import Foundation
 
@@ -24,13 +24,43 @@ public struct UploadReport: Sendable, Hashable {
     public var rejected: [UploadRejection] = []
 }
 
+extension UploadReport {
+    /// One line on what applying the upload did: identities, members joined, stayed and left,
+    /// profiles created, bad lines (the first few line numbers).
+    public var summary: String {
+        "upload \(audienceId): \(Self.counted(identities, "identity", "identities")), \(joined) joined, \(stayed) stayed, "
+            + "\(left) left, \(Self.counted(created, "new profile", "new profiles")), \(Self.badLines(rejected))"
+    }
+
+    /// An upload's bad lines: "0 bad lines", "1 bad line (line 7: reason)", or the count and the
+    /// first five line numbers.
+    public static func badLines(_ rejected: [UploadRejection]) -> String {
+        switch rejected.count {
+        case 0: return "0 bad lines"
+        case 1: return "1 bad line (\(rejected[0]))"
+        default:
+            let numbers = rejected.prefix(5).map { String($0.line) }.joined(separator: ", ")
+            return "\(rejected.count) bad lines (lines \(numbers)\(rejected.count > 5 ? ", …" : ""))"
+        }
+    }
+
+    private static func counted(_ count: Int, _ singular: String, _ plural: String) -> String {
+        "\(count) \(count == 1 ? singular : plural)"
+    }
+}
+
 /// Reads an upload: one identity per line as `namespace,id`, with or without a `namespace,id`
 /// header; fields may be double-quoted (`""` inside quotes is a quote). Bad lines are reported
 /// with their line numbers and skipped; the rest is imported.
 public enum UploadFile {
+    /// Reads and parses the upload at `file`. Throws ``ProfileExportError/Code/invalidUpload`` naming
+    /// the file and the system's reason ("No such file or directory", "Permission denied", …).
     public static func read(file: String) throws(ProfileExportError) -> (identities: [Identity], rejected: [UploadRejection]) {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ProfileExportError(.invalidUpload, "cannot read the upload file", at: .init(file: file))
+        let data: [UInt8]
+        do throws(FileReading.Failure) {
+            data = try FileReading.contents(of: file)
+        } catch {
+            throw ProfileExportError(.invalidUpload, "cannot read the upload file: \(error.reason)", at: .init(file: file))
         }
         return parse(String(decoding: data, as: UTF8.self))
     }

@@ -19,11 +19,13 @@ public struct RunSummary: Sendable, Hashable {
 ///
 /// Work happens only when the consumer asks: ``next()`` reads and applies up to `batchSize`
 /// updates in one store batch (one durable commit) and hands out their exports one at a time, so
-/// the consumer's pace bounds the work in progress. A malformed update or an identity conflict is
-/// reported with its line number, counted, written to the rejects file and skipped; nothing else
-/// stops. A batch that fails to commit (a store error, or `onBatch` throwing) throws from
-/// ``nextItem()``; with the durable store nothing of it happened, none of its exports is handed out,
-/// and the next call applies the same lines again (the memory store cannot roll back). With a
+/// the consumer's pace bounds the work in progress. A malformed update, an identity conflict or a
+/// line longer than the reader's ``LineReader/maxLineBytes`` is reported with its line number,
+/// counted, written to the rejects file and skipped; nothing else stops. A rejects file that cannot
+/// be written throws once the batch is committed (its exports are handed out by the next call). A
+/// batch that fails to commit (a store error, or `onBatch` throwing) throws from ``nextItem()``;
+/// with the durable store nothing of it happened, none of its exports is handed out, and the next
+/// call applies the same lines again (the memory store cannot roll back). With a
 /// `checkpoint` name, the number of the last committed line is kept in the store in
 /// the same batch, and a later stream over the same input skips the lines already applied.
 public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
@@ -185,12 +187,30 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
         summary.updatesRead += counts.updatesRead
         summary.updatesApplied += counts.updatesApplied
         for (dataflow, count) in counts.exports { summary.exports[dataflow, default: 0] += count }
-        for (number, line, error) in rejected {
+        for (number, _, error) in rejected {
             summary.rejected += 1
             summary.rejectedByKind[error.code.description, default: 0] += 1
-            rejects?.append(source: reader.source, line: number, reason: error.description, text: line)
             onReject?(number, error)
         }
-        if !rejected.isEmpty { rejects?.synchronize() }
+        if let rejects, !rejected.isEmpty { try keep(rejected, in: rejects) }
+    }
+
+    /// Appends the rejected lines of a committed batch to the rejects file. When it cannot be
+    /// written (a full disk) this throws, naming the file, the reason and the lines not kept: the
+    /// batch is committed and its exports stay pending for the next call.
+    private func keep(_ rejected: [(number: Int, line: [UInt8], error: ProfileExportError)], in rejects: RejectsFile) throws(ProfileExportError) {
+        var kept = 0
+        do {
+            for (number, line, error) in rejected {
+                try rejects.append(source: reader.source, line: number, reason: error.description, text: line)
+                kept += 1
+            }
+            try rejects.synchronize()
+        } catch {
+            let lost = rejected[kept...].map(\.number)
+            let lines = lost.isEmpty ? "" : " (rejected \(lost.count == 1 ? "line" : "lines") "
+                + lost.prefix(10).map(String.init).joined(separator: ", ") + (lost.count > 10 ? ", …" : "") + " not kept there)"
+            throw ProfileExportError(error.code, error.message + lines, at: error.location)
+        }
     }
 }

@@ -10,14 +10,30 @@ struct ParsedLine {
     var update: Result<ProfileUpdate, ProfileExportError>
 
     /// The next line of `reader` worth applying — past `skipThrough` (already committed), not blank —
-    /// parsed; `nil` at the end of the input.
+    /// parsed; `nil` at the end of the input. A line over the reader's limit is a rejected line
+    /// with its first bytes.
     static func next(from reader: LineReader, skipThrough: Int) -> ParsedLine? {
         while let line = reader.next() {
             let number = reader.lineNumber
-            if number <= skipThrough || line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            return ParsedLine(number: number, bytes: line)
+            if number <= skipThrough { continue }
+            switch line {
+            case .text(let bytes):
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                return ParsedLine(number: number, bytes: bytes)
+            case .overlong(let length, let head):
+                let error = ProfileExportError(
+                    .invalidUpdate, "the line is \(length) bytes long, over the limit of \(reader.maxLineBytes) (maxLineBytes); "
+                        + "skipped, and only its first \(head.count) bytes are kept")
+                return ParsedLine(number: number, bytes: head, update: .failure(error))
+            }
         }
         return nil
+    }
+
+    init(number: Int, bytes: [UInt8], update: Result<ProfileUpdate, ProfileExportError>) {
+        self.number = number
+        self.bytes = bytes
+        self.update = update
     }
 
     init(number: Int, bytes: [UInt8]) {

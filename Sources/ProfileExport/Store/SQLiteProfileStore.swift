@@ -60,11 +60,30 @@ public final class SQLiteProfileStore: ProfileStore {
     /// The page cache sizes a store accepts, in MiB.
     public static let cacheMiBRange = 1...1_048_576
 
+    /// Whether the store was opened read-only (see ``init(folder:cacheMiB:readOnly:)``).
+    public let isReadOnly: Bool
+
     /// Opens (or creates) the store in `folder`, creating the folder when needed, with a page cache
     /// of up to `cacheMiB` MiB.
-    public init(folder: String, cacheMiB: Int = SQLiteProfileStore.defaultCacheMiB) throws(ProfileExportError) {
+    ///
+    /// With `readOnly`, for commands that only look (`hubcast status`, `explain`, `failed list`):
+    /// the file must exist (nothing is created, an error says there is no store), is opened with
+    /// `SQLITE_OPEN_READONLY`, and works on files the process may not write (chmod a-w) and while
+    /// a connector writes to them; every write throws.
+    public init(folder: String, cacheMiB: Int = SQLiteProfileStore.defaultCacheMiB, readOnly: Bool = false) throws(ProfileExportError) {
         guard Self.cacheMiBRange.contains(cacheMiB) else {
             throw ProfileExportError(.store, "the store's page cache must be from \(Self.cacheMiBRange.lowerBound) to \(Self.cacheMiBRange.upperBound) MiB, not \(cacheMiB)")
+        }
+        isReadOnly = readOnly
+        if readOnly {
+            path = URL(fileURLWithPath: folder).appendingPathComponent("profiles.sqlite").path
+            queue = try Self.openReadOnly(path, cacheMiB: cacheMiB)
+            do {
+                nextKey = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(key) FROM profiles") ?? 0 } + 1
+            } catch {
+                throw Self.failure(error, "cannot read the profile store at \(path)")
+            }
+            return
         }
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -103,6 +122,59 @@ public final class SQLiteProfileStore: ProfileStore {
         } catch {
             throw Self.failure(error, "cannot open the profile store at \(path)")
         }
+    }
+
+    /// Opens an existing store file read-only, creating no file beside it.
+    ///
+    /// SQLite reads a WAL-mode file through its `-wal` and `-shm` files, and a read-only
+    /// connection that finds none makes them (in a folder it may write) and leaves them behind:
+    /// files of the inspecting user that the connector may then not be able to write. So:
+    /// - no `-wal` file (no connector has the store open; the last one to close folded the WAL
+    ///   into the file): everything is in the database file, which is read as immutable (no
+    ///   `-shm`, no locks). A connector that starts meanwhile writes its WAL, not the file, until
+    ///   its first checkpoint;
+    /// - a `-wal` file (a connector runs, or was killed): read through the WAL with
+    ///   `SQLITE_OPEN_READONLY`, also where the user may not write the `-shm` file, and without
+    ///   waiting for the connector's batches. If SQLite cannot read so (no `-shm` and a folder it
+    ///   may not write) and the WAL holds nothing, the file is read as immutable after all; a WAL
+    ///   with content is never skipped.
+    static func openReadOnly(_ path: String, cacheMiB: Int) throws(ProfileExportError) -> DatabaseQueue {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ProfileExportError(.store, "there is no profile store at \(path) (a run with this configuration makes it)")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA cache_size = -\(cacheMiB * 1024)")
+        }
+        let escaped = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path
+        func open(_ location: String) throws -> DatabaseQueue {
+            let queue = try DatabaseQueue(path: location, configuration: configuration)
+            // Opening is lazy: a first read tells whether the file (and its WAL) can be read.
+            try queue.read { db in _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            return queue
+        }
+        do {
+            guard FileManager.default.fileExists(atPath: path + "-wal") else { return try open("file:\(escaped)?immutable=1") }
+            return try open(path)
+        } catch let error as DatabaseError
+            where [.SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode.primaryResultCode) && !Self.hasWALContent(path)
+        {
+            do {
+                return try open("file:\(escaped)?immutable=1")
+            } catch {
+                throw failure(error, "cannot open the profile store at \(path) to read it")
+            }
+        } catch {
+            throw failure(error, "cannot open the profile store at \(path) to read it")
+        }
+    }
+
+    /// Whether `path`'s WAL file exists and holds anything.
+    private static func hasWALContent(_ path: String) -> Bool {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber
+        return (size?.intValue ?? 0) > 0
     }
 
     private static func failure(_ error: any Error, _ what: String) -> ProfileExportError {
