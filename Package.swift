@@ -1,9 +1,9 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 /// Hubcast: an AMQP-native connector that streams customer-profile exports to Azure Event Hubs.
 ///
-/// Layers (one module each, see `../shared/style.md`):
+/// Layers (one module each; see docs/README.md, "Architecture"):
 /// - `CQpidProton`: the system Qpid Proton C library (Debian `libqpid-proton11-dev`).
 /// - `AMQP`: the only module that imports `CQpidProton`; AMQP 1.0 client and server.
 /// - `EventHubs`: connection strings, SAS tokens and the Event Hubs client, over `AMQP`.
@@ -16,11 +16,15 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    // A warning fails the build of this package's own modules (not of its dependencies, nor of
+    // this package when it is someone else's dependency).
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
     name: "Hubcast",
-    platforms: [.macOS(.v15)],
+    // Linux only: the AMQP event loop runs on epoll and eventfd (no Apple platform is supported,
+    // so none is listed).
     products: [
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "EventHubs", targets: ["EventHubs"]),
@@ -129,8 +133,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ConnectorTests",
-            dependencies: ["HubcastConnector", "HubcastEmulator", "ProfileExport", "EventHubs", "AMQP",
-                           .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "HubcastConnector", "HubcastEmulator", "ProfileExport", "EventHubs", "AMQP",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -147,3 +153,29 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The benchmarks (Benchmarks/): not part of the product, built only when asked for, e.g.
+// `HUBCAST_BENCHMARKS=1 swift build -c release --product hubcast-bench` (the scripts in Benchmarks/
+// do it). They see the package's `package` declarations, such as the store's SQLite baseline.
+if Context.environment["HUBCAST_BENCHMARKS"] == "1" {
+    package.products.append(.executable(name: "hubcast-bench", targets: ["hubcast-bench"]))
+    package.targets.append(
+        .executableTarget(
+            name: "hubcast-bench",
+            dependencies: [
+                "AMQP", "EventHubs", "HubcastEmulator", "ProfileExport", "HubcastConnector",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/hubcast-bench",
+            swiftSettings: swiftSettings
+        ))
+    package.targets.append(
+        .testTarget(
+            name: "BenchmarkTests",
+            dependencies: ["hubcast-bench", "ProfileExport", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/Tests",
+            swiftSettings: swiftSettings
+        ))
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes samples/updates.jsonl and samples/vip.csv: sample profile updates (spec §9) for the demo
+"""Writes samples/updates.jsonl and samples/vip.csv: sample profile updates (docs/input.md) for the demo
 and for `hubcast run --dry-run`. Deterministic (fixed seed); a few lines are malformed on purpose."""
 import hashlib, json, random, os
 

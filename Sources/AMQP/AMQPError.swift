@@ -36,7 +36,6 @@ public struct AMQPCondition: Hashable, Sendable {
     public static let linkStolen = "amqp:link:stolen"
 }
 
-
 /// The error type of the AMQP module.
 ///
 /// Match on ``code``; read ``remoteCondition`` for what the peer said when it closed a link, a

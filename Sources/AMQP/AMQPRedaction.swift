@@ -96,10 +96,12 @@ public enum AMQPRedaction {
         var start = end
         while start > 0, self.isNameByte(bytes[start - 1]) { start -= 1 }
         guard start < end, !quoted || (start > 0 && bytes[start - 1] == UInt8(ascii: "\"")) else { return nil }
-        let name = String(decoding: bytes[start..<end].compactMap { byte -> UInt8? in
-            byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") ? nil : (byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
-        }, as: UTF8.self)
-        let secret = name == "sig" || name.contains("signature") || name.contains("password") || name.contains("secret")
+        let name = String(
+            decoding: bytes[start..<end].compactMap { byte -> UInt8? in
+                byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") ? nil : (byte >= 65 && byte <= 90 ? byte | 0x20 : byte)
+            }, as: UTF8.self)
+        let secret =
+            name == "sig" || name.contains("signature") || name.contains("password") || name.contains("secret")
             || name.hasSuffix("token") || name == "initialresponse"
             || (name.contains("key") && !name.hasSuffix("name") && !name.contains("partition"))
         guard secret else { return nil }

@@ -2,7 +2,6 @@
 
 import Synchronization
 
-
 /// An AMQP session: an ordered channel on a connection that carries links.
 public struct AMQPSession: Sendable {
     /// The connection the session is on.

@@ -1,4 +1,4 @@
-// Hubcast — keeps a connection's `$cbs` token for one audience valid (spec §2, §4).
+// Hubcast — keeps a connection's `$cbs` token for one audience valid (docs/eventhubs-wire.md#authorization-on-cbs).
 
 import AMQP
 import Foundation
@@ -50,8 +50,10 @@ actor Authorizer {
         configured ?? max(lifetime / 10, min(.seconds(600), lifetime / 2))
     }
 
-    init(cbs: CBSClient, connectionString: EventHubsConnectionString, audience: String, lifetime: Duration,
-         margin: Duration?, logger: Logger) {
+    init(
+        cbs: CBSClient, connectionString: EventHubsConnectionString, audience: String, lifetime: Duration,
+        margin: Duration?, logger: Logger
+    ) {
         self.cbs = cbs
         self.connectionString = connectionString
         self.audience = audience

@@ -1,4 +1,4 @@
-// Hubcast — claims-based authorization on `$cbs` (spec §4).
+// Hubcast — claims-based authorization on `$cbs` (docs/eventhubs-wire.md#authorization-on-cbs).
 
 import AMQP
 

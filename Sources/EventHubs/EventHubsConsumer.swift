@@ -1,4 +1,4 @@
-// Hubcast — reading events from one partition (spec §5, §6).
+// Hubcast — reading events from one partition (docs/eventhubs-wire.md#receiver-links).
 
 public import AMQP
 public import Foundation

@@ -1,4 +1,4 @@
-// Hubcast — one event to send (spec §6).
+// Hubcast — one event to send (docs/eventhubs-wire.md#event-messages).
 
 public import AMQP
 

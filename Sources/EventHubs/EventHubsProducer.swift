@@ -90,7 +90,7 @@ public actor EventHubsProducer {
             do {
                 _ = try await self.sender(target)
                 return
-            } catch where EventHubsRetryPolicy.isTransient(error) && ContinuousClock.now < deadline {
+            } catch  where EventHubsRetryPolicy.isTransient(error) && ContinuousClock.now < deadline {
                 attempt += 1
                 try await Task.sleep(for: min(self.options.retry.backoff(attempt: attempt), deadline - ContinuousClock.now))
             }
@@ -480,7 +480,8 @@ public actor EventHubsProducer {
     /// wrong (a refused connection, throttling, …), so that the cause reaches the user.
     private static func deadlineError(_ count: Int?, policy: EventHubsRetryPolicy, cause: String?) -> AMQPError {
         let what = count.map { "\($0) event\($0 == 1 ? "" : "s") not accepted" } ?? "no event accepted"
-        return AMQPError(.timeout, "\(what) within the retry deadline of \(Self.seconds(policy.deadline))" + (cause.map { "; last error: \($0)" } ?? ""))
+        return AMQPError(
+            .timeout, "\(what) within the retry deadline of \(Self.seconds(policy.deadline))" + (cause.map { "; last error: \($0)" } ?? ""))
     }
 
     /// A wait in words for the log: "1.5 s".

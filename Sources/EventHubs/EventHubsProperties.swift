@@ -1,4 +1,4 @@
-// Hubcast — hub and partition properties over `$management` (spec §7).
+// Hubcast — hub and partition properties over `$management` (docs/eventhubs-wire.md#management-reads).
 
 import AMQP
 public import Foundation
@@ -79,11 +79,12 @@ public enum EventHubsManagement {
         let link = try await RequestResponseLink.attach(to: "$management", on: connection)
         let token = try string.token(for: string.audience(hub), lifetime: options.tokenLifetime)
         var request = AMQPMessage(body: .value(.null))
-        request.applicationProperties = [
-            ("operation", .string("READ")), ("name", .string(hub)),
-            ("type", .string(partition == nil ? "com.microsoft:eventhub" : "com.microsoft:partition")),
-            ("security_token", .string(token.token)),
-        ] + (partition.map { [("partition", AMQPValue.string($0))] } ?? [])
+        request.applicationProperties =
+            [
+                ("operation", .string("READ")), ("name", .string(hub)),
+                ("type", .string(partition == nil ? "com.microsoft:eventhub" : "com.microsoft:partition")),
+                ("security_token", .string(token.token)),
+            ] + (partition.map { [("partition", AMQPValue.string($0))] } ?? [])
         let answer = try await link.request(request)
         let (status, description) = RequestResponseLink.status(of: answer)
         switch status {

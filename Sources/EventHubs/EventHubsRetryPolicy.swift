@@ -1,4 +1,4 @@
-// Hubcast — how the producer retries (spec §8).
+// Hubcast — how the producer retries (docs/eventhubs-wire.md#outcomes-and-conditions).
 
 public import AMQP
 
@@ -32,7 +32,7 @@ public struct EventHubsRetryPolicy: Sendable, Hashable {
     }
 }
 
-/// What a condition or error asks of the producer (spec §8 table).
+/// What a condition or error asks of the producer (docs/eventhubs-wire.md#outcomes-and-conditions).
 enum EventHubsRecovery: Equatable {
     /// A fault of the event that may pass: retry, using up a retry.
     case retry
@@ -75,7 +75,8 @@ enum EventHubsRecovery: Equatable {
         }
     }
 
-    /// Conditions that no retry, re-attach or reconnect can fix (spec §8, "fatal" and "fail fast").
+    /// Conditions that no retry, re-attach or reconnect can fix (the "fatal" class of
+    /// docs/eventhubs-wire.md#outcomes-and-conditions).
     static let fatalConditions: Set<String> = [
         AMQPCondition.unauthorizedAccess, "com.microsoft:auth-failed", AMQPCondition.messageSizeExceeded,
         "com.microsoft:argument-error", "com.microsoft:argument-out-of-range", "com.microsoft:entity-disabled",

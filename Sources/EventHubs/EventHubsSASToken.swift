@@ -1,4 +1,4 @@
-// Hubcast — shared access signature tokens (spec §2).
+// Hubcast — shared access signature tokens (docs/eventhubs-wire.md#sas-tokens).
 
 import Crypto
 import Foundation
@@ -22,7 +22,7 @@ public struct EventHubsSASToken: Sendable, Hashable, CustomStringConvertible {
 
     /// Signs a token for `resource` with a rule's key.
     ///
-    /// Follows spec §2: the resource is lower-cased and percent-encoded (everything but
+    /// Follows docs/eventhubs-wire.md#sas-tokens: the resource is lower-cased and percent-encoded (everything but
     /// `A-Za-z0-9-_.~`, lower-case hex), the string to sign is `ENC(resource) + "\n" + se`, the HMAC
     /// key is the key text's UTF-8 bytes as written (not base64-decoded), and the signature is
     /// base64, then percent-encoded. One token for `amqps://<fqdn>/<hub>` also covers the hub's
@@ -32,7 +32,8 @@ public struct EventHubsSASToken: Sendable, Hashable, CustomStringConvertible {
         let toSign = "\(encodedResource)\n\(expiresAt)"
         let mac = HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: SymmetricKey(data: Array(key.utf8)))
         let signature = Data(mac).base64EncodedString()
-        self.token = "SharedAccessSignature sr=\(encodedResource)&sig=\(Self.percentEncode(signature))"
+        self.token =
+            "SharedAccessSignature sr=\(encodedResource)&sig=\(Self.percentEncode(signature))"
             + "&se=\(expiresAt)&skn=\(Self.percentEncode(keyName))"
         self.resource = resource.lowercased()
         self.keyName = keyName
@@ -45,7 +46,8 @@ public struct EventHubsSASToken: Sendable, Hashable, CustomStringConvertible {
     /// resource and expiry. Throws ``EventHubsError/Code/invalidToken`` naming what is missing.
     public init(parsing text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let body = trimmed.hasPrefix("SharedAccessSignature ")
+        let body =
+            trimmed.hasPrefix("SharedAccessSignature ")
             ? String(trimmed.dropFirst("SharedAccessSignature ".count)) : trimmed
         var fields: [String: String] = [:]
         for pair in body.split(separator: "&") {

@@ -1,4 +1,5 @@
-// Hubcast — a request/response link pair, as `$cbs` and `$management` use (spec §4, §7).
+// Hubcast — a request/response link pair, as `$cbs` and `$management` use
+// (docs/eventhubs-wire.md#authorization-on-cbs, #management-reads).
 
 import AMQP
 import Foundation
@@ -83,7 +84,8 @@ final class RequestResponseLink: Sendable {
     /// The status code of an answer (`status-code`, or `statusCode` as Service Bus writes it).
     static func status(of answer: AMQPMessage) -> (code: Int64, description: String) {
         let code = answer.applicationProperty("status-code")?.integer ?? answer.applicationProperty("statusCode")?.integer ?? 0
-        let description = answer.applicationProperty("status-description")?.text
+        let description =
+            answer.applicationProperty("status-description")?.text
             ?? answer.applicationProperty("statusDescription")?.text ?? ""
         return (code, description)
     }

@@ -17,7 +17,7 @@ public struct ConnectorReport: Sendable {
     public var outbox: [String: Int] = [:]
 }
 
-/// Hubcast's main job (spec §3–§7): applies profile updates to the durable store, commits the
+/// Hubcast's main job (docs/exports.md, docs/delivery.md): applies profile updates to the durable store, commits the
 /// exports they cause to the outbox in the same transaction, and sends each destination's outbox to
 /// its event hub; an export leaves the outbox only when the hub accepted it, or moves to the failed
 /// exports after its retries. Nothing committed is lost: after a crash the next run sends what the
@@ -39,8 +39,10 @@ public final class Connector: Sendable {
 
     /// A connector for `configuration`'s dataflows. `options.retry.maxRetries` is taken from the
     /// configuration's `retry.retries`.
-    public init(configuration: ExportConfiguration, options: ConnectorOptions = .init(),
-                logger: Logger = Logger(label: "hubcast.connector")) {
+    public init(
+        configuration: ExportConfiguration, options: ConnectorOptions = .init(),
+        logger: Logger = Logger(label: "hubcast.connector")
+    ) {
         self.configuration = configuration
         var options = options
         options.retry.maxRetries = configuration.retry.retries
@@ -94,12 +96,16 @@ public final class Connector: Sendable {
             $0.outboxPeak = depth
         }
         for (destination, dataflow, count) in depths where !served.contains(destination) {
-            logger.warning("\(count) exports of dataflow \(dataflow) wait in the outbox for destination \(destination), which no dataflow of the configuration uses; they stay there")
+            logger.warning(
+                "\(count) exports of dataflow \(dataflow) wait in the outbox for destination \(destination), which no dataflow of the configuration uses; they stay there"
+            )
         }
 
         let engine = ProfileEngine(configuration: configuration, store: store)
-        let intake = Intake(engine: engine, store: store, delivery: delivery, reader: reader, options: options, control: control,
-                            gate: gate, live: live, logger: logger) {
+        let intake = Intake(
+            engine: engine, store: store, delivery: delivery, reader: reader, options: options, control: control,
+            gate: gate, live: live, logger: logger
+        ) {
             for dispatcher in dispatchers { dispatcher.wake() }
         }
         // Without input there is nothing to finish: run until stopped.
@@ -190,14 +196,17 @@ public final class Connector: Sendable {
                 case .fields(let namespace, let keyName, let key, let hub):
                     connectionString = try EventHubsConnectionString(namespace: namespace, eventHub: hub, sasKeyName: keyName, sasKey: key)
                 }
-                producer = try EventHubsProducer(connectionString: connectionString, options: producerOptions,
-                                                 logger: logger.with(destination: destination.id))
+                producer = try EventHubsProducer(
+                    connectionString: connectionString, options: producerOptions,
+                    logger: logger.with(destination: destination.id))
             } catch {
                 throw ConnectorError(.destination, "\(destination.id): \(error)")
             }
-            dispatchers.append(Dispatcher(destination: destination.id, producer: producer, throttles: throttles, store: delivery,
-                                          options: options, control: control, gate: gate, live: live,
-                                          logger: logger.with(destination: destination.id)))
+            dispatchers.append(
+                Dispatcher(
+                    destination: destination.id, producer: producer, throttles: throttles, store: delivery,
+                    options: options, control: control, gate: gate, live: live,
+                    logger: logger.with(destination: destination.id)))
         }
         return dispatchers
     }

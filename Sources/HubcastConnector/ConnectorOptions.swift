@@ -15,7 +15,7 @@ public struct ConnectorOptions: Sendable {
     public var outboxLimit = 20_000
     /// Updates applied per store batch (one commit for the profiles and their outbox rows). Default: 512.
     public var batchSize = 512
-    /// Backfill exports per second (spec §5), beside live traffic. Default: 1,000.
+    /// Backfill exports per second (docs/exports.md#backfill), beside live traffic. Default: 1,000.
     public var backfillRate: Double = 1000
     /// On shutdown, how long in-flight sends may take to settle; the rest stays in the outbox.
     /// Default: 10 s.
@@ -66,8 +66,9 @@ public struct ConnectorOptions: Sendable {
         try check(waveSize >= 1, "waveSize must be at least 1, not \(waveSize)")
         try check((1...100_000_000).contains(outboxLimit), "outboxLimit must be 1...100000000, not \(outboxLimit)")
         try check((1...1_000_000).contains(batchSize), "batchSize must be 1...1000000, not \(batchSize)")
-        try check(backfillRate.isFinite && backfillRate > 0 && backfillRate <= 10_000_000,
-                  "backfillRate must be above 0 and at most 10000000 per second, not \(backfillRate)")
+        try check(
+            backfillRate.isFinite && backfillRate > 0 && backfillRate <= 10_000_000,
+            "backfillRate must be above 0 and at most 10000000 per second, not \(backfillRate)")
         try check(drainTimeout >= .zero && drainTimeout <= .seconds(86_400), "drainTimeout must be 0...86400 seconds")
         try check(statusInterval > .zero, "statusInterval must be above 0")
         try check(giveUpAfter.map { $0 > .zero } ?? true, "giveUpAfter must be above 0")

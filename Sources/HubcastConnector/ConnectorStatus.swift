@@ -66,7 +66,7 @@ public struct ConnectorStatus: Sendable, Codable, Hashable {
         public var outbox = 0
     }
 
-    /// Backfill of one dataflow (spec §5).
+    /// Backfill of one dataflow (docs/exports.md#backfill).
     public struct Backfill: Sendable, Codable, Hashable {
         public var done = 0
         public var total = 0

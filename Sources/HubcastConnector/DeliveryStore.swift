@@ -84,22 +84,23 @@ public final class DeliveryStore: Sendable {
                 // AUTOINCREMENT: a sequence number is never reused, so a dispatcher reading on
                 // from the last one it saw misses no row, even after the outbox was empty. No index
                 // on the destination: a dispatcher reads on from its last sequence number, skipping
-                // the other destinations' rows, and an index costs every export two more B-tree
-                // writes (8 % of end-to-end throughput, `hubcast bench connector`).
-                try db.execute(sql: """
-                    CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, dataflow TEXT NOT NULL,
-                        destination TEXT NOT NULL, partition_key TEXT NOT NULL, profile_key INTEGER NOT NULL,
-                        triggers TEXT NOT NULL, payload BLOB NOT NULL, enqueued REAL NOT NULL);
-                    CREATE TABLE IF NOT EXISTS failed_exports (id INTEGER PRIMARY KEY AUTOINCREMENT, dataflow TEXT NOT NULL,
-                        destination TEXT NOT NULL, partition_key TEXT NOT NULL, profile_key INTEGER NOT NULL,
-                        triggers TEXT NOT NULL, payload BLOB NOT NULL, enqueued REAL NOT NULL, attempts INTEGER NOT NULL,
-                        condition TEXT NOT NULL, reason TEXT NOT NULL, failed_at REAL NOT NULL);
-                    CREATE TABLE IF NOT EXISTS delivery_counters (dataflow TEXT PRIMARY KEY, exported INTEGER NOT NULL,
-                        acknowledged INTEGER NOT NULL, retried INTEGER NOT NULL, failed INTEGER NOT NULL,
-                        skipped INTEGER NOT NULL) WITHOUT ROWID;
-                    CREATE TABLE IF NOT EXISTS connector_status (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                    DROP INDEX IF EXISTS outbox_by_destination;
-                    """)
+                // the other destinations' rows, and an index would cost every export two more
+                // B-tree writes on the intake's path (BENCHMARKS.md, connector, first round).
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, dataflow TEXT NOT NULL,
+                            destination TEXT NOT NULL, partition_key TEXT NOT NULL, profile_key INTEGER NOT NULL,
+                            triggers TEXT NOT NULL, payload BLOB NOT NULL, enqueued REAL NOT NULL);
+                        CREATE TABLE IF NOT EXISTS failed_exports (id INTEGER PRIMARY KEY AUTOINCREMENT, dataflow TEXT NOT NULL,
+                            destination TEXT NOT NULL, partition_key TEXT NOT NULL, profile_key INTEGER NOT NULL,
+                            triggers TEXT NOT NULL, payload BLOB NOT NULL, enqueued REAL NOT NULL, attempts INTEGER NOT NULL,
+                            condition TEXT NOT NULL, reason TEXT NOT NULL, failed_at REAL NOT NULL);
+                        CREATE TABLE IF NOT EXISTS delivery_counters (dataflow TEXT PRIMARY KEY, exported INTEGER NOT NULL,
+                            acknowledged INTEGER NOT NULL, retried INTEGER NOT NULL, failed INTEGER NOT NULL,
+                            skipped INTEGER NOT NULL) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS connector_status (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                        DROP INDEX IF EXISTS outbox_by_destination;
+                        """)
                 if try !db.columns(in: "outbox").contains(where: { $0.name == "redriven" }) {
                     try db.execute(sql: "ALTER TABLE outbox ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0")
                 }
@@ -113,9 +114,12 @@ public final class DeliveryStore: Sendable {
         try queue.inDatabase { db in
             let present = Set(try String.fetchAll(db, sql: "SELECT name FROM main.sqlite_master WHERE type = 'table'"))
             let tables = [
-                "outbox": "seq INTEGER PRIMARY KEY, dataflow TEXT, destination TEXT, partition_key TEXT, profile_key INTEGER, triggers TEXT, payload BLOB, enqueued REAL, redriven INTEGER",
-                "failed_exports": "id INTEGER PRIMARY KEY, dataflow TEXT, destination TEXT, partition_key TEXT, profile_key INTEGER, triggers TEXT, payload BLOB, enqueued REAL, attempts INTEGER, condition TEXT, reason TEXT, failed_at REAL",
-                "delivery_counters": "dataflow TEXT PRIMARY KEY, exported INTEGER, acknowledged INTEGER, retried INTEGER, failed INTEGER, skipped INTEGER",
+                "outbox":
+                    "seq INTEGER PRIMARY KEY, dataflow TEXT, destination TEXT, partition_key TEXT, profile_key INTEGER, triggers TEXT, payload BLOB, enqueued REAL, redriven INTEGER",
+                "failed_exports":
+                    "id INTEGER PRIMARY KEY, dataflow TEXT, destination TEXT, partition_key TEXT, profile_key INTEGER, triggers TEXT, payload BLOB, enqueued REAL, attempts INTEGER, condition TEXT, reason TEXT, failed_at REAL",
+                "delivery_counters":
+                    "dataflow TEXT PRIMARY KEY, exported INTEGER, acknowledged INTEGER, retried INTEGER, failed INTEGER, skipped INTEGER",
                 "connector_status": "name TEXT PRIMARY KEY, value TEXT",
             ]
             for (name, columns) in tables where !present.contains(name) {
@@ -139,10 +143,11 @@ public final class DeliveryStore: Sendable {
     /// Adds exports to the outbox on `db` (the store batch that applied their updates).
     func enqueue(_ items: [ExportItem], in db: Database, at time: Double) throws {
         guard !items.isEmpty else { return }
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
         var perDataflow: [String: Int] = [:]
         var triggers = JSONWriter(capacity: 256)
         for item in items {
@@ -173,15 +178,19 @@ public final class DeliveryStore: Sendable {
     func load(destination: String, after: Int64, limit: Int) async throws(ConnectorError) -> [OutboxEntry] {
         do {
             return try await queue.read { db in
-                let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                    SELECT seq, dataflow, partition_key, profile_key, payload, enqueued, redriven FROM outbox
-                    WHERE destination = ? AND seq > ? ORDER BY seq LIMIT ?
-                    """), arguments: [destination, after, limit])
+                let rows = try Row.fetchCursor(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT seq, dataflow, partition_key, profile_key, payload, enqueued, redriven FROM outbox
+                            WHERE destination = ? AND seq > ? ORDER BY seq LIMIT ?
+                            """), arguments: [destination, after, limit])
                 var entries: [OutboxEntry] = []
                 while let row = try rows.next() {
                     let payload = try row.withUnsafeData(atIndex: 4) { data in data.map { [UInt8]($0) } ?? [] }
-                    entries.append(OutboxEntry(seq: row[0], dataflow: row[1], partitionKey: row[2], profileKey: row[3],
-                                               payload: payload, enqueued: row[5], redriven: row[6]))
+                    entries.append(
+                        OutboxEntry(
+                            seq: row[0], dataflow: row[1], partitionKey: row[2], profileKey: row[3],
+                            payload: payload, enqueued: row[5], redriven: row[6]))
                 }
                 return entries
             }
@@ -228,12 +237,13 @@ public final class DeliveryStore: Sendable {
                 }
                 for seqs in Self.runs(of: settlement.acknowledged.map(\.seq) + settlement.skipped.map(\.seq)) { try remove(seqs) }
                 for failure in settlement.failed {
-                    try db.execute(sql: """
-                        INSERT INTO failed_exports (dataflow, destination, partition_key, profile_key, triggers, payload,
-                            enqueued, attempts, condition, reason, failed_at)
-                        SELECT dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, ?, ?, ?, ?
-                        FROM outbox WHERE seq = ?
-                        """, arguments: [failure.attempts, failure.condition, failure.reason, now, failure.entry.seq])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO failed_exports (dataflow, destination, partition_key, profile_key, triggers, payload,
+                                enqueued, attempts, condition, reason, failed_at)
+                            SELECT dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, ?, ?, ?, ?
+                            FROM outbox WHERE seq = ?
+                            """, arguments: [failure.attempts, failure.condition, failure.reason, now, failure.entry.seq])
                     try remove(failure.entry.seq...failure.entry.seq)
                 }
                 for (dataflow, added) in counters { try Self.add(added, dataflow: dataflow, in: db) }
@@ -258,12 +268,14 @@ public final class DeliveryStore: Sendable {
     }
 
     private static func add(_ counters: DeliveryCounters, dataflow: String, in db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO delivery_counters (dataflow, exported, acknowledged, retried, failed, skipped) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (dataflow) DO UPDATE SET exported = exported + excluded.exported,
-                acknowledged = acknowledged + excluded.acknowledged, retried = retried + excluded.retried,
-                failed = failed + excluded.failed, skipped = skipped + excluded.skipped
-            """).execute(arguments: [dataflow, counters.exported, counters.acknowledged, counters.retried, counters.failed, counters.skipped])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO delivery_counters (dataflow, exported, acknowledged, retried, failed, skipped) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (dataflow) DO UPDATE SET exported = exported + excluded.exported,
+                    acknowledged = acknowledged + excluded.acknowledged, retried = retried + excluded.retried,
+                    failed = failed + excluded.failed, skipped = skipped + excluded.skipped
+                """
+        ).execute(arguments: [dataflow, counters.exported, counters.acknowledged, counters.retried, counters.failed, counters.skipped])
     }
 
     // MARK: Reading
@@ -304,7 +316,9 @@ public final class DeliveryStore: Sendable {
                 var result: [String: DeliveryCounters] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT dataflow, exported, acknowledged, retried, failed, skipped FROM delivery_counters") {
                     var counters = DeliveryCounters()
-                    (counters.exported, counters.acknowledged, counters.retried, counters.failed, counters.skipped) = (row[1], row[2], row[3], row[4], row[5])
+                    (counters.exported, counters.acknowledged, counters.retried, counters.failed, counters.skipped) = (
+                        row[1], row[2], row[3], row[4], row[5]
+                    )
                     result[row[0]] = counters
                 }
                 return result
@@ -318,9 +332,12 @@ public final class DeliveryStore: Sendable {
     public func failedExports(dataflow: String? = nil, limit: Int = .max) throws(ConnectorError) -> [FailedExport] {
         try Self.attempt("cannot read the failed exports") {
             try queue.read { db in
-                try Row.fetchAll(db, sql: """
-                    SELECT * FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id LIMIT ?2
-                    """, arguments: [dataflow, limit]).map(Self.failedExport)
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT * FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id LIMIT ?2
+                        """, arguments: [dataflow, limit]
+                ).map(Self.failedExport)
             }
         }
     }
@@ -342,10 +359,11 @@ public final class DeliveryStore: Sendable {
     }
 
     private static func failedExport(_ row: Row) -> FailedExport {
-        FailedExport(id: row["id"], dataflow: row["dataflow"], destination: row["destination"], partitionKey: row["partition_key"],
-                     profileKey: row["profile_key"], triggers: row["triggers"], payload: [UInt8](row["payload"] as Data),
-                     attempts: row["attempts"], condition: row["condition"], reason: row["reason"],
-                     enqueuedAt: row["enqueued"], failedAt: row["failed_at"])
+        FailedExport(
+            id: row["id"], dataflow: row["dataflow"], destination: row["destination"], partitionKey: row["partition_key"],
+            profileKey: row["profile_key"], triggers: row["triggers"], payload: [UInt8](row["payload"] as Data),
+            attempts: row["attempts"], condition: row["condition"], reason: row["reason"],
+            enqueuedAt: row["enqueued"], failedAt: row["failed_at"])
     }
 
     /// Moves failed exports back into the outbox (behind what waits there), to be sent again by the
@@ -354,10 +372,11 @@ public final class DeliveryStore: Sendable {
     @discardableResult
     public func redrive(ids: [Int64]?, dataflow: String? = nil) throws(ConnectorError) -> Int {
         try move(ids: ids, dataflow: dataflow, what: "redrive") { db, id in
-            try db.execute(sql: """
-                INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, redriven)
-                SELECT dataflow, destination, partition_key, profile_key, triggers, payload, ?, 1 FROM failed_exports WHERE id = ?
-                """, arguments: [Date().timeIntervalSince1970, id])
+            try db.execute(
+                sql: """
+                    INSERT INTO outbox (dataflow, destination, partition_key, profile_key, triggers, payload, enqueued, redriven)
+                    SELECT dataflow, destination, partition_key, profile_key, triggers, payload, ?, 1 FROM failed_exports WHERE id = ?
+                    """, arguments: [Date().timeIntervalSince1970, id])
         }
     }
 
@@ -380,8 +399,9 @@ public final class DeliveryStore: Sendable {
                     var seen: Set<Int64> = []
                     chosen = ids.filter { seen.insert($0).inserted }
                 } else {
-                    chosen = try Int64.fetchAll(db, sql: "SELECT id FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id",
-                                                arguments: [dataflow])
+                    chosen = try Int64.fetchAll(
+                        db, sql: "SELECT id FROM failed_exports WHERE ?1 IS NULL OR dataflow = ?1 ORDER BY id",
+                        arguments: [dataflow])
                 }
                 for id in chosen {
                     try body(db, id)

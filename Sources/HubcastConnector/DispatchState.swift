@@ -178,8 +178,10 @@ struct DispatchState {
     /// untouched); entries the hub could not take in time are to go back to the queue and pause the
     /// sending; the others are failed with their condition. Counts the outcomes for the send rate.
     /// The wave stays in flight until ``release(_:back:)``, called once the settlement is recorded.
-    mutating func finish(_ wave: [OutboxEntry], outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int], launched: ContinuousClock.Instant,
-                         now: ContinuousClock.Instant, pause: (Int) -> Duration, holdFor: () -> Duration) -> WaveResult {
+    mutating func finish(
+        _ wave: [OutboxEntry], outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int], launched: ContinuousClock.Instant,
+        now: ContinuousClock.Instant, pause: (Int) -> Duration, holdFor: () -> Duration
+    ) -> WaveResult {
         var result = WaveResult()
         var back: [OutboxEntry] = []
         var unreachable: AMQPError?
@@ -284,8 +286,10 @@ struct DispatchState {
     /// attempt was counted already, sending pauses for `pause(outages in a row)`. Returns the pause
     /// and whether the outage is new, or nil when the failure belongs to an attempt counted already.
     @discardableResult
-    mutating func outage(now: ContinuousClock.Instant, launched: ContinuousClock.Instant,
-                         pause: (Int) -> Duration) -> (pause: Duration, new: Bool)? {
+    mutating func outage(
+        now: ContinuousClock.Instant, launched: ContinuousClock.Instant,
+        pause: (Int) -> Duration
+    ) -> (pause: Duration, new: Bool)? {
         if let counted = outageCountedAt, launched <= counted { return nil }
         outages += 1
         outageCountedAt = now

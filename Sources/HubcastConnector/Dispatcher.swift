@@ -71,8 +71,10 @@ actor Dispatcher {
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
 
-    init(destination: String, producer: EventHubsProducer, throttles: ThrottleCounter, store: DeliveryStore, options: ConnectorOptions,
-         control: ConnectorControl, gate: OutboxGate, live: LiveStats, logger: Logger) {
+    init(
+        destination: String, producer: EventHubsProducer, throttles: ThrottleCounter, store: DeliveryStore, options: ConnectorOptions,
+        control: ConnectorControl, gate: OutboxGate, live: LiveStats, logger: Logger
+    ) {
         self.destination = destination
         self.producer = producer
         self.throttles = throttles
@@ -182,14 +184,18 @@ actor Dispatcher {
         let now = ContinuousClock.now
         if let giveUp = options.giveUpAfter, let (since, error) = unreachable, now - since >= giveUp, failure == nil {
             let seconds = String(format: "%.0f s", (now - since) / .seconds(1))
-            failure = ConnectorError(.destination, "destination \(destination) unreachable for \(seconds) (last error: \(error)); giving up, its exports stay in the outbox")
-            raiseAlert("destination \(destination) unreachable for \(seconds) (last error: \(error)); the run gives up, its exports stay in the outbox")
+            failure = ConnectorError(
+                .destination,
+                "destination \(destination) unreachable for \(seconds) (last error: \(error)); giving up, its exports stay in the outbox")
+            raiseAlert(
+                "destination \(destination) unreachable for \(seconds) (last error: \(error)); the run gives up, its exports stay in the outbox")
         }
         let (ended, change) = state.tick(now: now)
         if let change { report(change) }
         if let ended {
             let seconds = (ended.last - ended.since) / .seconds(1) + state.settings.throttleQuiet / .seconds(1)
-            let message = "\(destination) no longer throttles: \(ended.rejections) server-busy answers and \(ended.accepted) acknowledged "
+            let message =
+                "\(destination) no longer throttles: \(ended.rejections) server-busy answers and \(ended.accepted) acknowledged "
                 + "in \(String(format: "%.0f", seconds)) s; send rate \(describeLimit(state.rate.limit))"
             logger.notice("\(message)")
             live.update { [destination] in
@@ -218,16 +224,19 @@ actor Dispatcher {
         let sends = Mutex([Int](repeating: 1, count: wave.count))
         let results: Result<[Result<AMQPOutcome, AMQPError>], any Error>
         do {
-            results = .success(try await producer.send(
-                contentsOf: events, onSettled: { index, _, count in sends.withLock { $0[index] = count } }))
+            results = .success(
+                try await producer.send(
+                    contentsOf: events, onSettled: { index, _, count in sends.withLock { $0[index] = count } }))
         } catch {
             results = .failure(error)
         }
         await finish(wave, id: id, launched: launched, results: results, sends: sends.withLock { $0 })
     }
 
-    private func finish(_ wave: [OutboxEntry], id: Int, launched: ContinuousClock.Instant,
-                        results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int]) async {
+    private func finish(
+        _ wave: [OutboxEntry], id: Int, launched: ContinuousClock.Instant,
+        results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int]
+    ) async {
         waves[id] = nil
         guard !abandoned else { return }
         let now = ContinuousClock.now
@@ -257,7 +266,9 @@ actor Dispatcher {
                 rejections.add(result.throttled, at: Self.second(now))
                 if result.throttlingStarted {
                     let delay = String(format: "%.1f s", options.retry.serverBusyDelay / .seconds(1))
-                    logger.notice("\(destination) throttles (server-busy): throttled exports wait \(delay) or more aside while the rest flows; the send rate follows what the hub accepts")
+                    logger.notice(
+                        "\(destination) throttles (server-busy): throttled exports wait \(delay) or more aside while the rest flows; the send rate follows what the hub accepts"
+                    )
                 }
                 live.update { [destination] in $0.destinations[destination, default: .init()].connection = .init(.throttled) }
             }
@@ -321,7 +332,8 @@ actor Dispatcher {
             $0.destinations[destination, default: .init()].connection = .init(.down, reason: "\(error)")
             if outage.new { $0.destinations[destination, default: .init()].outages += 1 }
         }
-        let message = "destination \(destination) unreachable (\(error)); exports kept in the outbox, trying again in "
+        let message =
+            "destination \(destination) unreachable (\(error)); exports kept in the outbox, trying again in "
             + String(format: "%.1f s", outage.pause.seconds)
         if outage.new { raiseAlert(message) } else { logger.info("\(message)") }
     }

@@ -26,8 +26,10 @@ final class Intake: @unchecked Sendable {
     private(set) var summary = RunSummary()
     private(set) var uploads: [UploadReport] = []
 
-    init(engine: ProfileEngine, store: SQLiteProfileStore, delivery: DeliveryStore, reader: LineReader?, options: ConnectorOptions,
-         control: ConnectorControl, gate: OutboxGate, live: LiveStats, logger: Logger, wake: @escaping @Sendable () -> Void) {
+    init(
+        engine: ProfileEngine, store: SQLiteProfileStore, delivery: DeliveryStore, reader: LineReader?, options: ConnectorOptions,
+        control: ConnectorControl, gate: OutboxGate, live: LiveStats, logger: Logger, wake: @escaping @Sendable () -> Void
+    ) {
         self.engine = engine
         self.store = store
         self.delivery = delivery
@@ -63,8 +65,9 @@ final class Intake: @unchecked Sendable {
             var stream: ExportStream?
             if let opened = reader {
                 opened.waitsForLineEnd = options.follow && opened.isRegularFile
-                let rejects = try RejectsFile(path: URL(fileURLWithPath: engine.configuration.store).appendingPathComponent("rejects.jsonl").path,
-                                              maxBytes: options.maxRejectsBytes)
+                let rejects = try RejectsFile(
+                    path: URL(fileURLWithPath: engine.configuration.store).appendingPathComponent("rejects.jsonl").path,
+                    maxBytes: options.maxRejectsBytes)
                 let checkpoint = opened.checkpointName
                 let store = self.store, delivery = self.delivery
                 stream = ExportStream(

@@ -35,8 +35,10 @@ final class StoreLock {
             let count = read(descriptor, &bytes, bytes.count)
             let holder = String(decoding: bytes.prefix(max(0, count)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             Glibc.close(descriptor)
-            throw ConnectorError(.storeInUse, "another connector runs on the store \(folder)\(holder.isEmpty ? "" : " (pid \(holder))"); "
-                + "one store serves one connector at a time")
+            throw ConnectorError(
+                .storeInUse,
+                "another connector runs on the store \(folder)\(holder.isEmpty ? "" : " (pid \(holder))"); "
+                    + "one store serves one connector at a time")
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(descriptor, 0)

@@ -1,4 +1,5 @@
-// Hubcast — consumer links of the emulator: reading a partition from a position (spec §5, §6).
+// Hubcast — consumer links of the emulator: reading a partition from a position
+// (docs/eventhubs-wire.md#receiver-links).
 
 import AMQP
 import Foundation

@@ -306,7 +306,8 @@ final class EmulatorCore: AMQPServerHandler {
         let linkPartition = path.count >= 3 ? Int(path[2]) : nil
         let encoded = delivery.encoded
         let layout = delivery.layout
-        let key = layout.messageAnnotations == nil
+        let key =
+            layout.messageAnnotations == nil
             ? nil : (try? layout.messageAnnotations(of: encoded))?.first { $0.0.name == "x-opt-partition-key" }?.1.text
         let batch = Self.batchedEvents(encoded, layout: layout)
         var faults = EmulatorConfiguration.Faults()
@@ -380,8 +381,9 @@ final class EmulatorCore: AMQPServerHandler {
             self.stallCredit(link, count: count)
         }
         if let every = faults.detachLinkEvery, count % every == 0 {
-            link.close(condition: AMQPCondition(
-                name: AMQPCondition.detachForced, description: "injected fault: link detached after \(count) events"))
+            link.close(
+                condition: AMQPCondition(
+                    name: AMQPCondition.detachForced, description: "injected fault: link detached after \(count) events"))
         }
         if let every = faults.dropConnectionEvery, count % every == 0 {
             self.state.withLock { _ = $0.dropped.insert(connection) }
@@ -425,7 +427,7 @@ final class EmulatorCore: AMQPServerHandler {
         }
     }
 
-    /// The events of an Event Hubs batch (spec §6), or nil when the transfer is one event. A batch
+    /// The events of a batch (docs/eventhubs-wire.md#batches), or nil when the transfer is one event. A batch
     /// is an envelope whose data sections each hold a whole encoded message; Proton does not expose
     /// a transfer's message-format, so the envelope is recognised from its sections: every one
     /// decodes as a message with a body.
@@ -447,7 +449,8 @@ final class EmulatorCore: AMQPServerHandler {
             && (0x70...0x78).contains(bytes[range.lowerBound + 2])
     }
 
-    /// Checks a put-token request (spec §4) and answers on the connection's `$cbs` reply link.
+    /// Checks a put-token request (docs/eventhubs-wire.md#authorization-on-cbs) and answers on the
+    /// connection's `$cbs` reply link.
     private func putToken(_ delivery: AMQPServerDelivery) {
         delivery.settle(.accepted)
         let (status, description) = self.checkPutToken(delivery.message, connection: delivery.link.connection.id)
@@ -455,8 +458,8 @@ final class EmulatorCore: AMQPServerHandler {
         self.answer(delivery, status: status, description: description, body: .null)
     }
 
-    /// Answers a `$management` READ of hub or partition properties (spec §7). The request carries
-    /// its own token in `security_token`.
+    /// Answers a `$management` READ of hub or partition properties (docs/eventhubs-wire.md#management-reads).
+    /// The request carries its own token in `security_token`.
     private func management(_ delivery: AMQPServerDelivery) {
         delivery.settle(.accepted)
         let request = delivery.message

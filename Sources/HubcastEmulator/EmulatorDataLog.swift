@@ -171,9 +171,11 @@ final class EmulatorDataLog {
                         let partitions = Int(try cursor.next(UInt32.self))
                         let configured = store.hubs[hub]?.count ?? 0
                         guard configured >= partitions else {
-                            throw EmulatorError(.dataMismatch, configured == 0
-                                ? "\(self.path) holds hub '\(hub)' (\(partitions) partitions), which the configuration does not have"
-                                : "\(self.path) holds hub '\(hub)' with \(partitions) partitions; the configuration gives it \(configured)")
+                            throw EmulatorError(
+                                .dataMismatch,
+                                configured == 0
+                                    ? "\(self.path) holds hub '\(hub)' (\(partitions) partitions), which the configuration does not have"
+                                    : "\(self.path) holds hub '\(hub)' with \(partitions) partitions; the configuration gives it \(configured)")
                         }
                         self.hubs[hub] = max(self.hubs[hub] ?? 0, partitions)
                     }
@@ -350,7 +352,8 @@ enum CRC32 {
             while count - position >= 8 {
                 let low = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)) ^ crc
                 let high = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
-                crc = tables[7 * 256 + Int(low & 0xFF)] ^ tables[6 * 256 + Int((low >> 8) & 0xFF)]
+                crc =
+                    tables[7 * 256 + Int(low & 0xFF)] ^ tables[6 * 256 + Int((low >> 8) & 0xFF)]
                     ^ tables[5 * 256 + Int((low >> 16) & 0xFF)] ^ tables[4 * 256 + Int(low >> 24)]
                     ^ tables[3 * 256 + Int(high & 0xFF)] ^ tables[2 * 256 + Int((high >> 8) & 0xFF)]
                     ^ tables[256 + Int((high >> 16) & 0xFF)] ^ tables[Int(high >> 24)]

@@ -58,7 +58,8 @@ final class PerformativePadding: AMQPByteStreamHook, @unchecked Sendable {
                 continue
             }
             guard self.buffer.count - position >= 8 else { break }
-            let size = Int(self.buffer[position]) << 24 | Int(self.buffer[position + 1]) << 16
+            let size =
+                Int(self.buffer[position]) << 24 | Int(self.buffer[position + 1]) << 16
                 | Int(self.buffer[position + 2]) << 8 | Int(self.buffer[position + 3])
             guard size >= 8, size <= 1 << 30 else {
                 // Not a frame header: stop rewriting and pass everything on as it is.
@@ -98,8 +99,10 @@ final class PerformativePadding: AMQPByteStreamHook, @unchecked Sendable {
         let padded = Self.padded(performative).encoded()
         let payload = body[used...]
         let size = bodyStart + padded.count + payload.count
-        var result = [UInt8(truncatingIfNeeded: size >> 24), UInt8(truncatingIfNeeded: size >> 16),
-            UInt8(truncatingIfNeeded: size >> 8), UInt8(truncatingIfNeeded: size)]
+        var result = [
+            UInt8(truncatingIfNeeded: size >> 24), UInt8(truncatingIfNeeded: size >> 16),
+            UInt8(truncatingIfNeeded: size >> 8), UInt8(truncatingIfNeeded: size),
+        ]
         result += frame[4..<bodyStart]
         result += padded
         result += payload

@@ -27,7 +27,7 @@ public struct ProfileExportError: Error, Hashable, Sendable, CustomStringConvert
         public static let invalidTimestamp = Code(base: .invalidTimestamp)
         /// An audience rule that does not parse (``location`` has its line and column).
         public static let invalidRule = Code(base: .invalidRule)
-        /// A profile update that is not of the shape of spec §9.
+        /// A profile update that is not of the shape of docs/input.md#update-lines.
         public static let invalidUpdate = Code(base: .invalidUpdate)
         /// An update whose profile id and identities point at different profiles.
         public static let identityConflict = Code(base: .identityConflict)

@@ -41,8 +41,10 @@ struct Check: AsyncParsableCommand {
             report.fail("configuration", "\(error)")
             throw ExitCode.failure
         }
-        report.ok("configuration", "\(config): \(configuration.destinations.count) destinations, \(configuration.audiences.count) audiences, "
-            + "\(configuration.dataflows.count) dataflows, retries \(configuration.retry.retries)")
+        report.ok(
+            "configuration",
+            "\(config): \(configuration.destinations.count) destinations, \(configuration.audiences.count) audiences, "
+                + "\(configuration.dataflows.count) dataflows, retries \(configuration.retry.retries)")
         let storeFile = URL(fileURLWithPath: configuration.store).appendingPathComponent("profiles.sqlite").path
         report.ok("store", FileManager.default.fileExists(atPath: storeFile) ? storeFile : "\(storeFile) (a run makes it)")
 
@@ -53,8 +55,10 @@ struct Check: AsyncParsableCommand {
         }
         for dataflow in configuration.dataflows {
             let audiences = dataflow.audiences.map(\.id).joined(separator: ", ")
-            report.ok("dataflow \(dataflow.id)", "→ \(dataflow.destination); audiences \(audiences); \(dataflow.attributes.count) attributes; "
-                + "partition key \(dataflow.partitionKey ?? "the profile id")")
+            report.ok(
+                "dataflow \(dataflow.id)",
+                "→ \(dataflow.destination); audiences \(audiences); \(dataflow.attributes.count) attributes; "
+                    + "partition key \(dataflow.partitionKey ?? "the profile id")")
         }
         if connect {
             if let caFile {
@@ -83,7 +87,8 @@ struct Check: AsyncParsableCommand {
                 if rejected.isEmpty {
                     report.ok(what, "upload \(file): \(counted(identities.count, "identity", "identities"))")
                 } else {
-                    report.warn(what, "upload \(file): \(counted(identities.count, "identity", "identities")), \(UploadReport.badLines(rejected)) skipped")
+                    report.warn(
+                        what, "upload \(file): \(counted(identities.count, "identity", "identities")), \(UploadReport.badLines(rejected)) skipped")
                 }
             } catch {
                 report.fail(what, "upload \(file): \(error.message)")
@@ -94,8 +99,10 @@ struct Check: AsyncParsableCommand {
     }
 
     /// The destination's connection, parsed; nil (and a failed line) when it cannot be.
-    private func checkDestination(_ destination: Destination, in configuration: ExportConfiguration,
-                                  _ report: inout CheckReport) -> EventHubsConnectionString? {
+    private func checkDestination(
+        _ destination: Destination, in configuration: ExportConfiguration,
+        _ report: inout CheckReport
+    ) -> EventHubsConnectionString? {
         let what = "destination \(destination.id)"
         let target: EventHubsConnectionString
         do {
@@ -151,8 +158,10 @@ struct Check: AsyncParsableCommand {
                 throw error
             }
             await producer.close()
-            report.ok(what, "connected to \(target.fullyQualifiedNamespace):\(target.effectivePort), credentials accepted, "
-                + "sender attached to \(producer.eventHub) (\(format(ContinuousClock.now - started)))")
+            report.ok(
+                what,
+                "connected to \(target.fullyQualifiedNamespace):\(target.effectivePort), credentials accepted, "
+                    + "sender attached to \(producer.eventHub) (\(format(ContinuousClock.now - started)))")
         } catch is CancellationError {
             report.fail(what, "no answer from \(target.fullyQualifiedNamespace):\(target.effectivePort) within \(Int(timeout)) s")
         } catch {
@@ -187,7 +196,9 @@ struct CheckReport {
 
     /// The summary line.
     func finish() {
-        print(failures == 0 ? "\(checks) checks passed\(warnings > 0 ? " (\(warnings) with a warning)" : "")"
-                            : "\(failures) of \(checks) checks failed")
+        print(
+            failures == 0
+                ? "\(checks) checks passed\(warnings > 0 ? " (\(warnings) with a warning)" : "")"
+                : "\(failures) of \(checks) checks failed")
     }
 }

@@ -15,13 +15,16 @@ struct ConnectorFlags: ParsableArguments {
     @Option(help: "Intake pauses while this many exports wait in the outbox.")
     var outboxLimit = 20_000
 
-    @Option(help: "Backfill exports per second (spec §5), beside live traffic.")
+    @Option(help: "Backfill exports per second (docs/exports.md#backfill), beside live traffic.")
     var backfillRate: Double = 1000
 
     @Option(help: "Seconds in-flight sends may take to settle on SIGINT/SIGTERM; the rest stays in the outbox.")
     var drainTimeout: Double = 10
 
-    @Option(help: "With --input FILE (not --follow): seconds a destination may stay unreachable before the run gives up (its exports stay in the outbox); 0 never gives up.")
+    @Option(
+        help:
+            "With --input FILE (not --follow): seconds a destination may stay unreachable before the run gives up (its exports stay in the outbox); 0 never gives up."
+    )
     var giveUpAfter: Double = 300
 
     @Flag(help: "While a profile's export is in flight, send only the latest of its waiting exports per dataflow.")
@@ -71,12 +74,14 @@ func runConnector(_ connector: Connector, input: String?, logger: Logger, progre
             connector.stop()
         }
     }
-    let display = progress && isatty(2) != 0 ? Task {
-        while !Task.isCancelled {
-            StandardError.showProgress(progressLine(connector.status))
-            try? await Task.sleep(for: .milliseconds(500))
-        }
-    } : nil
+    let display =
+        progress && isatty(2) != 0
+        ? Task {
+            while !Task.isCancelled {
+                StandardError.showProgress(progressLine(connector.status))
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        } : nil
     defer {
         watcher.cancel()
         display?.cancel()
@@ -155,13 +160,16 @@ func dataflowTable(_ rows: [(dataflow: String, counters: DeliveryCounters, outbo
     func milliseconds(_ value: Double?) -> String { value.map { $0 < 10 ? String(format: "%.2f", $0) : String(Int($0.rounded())) } ?? "-" }
     for row in rows {
         let c = row.counters
-        table.append([row.dataflow, "\(c.exported)", "\(c.acknowledged)", "\(c.retried)", "\(c.failed)", "\(c.skipped)", "\(row.outbox)",
-                      milliseconds(row.status?.latencyP50), milliseconds(row.status?.latencyP95), milliseconds(row.status?.latencyP99)])
+        table.append([
+            row.dataflow, "\(c.exported)", "\(c.acknowledged)", "\(c.retried)", "\(c.failed)", "\(c.skipped)", "\(row.outbox)",
+            milliseconds(row.status?.latencyP50), milliseconds(row.status?.latencyP95), milliseconds(row.status?.latencyP99),
+        ])
     }
     let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
     return table.map { cells in
         cells.enumerated().map { column, cell in
-            column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            column == 0
+                ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
                 : String(repeating: " ", count: widths[column] - cell.count) + cell
         }.joined(separator: "  ")
     }.joined(separator: "\n")

@@ -101,7 +101,8 @@ struct Demo: AsyncParsableCommand {
         print("")
         print("  \(counted(acknowledged, "export")) acknowledged in \(format(elapsed)); the emulator holds \(counted(stored, "event"))")
         guard stored == acknowledged, report.outbox.values.reduce(0, +) == 0 else {
-            throw CommandError("the emulator holds \(counted(stored, "event")) but \(acknowledged) \(acknowledged == 1 ? "was" : "were") acknowledged")
+            throw CommandError(
+                "the emulator holds \(counted(stored, "event")) but \(acknowledged) \(acknowledged == 1 ? "was" : "were") acknowledged")
         }
         print("  every acknowledged export arrived. Try: hubcast run --config \(config) --input \(input) --dry-run --memory")
     }
@@ -111,7 +112,8 @@ struct Demo: AsyncParsableCommand {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
         let ours: (String) -> Bool = { $0.hasPrefix("profiles.sqlite") || $0 == "rejects.jsonl" || $0 == "connector.lock" }
         guard names.allSatisfy(ours) else {
-            throw CommandError("--store \(folder) holds other files than a Hubcast store; the demo empties its store first, so name a new or a demo folder")
+            throw CommandError(
+                "--store \(folder) holds other files than a Hubcast store; the demo empties its store first, so name a new or a demo folder")
         }
         try FileManager.default.removeItem(atPath: folder)
     }

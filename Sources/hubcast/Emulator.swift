@@ -46,14 +46,17 @@ struct Emulator: AsyncParsableCommand {
     @Option(help: "Fault: treat every put token as expiring this many seconds after it was put.") var faultTokenLifetime: Int?
     @Option(help: "Fault: stop granting credit after every N-th event (see --fault-credit-stall-ms).") var faultCreditStallEvery: Int?
     @Option(help: "Fault: how long a credit stall lasts, in milliseconds.") var faultCreditStallMs = 500
-    @Option(help: ArgumentHelp(
-        "Ingress quota in throughput units, 1...40 as the Standard tier: N x 1,000 events/s and N MiB/s for the namespace; "
-            + "over it, deliveries get com.microsoft:server-busy. SIGUSR1 applies it (1 if not given), SIGUSR2 lifts it.",
-        valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Ingress quota in throughput units, 1...40 as the Standard tier: N x 1,000 events/s and N MiB/s for the namespace; "
+                + "over it, deliveries get com.microsoft:server-busy. SIGUSR1 applies it (1 if not given), SIGUSR2 lifts it.",
+            valueName: "N"))
     var throughputUnits: Int?
-    @Option(name: .customLong("data"), help: ArgumentHelp(
-        "Keep accepted events in DIR/events.log (created if missing) and serve them again after a restart, even after kill -9.",
-        valueName: "DIR"))
+    @Option(
+        name: .customLong("data"),
+        help: ArgumentHelp(
+            "Keep accepted events in DIR/events.log (created if missing) and serve them again after a restart, even after kill -9.",
+            valueName: "DIR"))
     var dataDirectory: String?
 
     @OptionGroup var logging: LoggingOptions
@@ -72,9 +75,11 @@ struct Emulator: AsyncParsableCommand {
         configuration.retainedEventsPerPartition = self.retain
         configuration.creditWindow = self.creditWindow
         guard (0...1).contains(self.faultServerBusy) else { throw ValidationError("--fault-server-busy must be between 0 and 1") }
-        for (name, value) in [("--fault-drop-connection-every", self.faultDropConnectionEvery), ("--fault-detach-link-every", self.faultDetachLinkEvery),
+        for (name, value) in [
+            ("--fault-drop-connection-every", self.faultDropConnectionEvery), ("--fault-detach-link-every", self.faultDetachLinkEvery),
             ("--fault-credit-stall-every", self.faultCreditStallEvery), ("--fault-token-lifetime", self.faultTokenLifetime),
-            ("--fault-settlement-delay-ms", self.faultSettlementDelayMs), ("--fault-credit-stall-ms", self.faultCreditStallMs)]
+            ("--fault-settlement-delay-ms", self.faultSettlementDelayMs), ("--fault-credit-stall-ms", self.faultCreditStallMs),
+        ]
         where (value ?? 1) < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
@@ -113,7 +118,7 @@ struct Emulator: AsyncParsableCommand {
         if configuration.tls != nil { print("  TLS on: clients must trust the CA that signed \(self.tlsCert ?? "")") }
         if let units = configuration.throughputUnits { print("  ingress quota: \(Self.quota(units))") }
         if let directory = configuration.dataDirectory { print("  data: \(directory)/events.log") }
-        fflushStdout()
+        flushStandardOutput()
         for await signal in signals {
             if signal == .sigusr1 {
                 let units = self.throughputUnits ?? 1

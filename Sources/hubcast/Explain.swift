@@ -49,7 +49,9 @@ struct Explain: AsyncParsableCommand {
             case .upload(let file)?: origin = "upload: \(file)"
             default: break
             }
-            lines.append("  \(audienceId)\(audience?.name.map { " (\($0))" } ?? ""): \(membership.status.rawValue) since \(membership.lastQualificationTime); \(origin)")
+            lines.append(
+                "  \(audienceId)\(audience?.name.map { " (\($0))" } ?? ""): \(membership.status.rawValue) since \(membership.lastQualificationTime); \(origin)"
+            )
         }
         lines.append("dataflows:")
         for dataflow in configuration.dataflows {

@@ -54,7 +54,9 @@ struct Failed: AsyncParsableCommand {
             }
             print("id\tdataflow\tpartition key\tattempts\tcondition\tfailed at")
             for export in failed {
-                print("\(export.id)\t\(export.dataflow)\t\(export.partitionKey)\t\(export.attempts)\t\(export.condition)\t\(timestamp(export.failedAt))")
+                print(
+                    "\(export.id)\t\(export.dataflow)\t\(export.partitionKey)\t\(export.attempts)\t\(export.condition)\t\(timestamp(export.failedAt))"
+                )
             }
             if total > failed.count {
                 // On stderr: the list on stdout stays one line per export for scripts.
@@ -73,7 +75,8 @@ struct Failed: AsyncParsableCommand {
             guard let export = try delivery.failedExport(id: id) else {
                 throw CommandError("no failed export has id \(id) (see `hubcast failed list`)")
             }
-            print("""
+            print(
+                """
                 id:            \(export.id)
                 dataflow:      \(export.dataflow)
                 destination:   \(export.destination)
@@ -95,8 +98,9 @@ struct Failed: AsyncParsableCommand {
 
         func run() async throws {
             let moved = try selection.store().redrive(ids: selection.ids, dataflow: selection.dataflow)
-            print("moved \(moved) failed exports back into the outbox; the running connector or the next "
-                + "`hubcast run --config \(selection.config)` sends them")
+            print(
+                "moved \(moved) failed exports back into the outbox; the running connector or the next "
+                    + "`hubcast run --config \(selection.config)` sends them")
         }
     }
 

@@ -62,7 +62,6 @@ enum StandardError {
     }
 }
 
-
 /// `count` and the noun for it, singular for exactly one: "1 event", "2 events", "0 events".
 func counted(_ count: Int, _ singular: String, _ plural: String? = nil) -> String {
     "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
@@ -70,7 +69,8 @@ func counted(_ count: Int, _ singular: String, _ plural: String? = nil) -> Strin
 
 func format(_ duration: Duration) -> String {
     let seconds = duration / .seconds(1)
-    return seconds < 1 ? "\(Int((seconds * 1000).rounded())) ms" : String(Int(seconds * 100) / 100) + "." + String(format2(Int(seconds * 100) % 100)) + " s"
+    return seconds < 1
+        ? "\(Int((seconds * 1000).rounded())) ms" : String(Int(seconds * 100) / 100) + "." + String(format2(Int(seconds * 100) % 100)) + " s"
 }
 
 private func format2(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
@@ -79,3 +79,15 @@ func rate(_ count: Int, _ duration: Duration) -> Int {
     let seconds = duration / .seconds(1)
     return seconds > 0 ? Int(Double(count) / seconds) : 0
 }
+
+/// A command failure, printed as `Error: <description>` without the usage text.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes out what `print` buffered (all of C's streams: `stdout` itself is not Sendable).
+func flushStandardOutput() { fflush(nil) }
+
+/// A duration in seconds.
+func seconds(_ duration: Duration) -> Double { duration / .seconds(1) }

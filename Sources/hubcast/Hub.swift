@@ -22,8 +22,10 @@ struct Hub: AsyncParsableCommand {
             for id in hub.partitionIDs {
                 let partition = try await EventHubsManagement.partitionProperties(
                     connectionString: target, partition: id, options: options)
-                let last = partition.isEmpty ? "empty" :
-                    "sequence \(partition.beginSequenceNumber)...\(partition.lastEnqueuedSequenceNumber), last offset \(partition.lastEnqueuedOffset), last enqueued \(partition.lastEnqueuedTime.map { "\($0)" } ?? "?")"
+                let last =
+                    partition.isEmpty
+                    ? "empty"
+                    : "sequence \(partition.beginSequenceNumber)...\(partition.lastEnqueuedSequenceNumber), last offset \(partition.lastEnqueuedOffset), last enqueued \(partition.lastEnqueuedTime.map { "\($0)" } ?? "?")"
                 print("  partition \(id): \(last)")
             }
         }

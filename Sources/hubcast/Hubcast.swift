@@ -11,12 +11,14 @@ struct Hubcast: AsyncParsableCommand {
         abstract: "Streams customer-profile exports to Azure Event Hubs over AMQP 1.0.",
         discussion: """
             `hubcast run --config FILE --input FILE` is the connector; `hubcast demo` runs it on the sample \
-            data against the built-in Event Hubs emulator. `run`, `bench`, `demo` and `emulator` restart \
+            data against the built-in Event Hubs emulator. `run`, `demo` and `emulator` restart \
             themselves once at launch with glibc's huge-page malloc (GLIBC_TUNABLES; see the README's \
             "Memory"); HUBCAST_HUGE_PAGES=0 turns that off.
             """,
         version: "hubcast \(Hubcast.version)",
-        subcommands: [Run.self, Status.self, Failed.self, Explain.self, Check.self, Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self, Bench.self]
+        subcommands: [
+            Run.self, Status.self, Failed.self, Explain.self, Check.self, Send.self, Receive.self, Hub.self, Emulator.self, Demo.self, Listen.self,
+        ]
     )
 
     /// Hubcast's version, defined here only (`hubcast --version`).

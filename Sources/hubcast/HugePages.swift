@@ -9,20 +9,21 @@ import Glibc
 /// puts its heap in 2 MiB transparent huge pages when the `glibc.malloc.hugetlb` tunable asks for it
 /// (with a 64 MiB `top_pad`, so the heap grows in pieces large enough to hold huge pages); glibc reads
 /// tunables only when a process starts, so the commands that hold large heaps start themselves again,
-/// once, with `GLIBC_TUNABLES` set. Measured with `hubcast bench rules` at 1M profiles: 15 % more
-/// updates per second (BENCHMARKS.md).
+/// once, with `GLIBC_TUNABLES` set. The benchmarks (Benchmarks/) start with the same tunables;
+/// BENCHMARKS.md has what they change.
 ///
 /// Nothing happens when `GLIBC_TUNABLES` is already set (the user's own tuning, or the restarted
 /// process), when `HUBCAST_HUGE_PAGES=0`, or when the kernel has transparent huge pages off.
 enum HugePages {
     static let tunables = "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=67108864"
-    static let commands: Set<String> = ["run", "bench", "demo", "emulator"]
+    static let commands: Set<String> = ["run", "demo", "emulator"]
 
     static func restartIfUseful() {
         #if os(Linux)
         let arguments = CommandLine.arguments
         guard arguments.count > 1, commands.contains(arguments[1]), getenv("GLIBC_TUNABLES") == nil,
-              environment("HUBCAST_HUGE_PAGES") != "0", kernelAllowsHugePages() else { return }
+            environment("HUBCAST_HUGE_PAGES") != "0", kernelAllowsHugePages()
+        else { return }
         setenv("GLIBC_TUNABLES", tunables, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         unsetenv("GLIBC_TUNABLES")  // could not start again: carry on as we are

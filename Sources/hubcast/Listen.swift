@@ -8,8 +8,8 @@ struct Listen: AsyncParsableCommand {
         abstract: "Run an AMQP 1.0 listener with an in-memory broker until stdin closes.",
         discussion: """
             Prints `listening on HOST:PORT` once bound. Messages sent to an address are queued and \
-            handed to receivers of the same address. Used by `hubcast bench amqp` as the receiving \
-            peer; handy for trying AMQP clients locally.
+            handed to receivers of the same address. Handy for trying AMQP clients locally; \
+            the AMQP benchmark (Benchmarks/) uses it as the receiving peer.
             """
     )
 
@@ -22,24 +22,17 @@ struct Listen: AsyncParsableCommand {
     @Option(help: "Credit granted to each sending client, topped up as messages arrive.")
     var creditWindow: UInt32 = 1000
 
-    @Flag(help: "Drop every message after accepting it instead of queueing it (for benchmarks).")
-    var discard = false
-
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         var configuration = AMQPListenerConfiguration(host: self.host, port: self.port)
         configuration.creditWindow = self.creditWindow
         configuration.traceFrames = self.logging.traceFrames
-        let handler: any AMQPServerHandler = self.discard ? DiscardHandler() : AMQPMemoryBroker()
-        let listener = try await AMQPListener.listen(configuration, handler: handler, logger: makeLogger(self.logging))
+        let listener = try await AMQPListener.listen(configuration, handler: AMQPMemoryBroker(), logger: makeLogger(self.logging))
         print("listening on \(listener.host):\(listener.port)")
-        fflushStdout()
+        flushStandardOutput()
         // Run until stdin reaches its end (the parent closed it or the user pressed Ctrl-D).
         while readLine() != nil {}
         await listener.close()
     }
 }
-
-/// Accepts and forgets every message.
-final class DiscardHandler: AMQPServerHandler {}

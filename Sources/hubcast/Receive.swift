@@ -43,7 +43,7 @@ struct Receive: AsyncParsableCommand {
         for try await event in consumer {
             let body = String(validating: event.body, as: UTF8.self) ?? event.body.map { String(format: "%02x", $0) }.joined()
             print("\(event.sequenceNumber ?? -1)\t\(event.offset ?? "-")\t\(event.partitionKey ?? "-")\t\(body)")
-            fflushStdout()
+            flushStandardOutput()
             received += 1
             if let count = self.count, received >= count { break }
         }

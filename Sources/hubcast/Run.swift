@@ -10,9 +10,10 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the connector: apply profile updates and send what is export-worthy to Event Hubs.",
         discussion: """
-            Reads the configuration (YAML, spec §10), applies audience uploads whose file changed, streams \
-            the backfill of newly mapped audiences (spec §5, at --backfill-rate), then applies the updates \
-            of --input (JSON lines, spec §9; '-' reads stdin). Each batch of updates is committed to the \
+            Reads the configuration (YAML, docs/configuration.md), applies audience uploads whose file \
+            changed, streams the backfill of newly mapped audiences (docs/exports.md#backfill, at \
+            --backfill-rate), then applies the updates of --input (JSON lines, docs/input.md; '-' reads \
+            stdin). Each batch of updates is committed to the \
             store in --config's `store` folder together with the exports it made (the outbox); each \
             destination's exports are sent over one AMQP connection, and leave the outbox only when Event \
             Hubs accepts them. Failed sends are retried (`retry.retries`, default 2) with backoff; throttling \
@@ -54,7 +55,9 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Print the exports instead of sending them; writes nothing.") var dryRun = false
     @Flag(help: "With --dry-run: use an in-memory store instead of the configured durable one.") var memory = false
     @Option(help: "Updates applied per store batch (one commit each).") var batch = 512
-    @Option(help: ArgumentHelp("The longest input line accepted, in bytes; a longer one is rejected and skipped. Default: 1048576 (1 MiB).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "The longest input line accepted, in bytes; a longer one is rejected and skipped. Default: 1048576 (1 MiB).", valueName: "bytes"))
     var maxLineBytes: Int?
     @Option(help: ArgumentHelp("rejects.jsonl is renamed rejects.1.jsonl when it reaches this size. Default: 67108864 (64 MiB).", valueName: "bytes"))
     var maxRejectsBytes: Int?
@@ -124,11 +127,12 @@ struct Run: AsyncParsableCommand {
             if let checkpoint, let line = try engine.store.value(named: checkpoint).flatMap(Int.init) {
                 skipped = line
             }
-            let stream = ExportStream(engine: engine, reader: reader, batchSize: batch, checkpoint: checkpoint,
-                                      onReject: { line, error in
-                                          shown += 1
-                                          if shown <= 20 { printError("\(input == "-" ? "stdin" : input), line \(line): \(error.code): \(error.message)") }
-                                      })
+            let stream = ExportStream(
+                engine: engine, reader: reader, batchSize: batch, checkpoint: checkpoint,
+                onReject: { line, error in
+                    shown += 1
+                    if shown <= 20 { printError("\(input == "-" ? "stdin" : input), line \(line): \(error.code): \(error.message)") }
+                })
             while let item = try stream.nextItem() { try output.write(item.jsonLine) }
             summary = stream.summary
         }
@@ -138,7 +142,8 @@ struct Run: AsyncParsableCommand {
         if skipped > 0 { line += "resumed after line \(skipped) (the store's checkpoint of this input); " }
         line += "updates read \(summary.updatesRead), applied \(summary.updatesApplied), rejected \(summary.rejected)"
         if !summary.rejectedByKind.isEmpty {
-            line += " (" + summary.rejectedByKind.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            line +=
+                " (" + summary.rejectedByKind.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 + (summary.rejected > 20 ? "; the first 20 shown" : "") + "; a dry run keeps no rejects file)"
         }
         line += "; exports per dataflow: \(exports.isEmpty ? "none" : exports)"

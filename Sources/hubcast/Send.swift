@@ -75,7 +75,9 @@ struct Send: AsyncParsableCommand {
     func validate() throws {
         guard self.count > 0 else { throw ValidationError("--count must be at least 1") }
         guard self.size >= 0 else { throw ValidationError("--size must not be negative") }
-        guard self.timeout.isFinite, self.timeout > 0, self.timeout <= 86_400 else { throw ValidationError("--timeout must be above 0 and at most 86400 seconds") }
+        guard self.timeout.isFinite, self.timeout > 0, self.timeout <= 86_400 else {
+            throw ValidationError("--timeout must be above 0 and at most 86400 seconds")
+        }
         for property in self.properties where !property.contains("=") {
             throw ValidationError("--property \(property): expected KEY=VALUE")
         }
@@ -248,8 +250,8 @@ final class SendTally: @unchecked Sendable {
         let width = 30
         let filled = total == 0 ? width : done * width / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandleStderr.write("\r[\(bar)] \(done)/\(total)")
-        if done == total { FileHandleStderr.write("\n") }
+        StandardError.write("\r[\(bar)] \(done)/\(total)")
+        if done == total { StandardError.write("\n") }
     }
 
     /// Prints the summary; returns how many were accepted.
@@ -257,7 +259,7 @@ final class SendTally: @unchecked Sendable {
         let sorted = self.latencies.sorted()
         func percentile(_ p: Int) -> String {
             guard !sorted.isEmpty else { return "n/a" }
-            return format2f(sorted[min(sorted.count - 1, sorted.count * p / 100)]) + " ms"
+            return String(format: "%.2f", sorted[min(sorted.count - 1, sorted.count * p / 100)]) + " ms"
         }
         Swift.print("sent \(total), accepted \(self.accepted), retried \(self.retried) in \(format(elapsed)) (\(rate(total, elapsed)) events/s)")
         Swift.print("latency p50 \(percentile(50)), p95 \(percentile(95)), p99 \(percentile(99))")

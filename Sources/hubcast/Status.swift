@@ -36,16 +36,20 @@ struct Status: AsyncParsableCommand {
             let age = Date().timeIntervalSince1970 - status.updatedAt
             let alive = status.state != .stopped && kill(status.pid, 0) == 0 && age < 30
             let when = timestamp(status.updatedAt)
-            print(alive ? "connector: \(status.state) (pid \(status.pid), updated \(String(format: "%.1f", age)) s ago)"
-                        : "connector: not running (last status \(when), \(status.state))")
-            print("intake: updates read \(status.updatesRead), applied \(status.updatesApplied), rejected \(status.updatesRejected); "
-                + "paused \(status.intakePauses) times for a full outbox (peak \(status.outboxPeak)); alerts \(status.alerts)")
+            print(
+                alive
+                    ? "connector: \(status.state) (pid \(status.pid), updated \(String(format: "%.1f", age)) s ago)"
+                    : "connector: not running (last status \(when), \(status.state))")
+            print(
+                "intake: updates read \(status.updatesRead), applied \(status.updatesApplied), rejected \(status.updatesRejected); "
+                    + "paused \(status.intakePauses) times for a full outbox (peak \(status.outboxPeak)); alerts \(status.alerts)")
             for (dataflow, backfill) in status.backfill.sorted(by: { $0.key < $1.key }) {
                 print("backfill \(dataflow): \(backfill.done) of \(backfill.total) profiles")
             }
             for (destination, state) in status.destinations.sorted(by: { $0.key < $1.key }) {
-                print("destination \(destination): \(alive ? state.connection.description : "not connected (last: \(state.connection))"), window \(state.window), "
-                    + "in flight \(state.inFlight), outages \(state.outages)")
+                print(
+                    "destination \(destination): \(alive ? state.connection.description : "not connected (last: \(state.connection))"), window \(state.window), "
+                        + "in flight \(state.inFlight), outages \(state.outages)")
                 print("  " + throttlingLine(state, alive: alive))
             }
         } else {
@@ -86,4 +90,3 @@ func throttlingLine(_ state: ConnectorStatus.Destination, alive: Bool) -> String
     return "throttling: \(alive && state.throttling == true ? "yes" : "no"), \(rate)\(limit)\(held), "
         + "server-busy \(minute)\(state.throttled) in all"
 }
-

@@ -84,7 +84,9 @@ func withBroker<T>(
 }
 
 /// Connects to a listener on loopback.
-func connect(_ listener: AMQPListener, _ change: (inout AMQPConnectionConfiguration) -> Void = { _ in })
+func connect(
+    _ listener: AMQPListener, _ change: (inout AMQPConnectionConfiguration) -> Void = { _ in }
+)
     async throws -> AMQPConnection
 {
     var configuration = AMQPConnectionConfiguration(host: "127.0.0.1", port: listener.port)

@@ -3,10 +3,11 @@ import Synchronization
 import Testing
 
 @Suite struct WireTests {
-    static let bodies: [AMQPMessage.Body] = [
-        .empty, .bytes([]), .bytes(Array(repeating: 0x5a, count: 200_000)), .data([[1], [2, 3], [4, 5, 6]]),
-        .sequence([[.int(1), .string("a")], [.null]]),
-    ] + everyValue.map { .value($0) }
+    static let bodies: [AMQPMessage.Body] =
+        [
+            .empty, .bytes([]), .bytes(Array(repeating: 0x5a, count: 200_000)), .data([[1], [2, 3], [4, 5, 6]]),
+            .sequence([[.int(1), .string("a")], [.null]]),
+        ] + everyValue.map { .value($0) }
 
     /// Every body kind and every section crosses a real socket both ways unchanged.
     @Test func everyBodyAndSectionRoundTripsOverTheWire() async throws {

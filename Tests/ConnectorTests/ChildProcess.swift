@@ -17,8 +17,10 @@ struct ChildOutcome: Sendable {
 /// is written to its stdin, else stdin is empty) and returns once it exited and both of its
 /// outputs are read to the end; after `timeout` it is sent SIGTERM. The reading and waiting happen
 /// on Dispatch threads.
-func runChild(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-              input: Data? = nil, timeout: Duration = .seconds(120)) async throws -> ChildOutcome {
+func runChild(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    input: Data? = nil, timeout: Duration = .seconds(120)
+) async throws -> ChildOutcome {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -50,9 +52,10 @@ func runChild(_ executable: String, _ arguments: [String], environment: [String:
     DispatchQueue.global().asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) * 1e-18, execute: watchdog)
     await withCheckedContinuation { continuation in done.notify(queue: .global()) { continuation.resume() } }
     watchdog.cancel()
-    return ChildOutcome(status: process.terminationStatus, reason: process.terminationReason,
-                        output: String(decoding: collected.output, as: UTF8.self),
-                        errors: String(decoding: collected.errors, as: UTF8.self))
+    return ChildOutcome(
+        status: process.terminationStatus, reason: process.terminationReason,
+        output: String(decoding: collected.output, as: UTF8.self),
+        errors: String(decoding: collected.errors, as: UTF8.self))
 }
 
 /// Runs the `hubcast` executable the package built.
@@ -69,15 +72,19 @@ enum HubcastCLI {
     /// `EVENTHUBS_CONNECTION_STRING` (a nil value removes a variable); `asNobody` runs it as user
     /// `nobody` (through setpriv), who may read the test's files but write none of them. Sent
     /// SIGTERM after `timeout`.
-    static func run(_ arguments: [String], environment: [String: String?] = [:], asNobody: Bool = false,
-                    timeout: Duration = .seconds(120)) async throws -> Result {
+    static func run(
+        _ arguments: [String], environment: [String: String?] = [:], asNobody: Bool = false,
+        timeout: Duration = .seconds(120)
+    ) async throws -> Result {
         let binary = try #require(CrashTests.hubcast, "build the package first: the test runs the hubcast executable")
         var variables = ProcessInfo.processInfo.environment
         variables["EVENTHUBS_CONNECTION_STRING"] = nil
         for (name, value) in environment { variables[name] = value }
-        let outcome = asNobody
-            ? try await runChild("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", binary] + arguments,
-                                 environment: variables, timeout: timeout)
+        let outcome =
+            asNobody
+            ? try await runChild(
+                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", binary] + arguments,
+                environment: variables, timeout: timeout)
             : try await runChild(binary, arguments, environment: variables, timeout: timeout)
         return Result(status: outcome.status, reason: outcome.reason, output: outcome.output, errors: outcome.errors)
     }

@@ -21,37 +21,39 @@ import Testing
     /// keeps intake waiting, so part of the input is still unread at the kill.
     @Test func killNineThenRestartLosesNothing() async throws {
         let binary = try #require(Self.hubcast, "build the package first: the test runs the hubcast executable")
-        let fixture = try await Fixture.make { $0.faults.settlementDelay = .seconds(600) }
-        defer { Task { await fixture.finish() } }
-        let input = try fixture.writeUpdates(12_000, profiles: 3000)
-        let expected = try Fixture.expected(fixture.dryRun(input))
+        try await Fixture.with({ $0.faults.settlementDelay = .seconds(600) }) { fixture in
+            let input = try fixture.writeUpdates(12_000, profiles: 3000)
+            let expected = try Fixture.expected(fixture.dryRun(input))
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--config", fixture.configurationFile, "--input", input, "--window", "200", "--batch", "100",
-                             "--outbox-limit", "2000"]
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        func arrived() -> Int { ["alpha", "beta"].reduce(0) { $0 + fixture.emulator.events(hub: $1).reduce(0) { $0 + $1.count } } }
-        // One destination's window is full (hub beta gets an export of every update).
-        try await waitUntil("200 events arrive or the run ends") { arrived() >= 200 || !process.isRunning }
-        #expect(process.isRunning, "the run ended before it could be killed")
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
-        let beforeRestart = arrived()
-        #expect(beforeRestart < expected.count)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = [
+                "run", "--config", fixture.configurationFile, "--input", input, "--window", "200", "--batch", "100",
+                "--outbox-limit", "2000",
+            ]
+            process.standardError = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            func arrived() -> Int { ["alpha", "beta"].reduce(0) { $0 + fixture.emulator.events(hub: $1).reduce(0) { $0 + $1.count } } }
+            // One destination's window is full (hub beta gets an export of every update).
+            try await waitUntil("200 events arrive or the run ends") { arrived() >= 200 || !process.isRunning }
+            #expect(process.isRunning, "the run ended before it could be killed")
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal)
+            let beforeRestart = arrived()
+            #expect(beforeRestart < expected.count)
 
-        fixture.emulator.faults = .init()
-        let report = try await fixture.connector().run(input: input)
-        // Resumed: the lines committed before the kill were not applied again.
-        #expect(report.intake.updatesRead < 12_000)
-        #expect(report.intake.updatesRead > 0)
-        let received = tally(fixture.receivedEvents())
-        for (event, _) in tally(expected) { #expect(received[event] != nil, "lost: \(event.prefix(80))") }
-        let duplicates = received.values.reduce(0, +) - expected.count
-        #expect(duplicates >= 0 && duplicates <= 400)
-        #expect(report.outbox.values.reduce(0, +) == 0)
+            fixture.emulator.faults = .init()
+            let report = try await fixture.connector().run(input: input)
+            // Resumed: the lines committed before the kill were not applied again.
+            #expect(report.intake.updatesRead < 12_000)
+            #expect(report.intake.updatesRead > 0)
+            let received = tally(fixture.receivedEvents())
+            for (event, _) in tally(expected) { #expect(received[event] != nil, "lost: \(event.prefix(80))") }
+            let duplicates = received.values.reduce(0, +) - expected.count
+            #expect(duplicates >= 0 && duplicates <= 400)
+            #expect(report.outbox.values.reduce(0, +) == 0)
+        }
     }
 }

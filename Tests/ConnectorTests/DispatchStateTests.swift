@@ -25,8 +25,9 @@ import Testing
         // Profile 1's second export waits while its first is in flight.
         #expect(state.nextWave(now: now) == nil)
         #expect(state.cursor == 4)
-        let done = state.finish([Self.entry(1, profile: 1)], outcomes: [.success(.accepted)], sends: [1], launched: now,
-                                now: now, pause: pause, holdFor: hold)
+        let done = state.finish(
+            [Self.entry(1, profile: 1)], outcomes: [.success(.accepted)], sends: [1], launched: now,
+            now: now, pause: pause, holdFor: hold)
         // Still in flight until the settlement is recorded and the wave released.
         #expect(state.nextWave(now: now) == nil)
         state.release([Self.entry(1, profile: 1)], back: done.back)
@@ -52,9 +53,10 @@ import Testing
         state.loaded(wave + [Self.entry(4, profile: 4)])
         #expect(state.nextWave(now: now)?.wave.count == 4)
         let refused = AMQPCondition(name: AMQPCondition.messageSizeExceeded, description: "too big")
-        let result = state.finish(wave, 
-                                  outcomes: [.success(.accepted), .success(.rejected(refused)), .failure(AMQPError(.timeout, "deadline"))],
-                                  sends: [1, 1, 2], launched: now, now: now, pause: pause, holdFor: hold)
+        let result = state.finish(
+            wave,
+            outcomes: [.success(.accepted), .success(.rejected(refused)), .failure(AMQPError(.timeout, "deadline"))],
+            sends: [1, 1, 2], launched: now, now: now, pause: pause, holdFor: hold)
         #expect(result.settlement.acknowledged.map(\.seq) == [1])
         #expect(result.settlement.failed.map(\.condition) == [AMQPCondition.messageSizeExceeded])
         #expect(result.settlement.retried == ["flow": 1])
@@ -66,16 +68,19 @@ import Testing
         let later = now + .seconds(2)
         let again = state.nextWave(now: later)?.wave
         #expect(again?.map(\.seq) == [3])
-        let failed = state.finish(again!, outcomes: [.success(.rejected(refused))], sends: [1], launched: later,
-                                  now: later, pause: pause, holdFor: hold)
+        let failed = state.finish(
+            again!, outcomes: [.success(.rejected(refused))], sends: [1], launched: later,
+            now: later, pause: pause, holdFor: hold)
         state.release(again!, back: failed.back)
         #expect(failed.settlement.failed.first?.attempts == 3)
     }
 
     @Test func coalescingKeepsTheNewestWaitingExportPerProfileAndDataflow() {
         var state = Self.state(coalesce: true)
-        state.loaded([Self.entry(1, profile: 1), Self.entry(2, profile: 1), Self.entry(3, profile: 1, dataflow: "other"),
-                      Self.entry(4, profile: 1), Self.entry(5, profile: 2)])
+        state.loaded([
+            Self.entry(1, profile: 1), Self.entry(2, profile: 1), Self.entry(3, profile: 1, dataflow: "other"),
+            Self.entry(4, profile: 1), Self.entry(5, profile: 2),
+        ])
         let (wave, skipped) = state.nextWave(now: now)!
         #expect(wave.map(\.seq) == [1, 5])
         #expect(skipped.map(\.seq) == [2])
@@ -99,8 +104,9 @@ import Testing
         state.loaded((1...4).map { Self.entry($0, profile: $0) })
         let wave = state.nextWave(now: now)!.wave
         #expect(wave.map(\.seq) == [1, 2])
-        let result = state.finish(wave, outcomes: [.success(Self.busy), .success(.accepted)], sends: [1, 1], launched: now,
-                                  now: now, pause: pause, holdFor: hold)
+        let result = state.finish(
+            wave, outcomes: [.success(Self.busy), .success(.accepted)], sends: [1, 1], launched: now,
+            now: now, pause: pause, holdFor: hold)
         #expect(result.throttled == 1)
         #expect(result.throttlingStarted)
         #expect(result.settlement.failed.isEmpty)
@@ -118,8 +124,10 @@ import Testing
     /// other profiles flow, and it goes out first once its time has come.
     @Test func profileOrderHoldsUnderRepeatedThrottling() {
         var state = Self.state(window: 10, waveSize: 10)
-        state.loaded([Self.entry(1, profile: 1), Self.entry(2, profile: 1), Self.entry(3, profile: 2), Self.entry(4, profile: 1),
-                      Self.entry(5, profile: 3)])
+        state.loaded([
+            Self.entry(1, profile: 1), Self.entry(2, profile: 1), Self.entry(3, profile: 2), Self.entry(4, profile: 1),
+            Self.entry(5, profile: 3),
+        ])
         var clock = now
         var sentOfProfile1: [Int64] = []
         var rounds = 0
@@ -152,11 +160,15 @@ import Testing
         for _ in 0..<10 {
             let room = state.roomToLoad
             if room > 0 {
-                state.loaded((1...room).map { _ in seq += 1; return Self.entry(seq, profile: seq) })
+                state.loaded(
+                    (1...room).map { _ in
+                        seq += 1; return Self.entry(seq, profile: seq)
+                    })
             }
             guard let wave = state.nextWave(now: now)?.wave else { break }
-            let result = state.finish(wave, outcomes: wave.map { _ in .success(Self.busy) }, sends: wave.map { _ in 1 }, launched: now,
-                                      now: now, pause: pause, holdFor: hold)
+            let result = state.finish(
+                wave, outcomes: wave.map { _ in .success(Self.busy) }, sends: wave.map { _ in 1 }, launched: now,
+                now: now, pause: pause, holdFor: hold)
             state.release(wave, back: result.back)
         }
         #expect(state.held.count >= 8)
@@ -173,8 +185,9 @@ import Testing
         var state = Self.state(window: 10, waveSize: 10)
         state.loaded((1...3).map { Self.entry($0, profile: $0) })
         let wave = state.nextWave(now: now)!.wave
-        let result = state.finish(wave, outcomes: [.success(Self.busy), .success(.accepted), .success(.accepted)], sends: [1, 1, 1], launched: now,
-                                  now: now, pause: pause, holdFor: hold)
+        let result = state.finish(
+            wave, outcomes: [.success(Self.busy), .success(.accepted), .success(.accepted)], sends: [1, 1, 1], launched: now,
+            now: now, pause: pause, holdFor: hold)
         state.release(wave, back: result.back)
         #expect(state.tick(now: now + .seconds(9)).ended == nil)
         let ended = state.tick(now: now + .seconds(10)).ended
@@ -187,8 +200,10 @@ import Testing
 
     /// Feeds the rate `seconds` of outcomes at 10 ms steps: each step sends what the rate allows (at
     /// most `capacity` per second) and `answer` says how many of them the hub rejects.
-    static func drive(_ rate: inout SendRate, from start: ContinuousClock.Instant, seconds: Int, capacity: Double,
-                      answer: (_ sent: Int, _ step: Int) -> Int) -> (sent: Int, accepted: Int, rejected: Int) {
+    static func drive(
+        _ rate: inout SendRate, from start: ContinuousClock.Instant, seconds: Int, capacity: Double,
+        answer: (_ sent: Int, _ step: Int) -> Int
+    ) -> (sent: Int, accepted: Int, rejected: Int) {
         var totals = (sent: 0, accepted: 0, rejected: 0)
         for step in 0..<(seconds * 100) {
             let time = start + .milliseconds(10 * step)
@@ -286,8 +301,9 @@ import Testing
         state.loaded((1...1000).map { Self.entry($0, profile: $0) })
         let first = state.nextWave(now: now)!.wave
         // Half of them throttled, twice in an interval: the rate gets a limit.
-        let result = state.finish(first, outcomes: first.indices.map { $0 % 2 == 0 ? .success(Self.busy) : .success(.accepted) },
-                                  sends: first.map { _ in 1 }, launched: now + .milliseconds(600), now: now + .milliseconds(600), pause: pause, holdFor: hold)
+        let result = state.finish(
+            first, outcomes: first.indices.map { $0 % 2 == 0 ? .success(Self.busy) : .success(.accepted) },
+            sends: first.map { _ in 1 }, launched: now + .milliseconds(600), now: now + .milliseconds(600), pause: pause, holdFor: hold)
         state.release(first, back: result.back)
         #expect(result.rateChange != nil)
         let limit = try! #require(state.rate.limit)
@@ -320,8 +336,9 @@ import Testing
         let lost = AMQPError(.connectionClosed, "gone")
         var outages: [Bool] = []
         for (index, wave) in waves.enumerated() {
-            let result = state.finish(wave, outcomes: wave.map { _ in .failure(lost) }, sends: wave.map { _ in 1 }, launched: now,
-                                      now: now + .milliseconds(index), pause: pause, holdFor: hold)
+            let result = state.finish(
+                wave, outcomes: wave.map { _ in .failure(lost) }, sends: wave.map { _ in 1 }, launched: now,
+                now: now + .milliseconds(index), pause: pause, holdFor: hold)
             outages.append(result.outage != nil)
             state.release(wave, back: result.back)
         }
@@ -331,10 +348,10 @@ import Testing
         // After the pause, a new try fails: the second attempt.
         let later = now + .seconds(1)
         let again = state.nextWave(now: later)!.wave
-        let second = state.finish(again, outcomes: again.map { _ in .failure(lost) }, sends: again.map { _ in 1 }, launched: later,
-                                  now: later + .milliseconds(5), pause: pause, holdFor: hold)
+        let second = state.finish(
+            again, outcomes: again.map { _ in .failure(lost) }, sends: again.map { _ in 1 }, launched: later,
+            now: later + .milliseconds(5), pause: pause, holdFor: hold)
         #expect(second.outage?.new == false)
         #expect(state.outages == 2)
     }
 }
-

@@ -22,9 +22,12 @@ struct Fixture {
         return path
     }
 
-    /// Starts an emulator (`adjust` changes its settings) and writes the configuration.
-    static func make(tls: Bool = false, retries: Int = 2, goldOnly: Bool = false, fixedPort: Bool = false,
-                     _ adjust: (inout EmulatorConfiguration) -> Void = { _ in }) async throws -> Fixture {
+    /// Starts an emulator (`adjust` changes its settings) and writes the configuration. The caller
+    /// finishes the fixture; ``with(tls:retries:goldOnly:fixedPort:_:_:)`` does it for a scope.
+    static func make(
+        tls: Bool = false, retries: Int = 2, goldOnly: Bool = false, fixedPort: Bool = false,
+        _ adjust: (inout EmulatorConfiguration) -> Void = { _ in }
+    ) async throws -> Fixture {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hubcast-connector-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var settings = EmulatorConfiguration()
@@ -39,6 +42,27 @@ struct Fixture {
         let fixture = Fixture(folder: folder, emulator: emulator, configurationFile: folder + "/hubcast.yaml")
         try fixture.writeConfiguration(tls: tls, retries: retries, goldOnly: goldOnly)
         return fixture
+    }
+
+    /// Runs `body` on a fixture made as ``make(tls:retries:goldOnly:fixedPort:_:)`` makes it, and
+    /// finishes the fixture (stops its emulator, removes its folder) once `body` returned or threw,
+    /// before this returns: no emulator outlives the test.
+    @discardableResult
+    static func with<T>(
+        tls: Bool = false, retries: Int = 2, goldOnly: Bool = false, fixedPort: Bool = false,
+        _ adjust: (inout EmulatorConfiguration) -> Void = { _ in },
+        _ body: (Fixture) async throws -> T
+    ) async throws -> T {
+        let fixture = try await make(tls: tls, retries: retries, goldOnly: goldOnly, fixedPort: fixedPort, adjust)
+        let result: T
+        do {
+            result = try await body(fixture)
+        } catch {
+            await fixture.finish()
+            throw error
+        }
+        await fixture.finish()
+        return result
     }
 
     /// Starts an emulator. With `settings.port` 0 and `fixedPort`, on a free port below the
@@ -113,8 +137,10 @@ struct Fixture {
     /// and bronze every few updates of a profile. With `first` and `appending`, continues a file
     /// written before (its last line was `first - 1`).
     @discardableResult
-    func writeUpdates(_ count: Int, profiles: Int, from first: Int = 0, name: String = "updates.jsonl",
-                      appending: Bool = false) throws -> String {
+    func writeUpdates(
+        _ count: Int, profiles: Int, from first: Int = 0, name: String = "updates.jsonl",
+        appending: Bool = false
+    ) throws -> String {
         var text = ""
         for index in first..<(first + count) {
             let profile = index % profiles
@@ -122,7 +148,8 @@ struct Fixture {
             let tier = ["gold", "silver", "bronze"][(round / 3) % 3]
             let second = index % 60, minute = (index / 60) % 60, hour = index / 3600
             let time = "2026-11-20T\(hour < 10 ? "0" : "")\(hour):\(minute < 10 ? "0" : "")\(minute):\(second < 10 ? "0" : "")\(second)Z"
-            text += #"{"profileId":"p-\#(profile)","timestamp":"\#(time)","identities":{"email":["e\#(profile)@example.org"]},"#
+            text +=
+                #"{"profileId":"p-\#(profile)","timestamp":"\#(time)","identities":{"email":["e\#(profile)@example.org"]},"#
                 + #""attributes":{"tier":"\#(tier)","score":\#(index),"name":"n\#(profile)"}}"# + "\n"
         }
         let path = folder + "/" + name
@@ -209,28 +236,4 @@ struct Fixture {
         await emulator.stop()
         try? FileManager.default.removeItem(atPath: folder)
     }
-}
-
-/// Polls `condition` every few milliseconds until it holds. A guard, not a timed assertion: after
-/// `seconds` (far beyond what the wait takes) it stops `connector` (so that a run awaited later
-/// returns) and throws, so a broken feature fails the test instead of hanging the run.
-func waitUntil(_ what: String, seconds: Int = 60, stopping connector: Connector? = nil, _ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while !condition() {
-        guard ContinuousClock.now < deadline else {
-            connector?.stop()
-            throw WaitFailed(what: what)
-        }
-        try await Task.sleep(for: .milliseconds(2))
-    }
-}
-
-struct WaitFailed: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "gave up waiting until \(what)" }
-}
-
-/// Counts of each string.
-func tally(_ values: [String]) -> [String: Int] {
-    values.reduce(into: [:]) { $0[$1, default: 0] += 1 }
 }

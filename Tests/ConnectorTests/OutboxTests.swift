@@ -1,8 +1,10 @@
-// The outbox's own bookkeeping, on a real store file: what settling a wave removes.
+// The outbox: its own bookkeeping on a real store file (what settling a wave removes), and rows
+// that no dispatcher sends any more.
 
 import Foundation
 import GRDB
 @testable import HubcastConnector
+import HubcastEmulator
 import ProfileExport
 import Testing
 
@@ -18,8 +20,9 @@ import Testing
         let store = try SQLiteProfileStore(folder: folder)
         let delivery = try DeliveryStore(store: store)
         let items = (0..<10).map {
-            ExportItem(dataflow: "flow", destination: "hub", partitionKey: "k\($0)", triggers: [], payload: [UInt8($0)],
-                       profileKey: Int64($0 + 1), time: Timestamp(seconds: 0))
+            ExportItem(
+                dataflow: "flow", destination: "hub", partitionKey: "k\($0)", triggers: [], payload: [UInt8($0)],
+                profileKey: Int64($0 + 1), time: Timestamp(seconds: 0))
         }
         try await store.databaseQueue.write { db in try delivery.enqueue(items, in: db, at: 0) }
         let entries = try await delivery.load(destination: "hub", after: 0, limit: 100)
@@ -35,5 +38,29 @@ import Testing
         #expect(left.map(\.seq) == [entries[4].seq, entries[7].seq])
         let failed = try await store.databaseQueue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM failed_exports") }
         #expect(failed == 1)
+    }
+
+    /// Outbox rows of a dataflow removed from the configuration do not hang the run, even once they
+    /// reach the outbox limit and the input is empty (the outbox gate started at the depth of every
+    /// destination's rows, but only destinations with a dataflow get a dispatcher: those rows were
+    /// never settled, so intake waited forever and the run never returned).
+    @Test func rowsOfARemovedDataflowDoNotHangTheRun() async throws {
+        try await Fixture.with({ $0.faults.settlementDelay = .seconds(2) }) { fixture in
+            let input = try fixture.writeUpdates(300, profiles: 100)
+            let report = try await fixture.runAndStopEarly(input)
+            try #require((report.outbox["active-flow"] ?? 0) > 20)
+            fixture.emulator.faults = .init()
+
+            // active-flow is taken out of the configuration.
+            let yaml = try String(contentsOfFile: fixture.configurationFile, encoding: .utf8)
+            let start = try #require(yaml.range(of: "  - id: active-flow"))
+            let end = try #require(yaml.range(of: "retry:"))
+            try String(yaml[..<start.lowerBound] + yaml[end.lowerBound...]).write(
+                toFile: fixture.configurationFile, atomically: true, encoding: .utf8)
+            let empty = try fixture.writeUpdates(0, profiles: 1, name: "empty.jsonl")
+            let second = try fixture.connector { $0.outboxLimit = 20 }
+            let outcome = try await runWithWatchdog(second, input: empty, seconds: 4)
+            #expect(!outcome.fired, "the run with an empty input never finished: intake waits on outbox rows no dispatcher sends")
+        }
     }
 }

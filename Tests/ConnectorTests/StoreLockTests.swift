@@ -1,4 +1,5 @@
-// Hubcast — one connector per store: the lock on the store folder.
+// Hubcast — one connector per store: the lock on the store folder, and two connectors started on
+// one store.
 
 import Foundation
 @testable import HubcastConnector
@@ -43,5 +44,32 @@ import Glibc
         }
         let lock = try StoreLock(folder: folder)
         lock.close()
+    }
+
+    /// A second connector on the same store (a restart overlapping the old process, two terminals)
+    /// refuses to start (the store is in use), or duplicates stay within what was in flight (nothing
+    /// stopped it: both applied the input from the same checkpoint and sent the same outbox rows, so
+    /// far more than the in-flight window arrived twice).
+    @Test func twoConnectorsOnOneStoreDoNotSendEverythingTwice() async throws {
+        try await Fixture.with { fixture in
+            let input = try fixture.writeUpdates(3000, profiles: 600)
+            let expected = try Fixture.expected(fixture.dryRun(input))
+            let first = try fixture.connector { $0.window = 100 }
+            let second = try fixture.connector { $0.window = 100 }
+            func refuses(_ connector: Connector) async -> Bool {
+                do {
+                    _ = try await connector.run(input: input)
+                    return false
+                } catch {
+                    return true
+                }
+            }
+            async let a = refuses(first)
+            async let b = refuses(second)
+            let (refusedA, refusedB) = await (a, b)
+            let refused = refusedA || refusedB
+            let duplicates = fixture.receivedEvents().count - expected.count
+            #expect(refused || duplicates <= 2 * 100, "\(duplicates) duplicates of \(expected.count) exports")
+        }
     }
 }

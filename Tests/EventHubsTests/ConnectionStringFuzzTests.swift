@@ -14,9 +14,11 @@ import Testing
         "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessSignature=SharedAccessSignature sr=amqps%3a%2f%2fns%2fhub&sig=\(key)&se=1900000000&skn=send;EntityPath=hub",
     ]
     /// Pieces a mutation inserts: separators, field names, scheme parts, odd bytes.
-    static let pieces = [";", "=", " ", "  ", "\t", "\n", "sb://", "://", ":", "/", ":99999", ":0", "Endpoint=", "SharedAccessKey=",
-                         "SharedAccessKeyName=", "SharedAccessSignature=", "EntityPath=", "UseDevelopmentEmulator=", "TransportType=",
-                         "HostName=", "sig=", "&", "%", "\u{0}", "é", "\u{FEFF}", "[", "]", "@", "?", "#", "true", "yes", "cHJvYmUt"]
+    static let pieces = [
+        ";", "=", " ", "  ", "\t", "\n", "sb://", "://", ":", "/", ":99999", ":0", "Endpoint=", "SharedAccessKey=",
+        "SharedAccessKeyName=", "SharedAccessSignature=", "EntityPath=", "UseDevelopmentEmulator=", "TransportType=",
+        "HostName=", "sig=", "&", "%", "\u{0}", "é", "\u{FEFF}", "[", "]", "@", "?", "#", "true", "yes", "cHJvYmUt",
+    ]
 
     /// Every input either parses or throws an `EventHubsError` with a message; the key of the
     /// string never shows in an error, and a parsed string's description hides it.

@@ -24,7 +24,8 @@ import Testing
 
     @Test func emulatorForm() throws {
         let parsed = try EventHubsConnectionString(
-            parsing: "Endpoint=sb://localhost:6000;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;",
+            parsing:
+                "Endpoint=sb://localhost:6000;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;",
             eventHub: "hub")
         #expect(parsed.useDevelopmentEmulator)
         #expect(!parsed.usesTLS)
@@ -62,8 +63,11 @@ import Testing
             return error.message.contains("unknown field SharedAcessKey") && !error.description.contains("TOPSECRET")
         }
         for name in EventHubsConnectionString.fieldNames {
-            #expect(["Endpoint", "SharedAccessKeyName", "SharedAccessKey", "SharedAccessSignature", "EntityPath",
-                     "UseDevelopmentEmulator", "TransportType"].contains(name))
+            #expect(
+                [
+                    "Endpoint", "SharedAccessKeyName", "SharedAccessKey", "SharedAccessSignature", "EntityPath",
+                    "UseDevelopmentEmulator", "TransportType",
+                ].contains(name))
         }
         #expect(EventHubsConnectionString.fieldNames.count == 7)
     }
@@ -175,14 +179,15 @@ import Testing
 }
 
 @Suite struct SASTokenTests {
-    /// The golden vector of spec §2 (from the Rust SDK's tests).
+    /// The golden vector of docs/eventhubs-wire.md#sas-tokens (from the Rust SDK's tests).
     @Test func goldenVector() {
         let token = EventHubsSASToken(
             resource: "amqps://example.servicebus.windows.net/myhub", keyName: "RootManageSharedAccessKey", key: "mykey",
             expiresAt: 1_700_000_000)
         #expect(
             token.token
-                == "SharedAccessSignature sr=amqps%3a%2f%2fexample.servicebus.windows.net%2fmyhub&sig=SgJoMn7K6nWDCF6e1%2BfsxrmJLsorqPeZ3B8N1uQ31dc%3D&se=1700000000&skn=RootManageSharedAccessKey")
+                == "SharedAccessSignature sr=amqps%3a%2f%2fexample.servicebus.windows.net%2fmyhub&sig=SgJoMn7K6nWDCF6e1%2BfsxrmJLsorqPeZ3B8N1uQ31dc%3D&se=1700000000&skn=RootManageSharedAccessKey"
+        )
     }
 
     @Test func resourceIsLowerCasedBeforeSigning() {

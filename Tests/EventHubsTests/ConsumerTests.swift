@@ -4,7 +4,9 @@ import Foundation
 import HubcastEmulator
 import Testing
 
-func consumer(_ emulator: HubcastEmulator, partition: String, from position: EventHubsEventPosition, rule: String? = nil)
+func consumer(
+    _ emulator: HubcastEmulator, partition: String, from position: EventHubsEventPosition, rule: String? = nil
+)
     async throws -> EventHubsConsumer
 {
     try await EventHubsConsumer.connect(

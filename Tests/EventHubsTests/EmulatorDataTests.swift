@@ -30,8 +30,9 @@ import Testing
 
     /// Sends on a plain AMQP link (SASL PLAIN) and expects every message accepted.
     func send(_ emulator: HubcastEmulator, target: String, _ messages: [AMQPMessage]) async throws {
-        let connection = try await AMQPConnection.connect(AMQPConnectionConfiguration(
-            host: "127.0.0.1", port: emulator.port, sasl: .plain(username: "RootManageSharedAccessKey", password: "SAS_KEY_VALUE")))
+        let connection = try await AMQPConnection.connect(
+            AMQPConnectionConfiguration(
+                host: "127.0.0.1", port: emulator.port, sasl: .plain(username: "RootManageSharedAccessKey", password: "SAS_KEY_VALUE")))
         let sender = try await connection.openSender(target: target)
         let results = try await sender.send(contentsOf: messages)
         #expect(results.allSatisfy { (try? $0.get()) == .accepted })

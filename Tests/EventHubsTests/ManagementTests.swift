@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 @Suite struct ManagementTests {
-    /// Reads hub and partition properties over `$management`, as the SDKs do (spec §7).
+    /// Reads hub and partition properties over `$management`, as the SDKs do (docs/eventhubs-wire.md#management-reads).
     @Test func hubAndPartitionProperties() async throws {
         try await withEmulator { emulator in
             let producer = try producer(emulator)
@@ -25,10 +25,11 @@ import Testing
                 var request = AMQPMessage(body: .value(.null))
                 request.properties.messageID = .string(UUID().uuidString)
                 request.properties.replyTo = "mgmt-reply"
-                request.applicationProperties = [
-                    ("operation", .string("READ")), ("name", .string("hub")), ("type", .string(type)),
-                    ("security_token", .string(token)),
-                ] + (partition.map { [("partition", AMQPValue.string($0))] } ?? [])
+                request.applicationProperties =
+                    [
+                        ("operation", .string("READ")), ("name", .string("hub")), ("type", .string(type)),
+                        ("security_token", .string(token)),
+                    ] + (partition.map { [("partition", AMQPValue.string($0))] } ?? [])
                 #expect(try await sender.send(request) == .accepted)
                 let answer = try #require(try await receiver.next())
                 answer.accept()
@@ -74,7 +75,9 @@ import Testing
             let empty = try await EventHubsManagement.partitionProperties(connectionString: string, partition: "0")
             #expect(empty.isEmpty)
             let wrong = try EventHubsConnectionString(
-                parsing: "Endpoint=sb://localhost:\(emulator.port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=NOPE;EntityPath=hub;UseDevelopmentEmulator=true")
+                parsing:
+                    "Endpoint=sb://localhost:\(emulator.port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=NOPE;EntityPath=hub;UseDevelopmentEmulator=true"
+            )
             await #expect(throws: EventHubsError.self) { _ = try await EventHubsManagement.hubProperties(connectionString: wrong) }
             await producer.close()
         }

@@ -6,8 +6,10 @@ import Testing
     /// A frame: size, data offset 2, type, channel, then the body.
     func frame(_ body: [UInt8], type: UInt8 = 0) -> [UInt8] {
         let size = 8 + body.count
-        return [UInt8(size >> 24), UInt8(truncatingIfNeeded: size >> 16), UInt8(truncatingIfNeeded: size >> 8),
-            UInt8(truncatingIfNeeded: size), 2, type, 0, 0] + body
+        return [
+            UInt8(size >> 24), UInt8(truncatingIfNeeded: size >> 16), UInt8(truncatingIfNeeded: size >> 8),
+            UInt8(truncatingIfNeeded: size), 2, type, 0, 0,
+        ] + body
     }
 
     @Test func trimmedAttachGetsEveryFieldAndPayloadsSurvive() throws {

@@ -67,7 +67,8 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
 
     @Test func wrongKeyIsUnauthorizedWithoutShowingTheKey() async throws {
         try await withEmulator { emulator in
-            let string = "Endpoint=sb://localhost:\(emulator.port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=WRONG_SECRET;EntityPath=hub;UseDevelopmentEmulator=true"
+            let string =
+                "Endpoint=sb://localhost:\(emulator.port);SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=WRONG_SECRET;EntityPath=hub;UseDevelopmentEmulator=true"
             let producer = try EventHubsProducer(connectionString: EventHubsConnectionString(parsing: string))
             do {
                 _ = try await producer.send(EventHubsEvent(body: [1]))
@@ -96,7 +97,9 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
         let token = EventHubsSASToken(resource: "amqps://localhost/hub", keyName: "r", key: "k", expiresAt: 1_000)
         let string = try EventHubsConnectionString(
             parsing: "Endpoint=sb://localhost:1;SharedAccessSignature=\(token.token);EntityPath=hub;UseDevelopmentEmulator=true")
-        #expect(throws: EventHubsError(.tokenExpired, "the SharedAccessSignature expired at 1000 (Unix time); a pre-made signature cannot be renewed")) {
+        #expect(
+            throws: EventHubsError(.tokenExpired, "the SharedAccessSignature expired at 1000 (Unix time); a pre-made signature cannot be renewed")
+        ) {
             try EventHubsProducer(connectionString: string)
         }
     }
@@ -212,7 +215,9 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
             $0.tls = AMQPServerTLS(certificateFile: Self.certs + "/server.pem", keyFile: Self.certs + "/server-key.pem")
         }) { emulator in
             let string = try EventHubsConnectionString(
-                parsing: "Endpoint=sb://localhost:\(emulator.port)/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;EntityPath=hub")
+                parsing:
+                    "Endpoint=sb://localhost:\(emulator.port)/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;EntityPath=hub"
+            )
             #expect(string.usesTLS)
             var options = EventHubsProducerOptions()
             options.trustedCAFile = Self.certs + "/ca.pem"

@@ -85,7 +85,8 @@ import Testing
 /// The ingress quota end to end: bursts on one plain AMQP link (SASL PLAIN, no retries) against an
 /// emulator with 1 throughput unit.
 @Suite struct QuotaTests {
-    static let throttled = "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again."
+    static let throttled =
+        "The request was terminated because the entity is being throttled. Error code : 50002. Please wait 4 seconds and try again."
 
     /// What a burst came to: events and bytes accepted and stored, deliveries refused as throttled,
     /// and how long it took from before the first send until every outcome was in.
@@ -100,8 +101,9 @@ import Testing
     }
 
     func sender(_ emulator: HubcastEmulator, target: String = "hub") async throws -> (AMQPConnection, AMQPSender) {
-        let connection = try await AMQPConnection.connect(AMQPConnectionConfiguration(
-            host: "127.0.0.1", port: emulator.port, sasl: .plain(username: "RootManageSharedAccessKey", password: "SAS_KEY_VALUE")))
+        let connection = try await AMQPConnection.connect(
+            AMQPConnectionConfiguration(
+                host: "127.0.0.1", port: emulator.port, sasl: .plain(username: "RootManageSharedAccessKey", password: "SAS_KEY_VALUE")))
         return (connection, try await connection.openSender(target: target))
     }
 

@@ -11,20 +11,32 @@ import Testing
 
 @Suite struct RedactionTests {
     @Test(arguments: [
-        ("SharedAccessSignature sr=amqps%3a%2f%2fns%2fhub&sig=AbC%2bdEf%3d&se=1796680795&skn=Root",
-         "SharedAccessSignature <redacted>"),
-        (#"\xa1\x95SharedAccessSignature sr=amqps%3a%2f%2flocalhost%2fhub&sig=AbC%2b&se=17&skn=Root"#,
-         #"\xa1\x95SharedAccessSignature <redacted>"#),
-        ("Endpoint=sb://ns/;SharedAccessKeyName=Root;SharedAccessKey=c2VjcmV0+/==;EntityPath=hub",
-         "Endpoint=sb://ns/;SharedAccessKeyName=Root;SharedAccessKey=<redacted>;EntityPath=hub"),
-        ("Endpoint=sb://h:1 SharedAccessKeyName=Root SharedAccessKey=c2VjcmV0==",
-         "Endpoint=sb://h:1 SharedAccessKeyName=Root SharedAccessKey=<redacted>"),
-        ("Endpoint=sb://ns/;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1;EntityPath=hub",
-         "Endpoint=sb://ns/;SharedAccessSignature=<redacted>;EntityPath=hub"),
+        (
+            "SharedAccessSignature sr=amqps%3a%2f%2fns%2fhub&sig=AbC%2bdEf%3d&se=1796680795&skn=Root",
+            "SharedAccessSignature <redacted>"
+        ),
+        (
+            #"\xa1\x95SharedAccessSignature sr=amqps%3a%2f%2flocalhost%2fhub&sig=AbC%2b&se=17&skn=Root"#,
+            #"\xa1\x95SharedAccessSignature <redacted>"#
+        ),
+        (
+            "Endpoint=sb://ns/;SharedAccessKeyName=Root;SharedAccessKey=c2VjcmV0+/==;EntityPath=hub",
+            "Endpoint=sb://ns/;SharedAccessKeyName=Root;SharedAccessKey=<redacted>;EntityPath=hub"
+        ),
+        (
+            "Endpoint=sb://h:1 SharedAccessKeyName=Root SharedAccessKey=c2VjcmV0==",
+            "Endpoint=sb://h:1 SharedAccessKeyName=Root SharedAccessKey=<redacted>"
+        ),
+        (
+            "Endpoint=sb://ns/;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1;EntityPath=hub",
+            "Endpoint=sb://ns/;SharedAccessSignature=<redacted>;EntityPath=hub"
+        ),
         ("sharedaccesskey = abc;x=1", "sharedaccesskey = <redacted>;x=1"),
         ("SharedAcessKey=misspelled", "SharedAcessKey=<redacted>"),
-        (#"@sasl-init(65) [mechanism=:PLAIN, initial-response=b"\x00Root\x00SAS_KEY_VALUE", hostname="h"]"#,
-         #"@sasl-init(65) [mechanism=:PLAIN, initial-response=<redacted>, hostname="h"]"#),
+        (
+            #"@sasl-init(65) [mechanism=:PLAIN, initial-response=b"\x00Root\x00SAS_KEY_VALUE", hostname="h"]"#,
+            #"@sasl-init(65) [mechanism=:PLAIN, initial-response=<redacted>, hostname="h"]"#
+        ),
         (#"{"security_token"="SharedAccessSignature sr=a&sig=b&se=1"}"#, #"{"security_token"=<redacted>}"#),
         (#"[SharedAccessSignature sr=a&sig=b&se=1]"#, #"[SharedAccessSignature <redacted>]"#),
         (#"{"security_token"="sr=a&sig=b&se=1"}"#, #"{"security_token"=<redacted>}"#),

@@ -71,7 +71,8 @@ public enum Mutation {
     public static func randomBytes(using rng: inout SeededGenerator) -> [UInt8] {
         (0..<Int.random(in: 0...200, using: &rng)).map { _ in
             // Mostly printable ASCII and JSON punctuation, so that some of it looks like JSON.
-            Bool.random(using: &rng) ? Array("{}[]\":,0123456789.-eE tfnul\\".utf8).randomElement(using: &rng)! : UInt8.random(in: 0...255, using: &rng)
+            Bool.random(using: &rng)
+                ? Array("{}[]\":,0123456789.-eE tfnul\\".utf8).randomElement(using: &rng)! : UInt8.random(in: 0...255, using: &rng)
         }
     }
 }

@@ -42,12 +42,16 @@ import Testing
             attributes: *attributes
         retry: {retries: 2}
         """
-    static let environment = ["EVENTHUBS_CONNECTION_STRING": "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0", "SAS_KEY": "c2VjcmV0"]
+    static let environment = [
+        "EVENTHUBS_CONNECTION_STRING": "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0", "SAS_KEY": "c2VjcmV0",
+    ]
     /// Pieces a mutation inserts: YAML's indicators, anchors and aliases, directives, odd bytes.
-    static let pieces = [":", ": ", "- ", "? ", "&a ", "&b ", "*a", "*b", "*attributes", "<<: *a", "{", "}", "[", "]", ",", "|", ">",
-                         "'", "\"", "#", "!!binary ", "!!map ", "!tag ", "%YAML 1.1\n", "---\n", "...\n", "\n", "\n  ", "\t", "  ",
-                         "${EVENTHUBS_CONNECTION_STRING}", "${UNSET}", "${", "}", "\u{0}", "\u{FEFF}", "é", "\\", "@", "`",
-                         "[[[[[[[[[[", "]]]]]]]]]]", "id: x", "rule: 'a = 1'", "upload: u.csv", "true", "null", "~", "1e309", "-1"]
+    static let pieces = [
+        ":", ": ", "- ", "? ", "&a ", "&b ", "*a", "*b", "*attributes", "<<: *a", "{", "}", "[", "]", ",", "|", ">",
+        "'", "\"", "#", "!!binary ", "!!map ", "!tag ", "%YAML 1.1\n", "---\n", "...\n", "\n", "\n  ", "\t", "  ",
+        "${EVENTHUBS_CONNECTION_STRING}", "${UNSET}", "${", "}", "\u{0}", "\u{FEFF}", "é", "\\", "@", "`",
+        "[[[[[[[[[[", "]]]]]]]]]]", "id: x", "rule: 'a = 1'", "upload: u.csv", "true", "null", "~", "1e309", "-1",
+    ]
 
     /// Mutations of the valid configuration, in both load modes.
     @Test func mutationsNeverCrashOrHang() {
@@ -101,8 +105,9 @@ import Testing
             let error = Self.outcome(text, mode: .complete)
             #expect(error != nil, "accepted: \(text.prefix(300).debugDescription)")
             if asKey < 2 {
-                #expect(error?.message.hasPrefix("not a usable configuration") == true,
-                        "not refused before composing: \(String(describing: error)) for \(text.prefix(300).debugDescription)")
+                #expect(
+                    error?.message.hasPrefix("not a usable configuration") == true,
+                    "not refused before composing: \(String(describing: error)) for \(text.prefix(300).debugDescription)")
             }
         }
     }

@@ -3,7 +3,7 @@ import FuzzSupport
 import Testing
 @testable import ProfileExport
 
-/// The YAML configuration of spec §10: every error names file, line and key.
+/// The YAML configuration (docs/configuration.md): every error names file, line and key.
 @Suite struct ConfigurationTests {
     static let specExample = """
         store: ./hubcast-data
@@ -38,8 +38,9 @@ import Testing
         """
 
     @Test func specExampleLoadsWithEnvironmentSubstitution() throws {
-        let configuration = try ExportConfiguration.parse(yaml: Self.specExample, file: "hubcast.yaml", folder: "/etc/hubcast",
-                                                          environment: ["EVENTHUBS_CONNECTION_STRING": "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=s"])
+        let configuration = try ExportConfiguration.parse(
+            yaml: Self.specExample, file: "hubcast.yaml", folder: "/etc/hubcast",
+            environment: ["EVENTHUBS_CONNECTION_STRING": "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=s"])
         #expect(configuration.store == "/etc/hubcast/hubcast-data")
         let destination = try #require(configuration.destinations.first)
         #expect(destination.includeSegmentNames && !destination.includeSegmentTimestamps)
@@ -70,7 +71,10 @@ import Testing
         ("    partitionKey: ecid", "    partitionKey: ecid\n    partitonKey: x", 29, "dataflows.premium-flow.partitonKey", "unknown key"),
         ("  - id: vip-upload", "  - id: 5b998cb9-9488-4ec3-8d95-fa8338ced490", 16, "audiences", "used twice"),
         ("upload: vip.csv", "upload: vip.csv\n    rule: 'a = 1'", 16, "audiences.vip-upload", "both rule and upload"),
-        ("rule: 'person.name.firstName = \"John\"'", "rule: 'person.name.firstName = '", 13, "audiences.5b998cb9-9488-4ec3-8d95-fa8338ced490.rule", "rule does not parse"),
+        (
+            "rule: 'person.name.firstName = \"John\"'", "rule: 'person.name.firstName = '", 13, "audiences.5b998cb9-9488-4ec3-8d95-fa8338ced490.rule",
+            "rule does not parse"
+        ),
     ])
     func errorsNameFileLineAndKey(original: String, replacement: String, line: Int, key: String, message: String) {
         let yaml = Self.specExample.replacingOccurrences(of: original, with: replacement)
@@ -78,7 +82,8 @@ import Testing
             try ExportConfiguration.parse(yaml: yaml, file: "hubcast.yaml", environment: ["EVENTHUBS_CONNECTION_STRING": "x"])
         } throws: { error in
             guard let error = error as? ProfileExportError, error.code == .invalidConfiguration else { return false }
-            let ok = error.location?.file == "hubcast.yaml" && error.location?.line == line && error.location?.key == key
+            let ok =
+                error.location?.file == "hubcast.yaml" && error.location?.line == line && error.location?.key == key
                 && error.message.contains(message)
             if !ok { Issue.record("got: \(error)") }
             return ok
@@ -134,7 +139,8 @@ import Testing
 
     /// A "billion laughs": ten levels of aliases, each a list of nine of the level below, so that
     /// `*a9` stands for 9^10 values.
-    static let laughs = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    static let laughs =
+        "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
         + (1...9).map { level in "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]\n" }.joined()
 
     /// An alias used as a mapping key, to a node built from nested aliases: Yams' duplicate-key
@@ -170,14 +176,18 @@ import Testing
             return error.message.contains("aliases expand to more than") && error.location?.line != nil
         }
         // A few aliases stay fine.
-        let shared = Self.specExample.replacingOccurrences(of: "attributes: [person.name.firstName, person.name.lastName, personalEmail.address]",
-                                                           with: "attributes: &attributes [person.name.firstName, person.name.lastName, personalEmail.address]")
+        let shared = Self.specExample.replacingOccurrences(
+            of: "attributes: [person.name.firstName, person.name.lastName, personalEmail.address]",
+            with: "attributes: &attributes [person.name.firstName, person.name.lastName, personalEmail.address]")
         #expect(throws: Never.self) { try ExportConfiguration.parse(yaml: shared, environment: ["EVENTHUBS_CONNECTION_STRING": "x"]) }
     }
 
     /// Yams composes recursively: deep nesting would overflow the stack. Refused with its line.
     @Test func deepNestingIsRefused() {
-        for yaml in [String(repeating: "[", count: 100_000), String(repeating: "{a: ", count: 10_000), "x:\n" + (1...200).map { String(repeating: " ", count: $0) + "- \n" }.joined()] {
+        for yaml in [
+            String(repeating: "[", count: 100_000), String(repeating: "{a: ", count: 10_000),
+            "x:\n" + (1...200).map { String(repeating: " ", count: $0) + "- \n" }.joined(),
+        ] {
             #expect {
                 try ExportConfiguration.parse(yaml: yaml, file: "deep.yaml")
             } throws: { error in
@@ -301,6 +311,38 @@ import Testing
         try Data([0x73, 0x74, 0xFF, 0xFE, 0x3A]).write(to: URL(fileURLWithPath: folder + "/bad.yaml"))
         #expect { try ExportConfiguration.load(file: folder + "/bad.yaml") } throws: { error in
             (error as? ProfileExportError)?.message.contains("not UTF-8") == true
+        }
+    }
+
+    // MARK: - Duplicate keys
+
+    static let duplicateKeyYAML =
+        destinationsYAML + """
+
+            audiences:
+              - {id: a, name: A, name: B}
+            dataflows: []
+            """
+
+    /// A duplicate-key error never shows the SAS key (Yams' duplicate-key error carries the whole
+    /// YAML text, which the loader printed, key included).
+    @Test func duplicateKeyConfigErrorNeverShowsTheSASKey() {
+        #expect(throws: ProfileExportError.self) { try ExportConfiguration.parse(yaml: Self.duplicateKeyYAML, file: "hubcast.yaml") }
+        do {
+            _ = try ExportConfiguration.parse(yaml: Self.duplicateKeyYAML, file: "hubcast.yaml")
+        } catch {
+            #expect(!error.description.contains("c2VjcmV0"))
+            #expect(!error.description.contains("SharedAccessKey="))
+        }
+    }
+
+    /// docs/configuration.md#errors: every configuration error names the file, the line and the key.
+    @Test func duplicateKeyConfigErrorNamesTheLine() {
+        do {
+            _ = try ExportConfiguration.parse(yaml: Self.duplicateKeyYAML, file: "hubcast.yaml")
+            Issue.record("a duplicated key was accepted")
+        } catch {
+            #expect(error.location?.line == 6)  // "  - {id: a, name: A, name: B}"
         }
     }
 }

@@ -21,8 +21,12 @@ import Testing
                 }
             }
             if Int.random(in: 0..<4, using: &rng) == 0 { update.removeAttributes.append(RuleRandom.evaluablePaths.randomElement(using: &rng)!) }
-            if Int.random(in: 0..<4, using: &rng) == 0 { update.identities.append(Identity(namespace: "ns", id: "\(Int.random(in: 0..<3, using: &rng))")) }
-            if Int.random(in: 0..<4, using: &rng) == 0 { update.removeIdentities.append(Identity(namespace: "ns", id: "\(Int.random(in: 0..<3, using: &rng))")) }
+            if Int.random(in: 0..<4, using: &rng) == 0 {
+                update.identities.append(Identity(namespace: "ns", id: "\(Int.random(in: 0..<3, using: &rng))"))
+            }
+            if Int.random(in: 0..<4, using: &rng) == 0 {
+                update.removeIdentities.append(Identity(namespace: "ns", id: "\(Int.random(in: 0..<3, using: &rng))"))
+            }
             return update
         }
     }
@@ -30,7 +34,8 @@ import Testing
     static func engine(rules: [RuleNode]) throws -> ProfileEngine {
         var yaml = destinationsYAML + "\naudiences:\n"
         for (index, rule) in rules.enumerated() {
-            yaml += "  - {id: r\(index), mergePolicy: \(index % 2 == 0 ? "even" : "odd"), rule: '\(rule.text.replacingOccurrences(of: "'", with: "''"))'}\n"
+            yaml +=
+                "  - {id: r\(index), mergePolicy: \(index % 2 == 0 ? "even" : "odd"), rule: '\(rule.text.replacingOccurrences(of: "'", with: "''"))'}\n"
         }
         yaml += "dataflows:\n  - {id: flow, destination: hub, audiences: [r0, r1], attributes: [a, c.d], partitionKey: ns}\n"
         return ProfileEngine(configuration: try ExportConfiguration.parse(yaml: yaml), store: MemoryProfileStore())
@@ -88,17 +93,21 @@ import Testing
 
     @Test func aChangedRuleSetIsFullyReEvaluatedOnTheNextUpdate() throws {
         let store = MemoryProfileStore()
-        let first = ProfileEngine(configuration: try ExportConfiguration.parse(yaml: destinationsYAML + """
+        let first = ProfileEngine(
+            configuration: try ExportConfiguration.parse(
+                yaml: destinationsYAML + """
 
-            audiences: [{id: big, rule: 'n > 10'}]
-            dataflows: [{id: flow, destination: hub, audiences: [big], attributes: [n]}]
-            """), store: store)
+                    audiences: [{id: big, rule: 'n > 10'}]
+                    dataflows: [{id: flow, destination: hub, audiences: [big], attributes: [n]}]
+                    """), store: store)
         _ = try first.apply(ProfileUpdate(jsonLine: #"{"profileId": "p", "attributes": {"n": 5, "m": 1}}"#))
-        let second = ProfileEngine(configuration: try ExportConfiguration.parse(yaml: destinationsYAML + """
+        let second = ProfileEngine(
+            configuration: try ExportConfiguration.parse(
+                yaml: destinationsYAML + """
 
-            audiences: [{id: big, rule: 'n > 1'}]
-            dataflows: [{id: flow, destination: hub, audiences: [big], attributes: [n]}]
-            """), store: store)
+                    audiences: [{id: big, rule: 'n > 1'}]
+                    dataflows: [{id: flow, destination: hub, audiences: [big], attributes: [n]}]
+                    """), store: store)
         // The update writes only 'm', which the rule does not read; the new rule is evaluated anyway.
         let items = try second.apply(ProfileUpdate(jsonLine: #"{"profileId": "p", "attributes": {"m": 2}}"#))
         #expect(items.first?.triggers == [.membership(audienceId: "big", status: .realized)])

@@ -57,7 +57,12 @@ import Testing
         index.insert("a", slot: 3)
         index.insert("a", slot: 7)
         var offered: [Int] = []
-        #expect(index.slot(of: "a", where: { offered.append($0); return $0 == 7 }) == 7)
+        #expect(
+            index.slot(
+                of: "a",
+                where: {
+                    offered.append($0); return $0 == 7
+                }) == 7)
         #expect(offered == [3, 7])
         #expect(index.slot(of: "a", where: { _ in false }) == nil)
         #expect(throws: Unreadable.self) { try index.slot(of: "a", where: { _ throws(Unreadable) in throw Unreadable() }) }

@@ -115,8 +115,9 @@ import Testing
         let harness = try Harness(ExportRuleTests.yaml)
         let rejects = try RejectsFile(path: folder + "/rejects.jsonl")
         var rejected: [(Int, ProfileExportError)] = []
-        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), rejects: rejects,
-                                  onReject: { rejected.append(($0, $1)) })
+        let stream = ExportStream(
+            engine: harness.engine, reader: try LineReader(path: input), rejects: rejects,
+            onReject: { rejected.append(($0, $1)) })
         var exported: [String] = []
         while let item = try stream.nextItem() { exported.append(item.partitionKey) }
         #expect(exported == ["e1", "e3"])

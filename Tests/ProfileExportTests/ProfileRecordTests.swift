@@ -77,8 +77,9 @@ import Testing
         ]
         profile.ruleVersion = -3
         profile.lastDecisions = [
-            "flow": ExportDecision(exported: true, time: Timestamp(seconds: 1_764_000_001), triggers: everyTrigger,
-                                   stayed: ["silver"]),
+            "flow": ExportDecision(
+                exported: true, time: Timestamp(seconds: 1_764_000_001), triggers: everyTrigger,
+                stayed: ["silver"]),
             "other": ExportDecision(exported: false, time: Timestamp(seconds: -1), triggers: []),
         ]
         return profile
@@ -208,18 +209,25 @@ import Testing
     }
 
     @Test func aStoredJSONRecordDecodes() throws {
-        let text = #"{"i":{"ecid":["e4"],"email":["m4"]},"a":{"person":{"name":{"firstName":"John","lastName":"L4"}},"n":4,"f":1.5},"#
+        let text =
+            #"{"i":{"ecid":["e4"],"email":["m4"]},"a":{"person":{"name":{"firstName":"John","lastName":"L4"}},"n":4,"f":1.5},"#
             + #""m":{"johns":["realized",1795341600]},"g":1,"d":{"flow":{"exported":true,"time":1795341600,"#
             + #""triggers":[{"type":"membership","audience":"johns","status":"realized"}],"memberOf":["johns"],"stayed":[]}}}"#
         let profile = try decode(Array(text.utf8), key: 5, profileId: "p4")
         #expect(profile.key == 5 && profile.profileId == "p4")
         #expect(profile.identities.all == [Identity(namespace: "ecid", id: "e4"), Identity(namespace: "email", id: "m4")])
-        #expect(profile.attributes == ["person": .object(["name": .object(["firstName": .string("John"), "lastName": .string("L4")])]),
-                                       "n": .int(4), "f": .double(1.5)])
+        #expect(
+            profile.attributes == [
+                "person": .object(["name": .object(["firstName": .string("John"), "lastName": .string("L4")])]),
+                "n": .int(4), "f": .double(1.5),
+            ])
         #expect(profile.memberships == ["johns": Membership(.realized, at: Timestamp(seconds: 1_795_341_600))])
         #expect(profile.ruleVersion == 1)
-        #expect(profile.lastDecisions["flow"] == ExportDecision(exported: true, time: Timestamp(seconds: 1_795_341_600),
-                                                                triggers: [.membership(audienceId: "johns", status: .realized)]))
+        #expect(
+            profile.lastDecisions["flow"]
+                == ExportDecision(
+                    exported: true, time: Timestamp(seconds: 1_795_341_600),
+                    triggers: [.membership(audienceId: "johns", status: .realized)]))
         // Saving it again writes format 2.
         #expect(ProfileRecord.encode(profile).first == 2)
     }

@@ -70,10 +70,12 @@ import Testing
         Case("a exists \"x\"", 1, 10, "expected 'and', 'or' or end of rule, found string \"x\""),
         Case("a = 1 ]", 1, 7, "expected 'and', 'or' or end of rule, found ']'"),
         // Dates.
-        Case("d < date(\"2000-13-01\")", 1, 10,
-             #"bad date literal: "2000-13-01" is not an ISO 8601 date or date-time (such as "2000-01-01" or "2000-01-01T12:00:00Z")"#),
-        Case("d < date('yesterday')", 1, 10,
-             #"bad date literal: 'yesterday' is not an ISO 8601 date or date-time (such as "2000-01-01" or "2000-01-01T12:00:00Z")"#),
+        Case(
+            "d < date(\"2000-13-01\")", 1, 10,
+            #"bad date literal: "2000-13-01" is not an ISO 8601 date or date-time (such as "2000-01-01" or "2000-01-01T12:00:00Z")"#),
+        Case(
+            "d < date('yesterday')", 1, 10,
+            #"bad date literal: 'yesterday' is not an ISO 8601 date or date-time (such as "2000-01-01" or "2000-01-01T12:00:00Z")"#),
         Case("d < date \"2000-01-01\"", 1, 10, "expected '(' after 'date', found string \"2000-01-01\""),
         Case("d < date(2000)", 1, 10, "expected a date string inside date(…), found number 2000"),
         Case("d < date(\"2000-01-01\"", 1, 22, "expected ')' after the date string, found end of rule"),

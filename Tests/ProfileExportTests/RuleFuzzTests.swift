@@ -36,8 +36,11 @@ import Testing
     /// Documents to evaluate the rules that parse against.
     static let documents: [JSONValue] = [
         .object([:]),
-        (try? JSONParser.parse(#"{"a": 1, "b": {"c": 1500}, "person": {"name": {"firstName": "John"}, "email": "john@acme.org"}, "tags": ["vip"], "x": null}"#)) ?? .null,
-        (try? JSONParser.parse(#"{"a": "1", "b": [1, 2], "items": [{"x": 1}], "loyalty": {"points": 1000.0}, "first name": "Ann", "exists": 1}"#)) ?? .null,
+        (try? JSONParser.parse(
+            #"{"a": 1, "b": {"c": 1500}, "person": {"name": {"firstName": "John"}, "email": "john@acme.org"}, "tags": ["vip"], "x": null}"#))
+            ?? .null,
+        (try? JSONParser.parse(#"{"a": "1", "b": [1, 2], "items": [{"x": 1}], "loyalty": {"points": 1000.0}, "first name": "Ann", "exists": 1}"#))
+            ?? .null,
     ]
 
     /// Parses `text`: a rule that parses is evaluated against ``documents``; one that does not
@@ -102,6 +105,8 @@ import Testing
             Self.check(String(repeating: "not ", count: depth) + "a exists", case: depth, seed: 0)
             Self.check(String(repeating: "(not ", count: depth) + "a exists", case: depth, seed: 0)
         }
-        #expect(throws: ProfileExportError.self) { try AudienceRule(parsing: String(repeating: "(", count: 5000) + "a = 1" + String(repeating: ")", count: 5000)) }
+        #expect(throws: ProfileExportError.self) {
+            try AudienceRule(parsing: String(repeating: "(", count: 5000) + "a = 1" + String(repeating: ")", count: 5000))
+        }
     }
 }

@@ -91,7 +91,8 @@ import Testing
 
     /// `x in [v1, v2]` is `x = v1 or x = v2`.
     @Test func inIsAnOrOfEquals() async {
-        await propertyCheck(count: 300, input: RuleRandom.path, RuleRandom.literal, RuleRandom.literal, RuleRandom.document) { path, first, second, document in
+        await propertyCheck(count: 300, input: RuleRandom.path, RuleRandom.literal, RuleRandom.literal, RuleRandom.document) {
+            path, first, second, document in
             let x = RuleNode.text(of: path)
             let inTwo = try holds("\(x) in [\(first.text), \(second.text)]", document)
             let orTwo = try holds("\(x) = \(first.text) or \(x) = \(second.text)", document)
@@ -128,7 +129,8 @@ import Testing
     }
 
     @Test func doublesCompareLikeSwift() async {
-        await propertyCheck(count: 300, input: Gen.double(in: -1e6...1e6), Gen.double(in: -1e6...1e6), Gen.int(in: -1000...1000)) { value, other, integer in
+        await propertyCheck(count: 300, input: Gen.double(in: -1e6...1e6), Gen.double(in: -1e6...1e6), Gen.int(in: -1000...1000)) {
+            value, other, integer in
             for literal in [other, value, Double(integer)] {
                 for symbol in RulePropertyTests.symbols {
                     let actual = try holds("x \(symbol) \(literal)", attributes(["x": .double(value)]))
@@ -181,7 +183,7 @@ import Testing
     }
 
     @Test func datesCompareLikeTheirSeconds() async {
-        let seconds = Gen.int64(in: -62_135_596_800 ... 253_402_300_799)
+        let seconds = Gen.int64(in: -62_135_596_800...253_402_300_799)
         await propertyCheck(count: 300, input: seconds, seconds, Gen.int64(in: -2...2)) { value, other, offset in
             let document = attributes(["x": .string(Timestamp(seconds: value).description)])
             for literal in [other, value &+ offset] {

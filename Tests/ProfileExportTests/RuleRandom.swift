@@ -102,7 +102,9 @@ enum RuleRandom {
         AttributePath(components: (0..<Int.random(in: 1...3, using: &rng)).map { _ in oddSteps.randomElement(using: &rng)! })
     }
 
-    static let oddScalars: [Unicode.Scalar] = ["a", "Z", "0", " ", "\"", "'", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "\u{0308}", "\u{2028}", "😀", "`", "(", ")"]
+    static let oddScalars: [Unicode.Scalar] = [
+        "a", "Z", "0", " ", "\"", "'", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "\u{0308}", "\u{2028}", "😀", "`", "(", ")",
+    ]
 
     static func anyLiteral(using rng: inout any SeededRandomNumberGenerator) -> RuleLiteral {
         switch Int.random(in: 0..<5, using: &rng) {
@@ -121,7 +123,7 @@ enum RuleRandom {
             return .bool(Bool.random(using: &rng))
         default:
             // 0001-01-01 ... 9999-12-31T23:59:59Z
-            let seconds = Int64.random(in: -62_135_596_800 ... 253_402_300_799, using: &rng)
+            let seconds = Int64.random(in: -62_135_596_800...253_402_300_799, using: &rng)
             return .date(seconds: seconds, text: Timestamp(seconds: seconds).description)
         }
     }
@@ -132,15 +134,17 @@ extension RuleNode {
     var flattened: RuleNode {
         switch self {
         case .all(let nodes):
-            return .all(nodes.flatMap { node -> [RuleNode] in
-                if case .all(let inner) = node.flattened { return inner }
-                return [node.flattened]
-            })
+            return .all(
+                nodes.flatMap { node -> [RuleNode] in
+                    if case .all(let inner) = node.flattened { return inner }
+                    return [node.flattened]
+                })
         case .any(let nodes):
-            return .any(nodes.flatMap { node -> [RuleNode] in
-                if case .any(let inner) = node.flattened { return inner }
-                return [node.flattened]
-            })
+            return .any(
+                nodes.flatMap { node -> [RuleNode] in
+                    if case .any(let inner) = node.flattened { return inner }
+                    return [node.flattened]
+                })
         case .not(let node):
             return .not(node.flattened)
         default:

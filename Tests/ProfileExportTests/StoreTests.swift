@@ -14,7 +14,9 @@ import Testing
             let harness = try Harness(Self.yaml, store: try SQLiteProfileStore(folder: folder))
             for index in 0..<200 {
                 let name = index % 2 == 0 ? "John" : "Ann"
-                try harness.apply(#"{"profileId": "p\#(index)", "timestamp": "2026-11-22T10:00:00Z", "identities": {"ecid": ["e\#(index)"], "email": ["m\#(index)"]}, "attributes": {"person": {"name": {"firstName": "\#(name)", "lastName": "L\#(index)"}}, "n": \#(index), "f": 1.5}}"#)
+                try harness.apply(
+                    #"{"profileId": "p\#(index)", "timestamp": "2026-11-22T10:00:00Z", "identities": {"ecid": ["e\#(index)"], "email": ["m\#(index)"]}, "attributes": {"person": {"name": {"firstName": "\#(name)", "lastName": "L\#(index)"}}, "n": \#(index), "f": 1.5}}"#
+                )
             }
             try harness.apply(#"{"profileId": "p0", "removeIdentities": {"email": ["m0"]}}"#)
         }
@@ -144,8 +146,9 @@ import Testing
         // Another connection renames a row and adds one: both found by their ids in the file.
         try store.databaseQueue.write { db in
             try db.execute(sql: "UPDATE profiles SET profile_id = 'elsewhere' WHERE profile_id = 'other'")
-            try db.execute(sql: "INSERT INTO profiles (key, profile_id, record) SELECT 100, 'added', record FROM profiles WHERE key = ?",
-                           arguments: [first.key])
+            try db.execute(
+                sql: "INSERT INTO profiles (key, profile_id, record) SELECT 100, 'added', record FROM profiles WHERE key = ?",
+                arguments: [first.key])
         }
         #expect(try store.key(profileId: "other") == nil)
         #expect(try store.key(profileId: "elsewhere") == other.key)
@@ -207,16 +210,22 @@ import Testing
         func limit(_ membership: String, _ files: [String: String]) -> UInt64? {
             MemoryLimit.groupLimit(membership: membership) { files[$0] }
         }
-        #expect(limit("0::/system.slice/hubcast.service\n", [
-            "/sys/fs/cgroup/system.slice/hubcast.service/memory.max": "1073741824\n",
-            "/sys/fs/cgroup/system.slice/memory.max": "max\n",
-        ]) == 1 << 30)
+        #expect(
+            limit(
+                "0::/system.slice/hubcast.service\n",
+                [
+                    "/sys/fs/cgroup/system.slice/hubcast.service/memory.max": "1073741824\n",
+                    "/sys/fs/cgroup/system.slice/memory.max": "max\n",
+                ]) == 1 << 30)
         #expect(limit("0::/\n", ["/sys/fs/cgroup/memory.max": "536870912\n"]) == 512 << 20)
-        #expect(limit("4:memory:/process_api/x\n3:cpuset:/\n0::/\n", [
-            "/sys/fs/cgroup/memory/process_api/x/memory.limit_in_bytes": "9223372036854771712\n",
-            "/sys/fs/cgroup/memory/process_api/memory.limit_in_bytes": "2147483648\n",
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
-        ]) == 2 << 30)
+        #expect(
+            limit(
+                "4:memory:/process_api/x\n3:cpuset:/\n0::/\n",
+                [
+                    "/sys/fs/cgroup/memory/process_api/x/memory.limit_in_bytes": "9223372036854771712\n",
+                    "/sys/fs/cgroup/memory/process_api/memory.limit_in_bytes": "2147483648\n",
+                    "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
+                ]) == 2 << 30)
         #expect(limit("0::/a/b\n", ["/sys/fs/cgroup/a/b/memory.max": "max\n"]) == nil)
         #expect(limit("", [:]) == nil)
         // This process: at most the machine's memory, and the store's default follows it.
@@ -250,27 +259,6 @@ import Testing
         #expect(try SQLiteProfileStore(folder: folder).value(named: "checkpoint") == "42")
     }
 
-    /// The benchmark's SQLite baseline rewrites the records it names, and refuses one it lacks.
-    @Test func sqliteCeilingRewritesTheRecordsItNames() throws {
-        let folder = temporaryFolder()
-        let elapsed = try SQLiteProfileStore.rewriteCeiling(folder: folder, profiles: 20, recordBytes: 64, order: [3, 3, 19, 0], batch: 3)
-        #expect(elapsed > .zero)
-        let store = try SQLiteProfileStore(folder: folder)
-        #expect(try store.profileCount() == 20)
-        #expect(try store.meanRecordBytes() == 64)
-        // Each rewrite changes one byte of the record it read: profile 3 was rewritten twice.
-        let records = try store.inBatch { db in try Data.fetchAll(db, sql: "SELECT record FROM profiles WHERE profile_id IN ('p3', 'p4') ORDER BY key") }
-        #expect(records[0] != records[1])
-        #expect(zip(records[0], records[1]).filter { $0 != $1 }.count == 2)
-
-        #expect { try SQLiteProfileStore.rewriteCeiling(folder: temporaryFolder(), profiles: 2, recordBytes: 8, order: [1, 2], batch: 1) } throws: {
-            ($0 as? ProfileExportError)?.description.contains("has profiles 0 to 1, not 2") == true
-        }
-        #expect(throws: ProfileExportError.self) {
-            try SQLiteProfileStore.rewriteCeiling(folder: temporaryFolder(), profiles: 0, recordBytes: 8, order: [], batch: 1)
-        }
-    }
-
     /// A new store file has 2 KiB pages; a file an earlier version made with SQLite's 4 KiB keeps
     /// them, through updates and a reopening.
     @Test func newStoresHaveSmallPagesAndOldFilesKeepTheirs() throws {
@@ -295,8 +283,9 @@ import Testing
         }
         let reopened = try SQLiteProfileStore(folder: folder)
         #expect(try pageSize(reopened) == 4096)
-        #expect(try Harness(Self.yaml, store: reopened).profile("p1")?.attributes["person"]
-            == .object(["name": .object(["firstName": .string("John")])]))
+        #expect(
+            try Harness(Self.yaml, store: reopened).profile("p1")?.attributes["person"]
+                == .object(["name": .object(["firstName": .string("John")])]))
     }
 
     /// `saveKeepingIdentities` (what the engine calls for an update of a stored profile that names
@@ -359,11 +348,12 @@ import Testing
         #expect(try setting() == 10_000)
         // ~30,000 pages of 2 KiB.
         try store.inBatch { db in
-            try db.execute(sql: """
-                CREATE TABLE filler (data BLOB);
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
-                INSERT INTO filler SELECT zeroblob(1900) FROM n;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE filler (data BLOB);
+                    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
+                    INSERT INTO filler SELECT zeroblob(1900) FROM n;
+                    """)
         }
         let pages = try store.inBatch { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
         #expect(pages > 30_000)

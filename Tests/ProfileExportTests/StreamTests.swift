@@ -17,13 +17,17 @@ import Testing
 
     @Test func malformedLinesAreReportedKeptAsideAndSkipped() async throws {
         let folder = temporaryFolder()
-        let input = try write([Self.join(1), "{not json", #"{"attributes": {}}"#, "", Self.join(2),
-                               #"{"profileId": "p9", "identities": {"ecid": ["e1"]}}"#], in: folder)
+        let input = try write(
+            [
+                Self.join(1), "{not json", #"{"attributes": {}}"#, "", Self.join(2),
+                #"{"profileId": "p9", "identities": {"ecid": ["e1"]}}"#,
+            ], in: folder)
         let harness = try Harness(ExportRuleTests.yaml)
         let rejects = try RejectsFile(path: folder + "/rejects.jsonl")
         var rejectedLines: [Int] = []
-        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), rejects: rejects,
-                                  onReject: { line, _ in rejectedLines.append(line) })
+        let stream = ExportStream(
+            engine: harness.engine, reader: try LineReader(path: input), rejects: rejects,
+            onReject: { line, _ in rejectedLines.append(line) })
         var exported: [String] = []
         for try await item in stream { exported.append(item.partitionKey) }
         #expect(exported == ["e1", "e2"])
@@ -113,9 +117,11 @@ import Testing
         let input = try write((1...5).map(Self.join), in: folder)
         let store = try SQLiteProfileStore(folder: folder + "/store")
         let harness = try Harness(ExportRuleTests.yaml, store: store)
-        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), onBatch: { _ throws(ProfileExportError) in
-            throw ProfileExportError(.store, "outbox full (simulated)")
-        })
+        let stream = ExportStream(
+            engine: harness.engine, reader: try LineReader(path: input),
+            onBatch: { _ throws(ProfileExportError) in
+                throw ProfileExportError(.store, "outbox full (simulated)")
+            })
         #expect(throws: ProfileExportError.self) { try stream.nextItem() }
         #expect(try store.profileCount() == 0)
     }
@@ -128,11 +134,12 @@ import Testing
         let store = try SQLiteProfileStore(folder: folder + "/store")
         let harness = try Harness(ExportRuleTests.yaml, store: store)
         var batches = 0
-        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: input), batchSize: 20, checkpoint: "input",
-                                  onBatch: { _ throws(ProfileExportError) in
-                                      batches += 1
-                                      if batches == 2 { throw ProfileExportError(.store, "disk full (simulated)") }
-                                  })
+        let stream = ExportStream(
+            engine: harness.engine, reader: try LineReader(path: input), batchSize: 20, checkpoint: "input",
+            onBatch: { _ throws(ProfileExportError) in
+                batches += 1
+                if batches == 2 { throw ProfileExportError(.store, "disk full (simulated)") }
+            })
         var keys: [String] = []
         for _ in 0..<20 { keys.append(try #require(try stream.nextItem()).partitionKey) }
         #expect(throws: ProfileExportError.self) { try stream.nextItem() }
@@ -142,30 +149,60 @@ import Testing
         #expect(try store.value(named: "input") == "51")
     }
 
+    /// A batch whose commit fails is rolled back, and its exports with it: the next `nextItem()`
+    /// hands out no event of an update that was rolled back (they stayed in `pending` and went out
+    /// while the lines were not read again, so the updates were lost).
+    @Test func exportsOfARolledBackBatchAreNotHandedOut() throws {
+        let folder = temporaryFolder()
+        let path = folder + "/updates.jsonl"
+        try ((1...3).map(StreamTests.join).joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let store = try SQLiteProfileStore(folder: folder + "/store")
+        let harness = try Harness(ExportRuleTests.yaml, store: store)
+        nonisolated(unsafe) var failures = 1
+        let stream = ExportStream(
+            engine: harness.engine, reader: try LineReader(path: path),
+            onBatch: { _ throws(ProfileExportError) in
+                if failures > 0 {
+                    failures -= 1
+                    throw ProfileExportError(.store, "outbox full (simulated)")
+                }
+            })
+        #expect(throws: ProfileExportError.self) { try stream.nextItem() }
+        #expect(try store.profileCount() == 0)
+        // Pulling again must not hand out events of updates that were rolled back.
+        var handedOut: [ExportItem] = []
+        while let item = try stream.nextItem() { handedOut.append(item) }
+        for item in handedOut {
+            #expect(try store.profile(key: item.profileKey) != nil, "exported \(item.partitionKey), whose update was rolled back")
+        }
+    }
+
     @Test func backfillExportsExactlyThePreQualifiedMembersOnce() throws {
         let folder = temporaryFolder()
         let store = try SQLiteProfileStore(folder: folder)
-        let before = try Harness(destinationsYAML + """
+        let before = try Harness(
+            destinationsYAML + """
 
-            audiences:
-              - {id: johns, rule: 'person.name.firstName = "John"'}
-              - {id: anns, rule: 'person.name.firstName = "Ann"'}
-            dataflows:
-              - {id: flow, destination: hub, audiences: [johns], attributes: [person.name.firstName]}
-            """, store: store)
+                audiences:
+                  - {id: johns, rule: 'person.name.firstName = "John"'}
+                  - {id: anns, rule: 'person.name.firstName = "Ann"'}
+                dataflows:
+                  - {id: flow, destination: hub, audiences: [johns], attributes: [person.name.firstName]}
+                """, store: store)
         #expect(try before.engine.backfill().isEmpty)
         for (index, name) in ["John", "Ann", "Ann", "Bob"].enumerated() {
             try before.apply(#"{"profileId": "p\#(index)", "attributes": {"person": {"name": {"firstName": "\#(name)"}}}}"#)
         }
         // 'anns' is newly mapped: p1 and p2 already qualified and are exported; p0 only for 'johns', known already.
-        let after = try Harness(destinationsYAML + """
+        let after = try Harness(
+            destinationsYAML + """
 
-            audiences:
-              - {id: johns, rule: 'person.name.firstName = "John"'}
-              - {id: anns, rule: 'person.name.firstName = "Ann"'}
-            dataflows:
-              - {id: flow, destination: hub, audiences: [johns, anns], attributes: [person.name.firstName]}
-            """, store: store)
+                audiences:
+                  - {id: johns, rule: 'person.name.firstName = "John"'}
+                  - {id: anns, rule: 'person.name.firstName = "Ann"'}
+                dataflows:
+                  - {id: flow, destination: hub, audiences: [johns, anns], attributes: [person.name.firstName]}
+                """, store: store)
         #expect(try after.engine.newlyMappedAudiences() == ["flow": ["anns"]])
         let items = try after.engine.backfill()
         #expect(items.map(\.partitionKey) == ["p1", "p2"])

@@ -7,7 +7,7 @@ import Testing
 @testable import ProfileExport
 
 @Suite struct UpdateFuzzTests {
-    /// Valid update lines of every shape spec §9 allows.
+    /// Valid update lines of every shape docs/input.md#fields allows.
     static let corpus: [String] = [
         #"{"profileId": "p1", "timestamp": "2026-11-22T10:00:00Z", "identities": {"ecid": ["e1"], "email": ["a@example.org"]}, "attributes": {"person": {"name": {"firstName": "John", "lastName": "Doe"}}, "loyalty": {"points": 1500}}}"#,
         #"{"profileId": "p2", "removeIdentities": {"email": ["old@example.org"]}, "removeAttributes": ["person.name.lastName", "tags"]}"#,
@@ -87,7 +87,8 @@ import Testing
         let corpus = Self.corpus.map { Array($0.utf8) }
         var lines: [[UInt8]] = []
         for _ in 0..<min(Fuzz.cases, 2000) {
-            var line = Bool.random(using: &rng)
+            var line =
+                Bool.random(using: &rng)
                 ? Mutation.mutate(corpus.randomElement(using: &rng)!, dictionary: Self.dictionary, using: &rng)
                 : Mutation.randomBytes(using: &rng)
             line.removeAll { $0 == 0x0A }
@@ -97,12 +98,13 @@ import Testing
         try Data(lines.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: path))
         let harness = try Harness(ExportRuleTests.yaml)
         var rejected: [Int] = []
-        let stream = ExportStream(engine: harness.engine, reader: try LineReader(path: path), batchSize: 64,
-                                  rejects: try RejectsFile(path: folder + "/rejects.jsonl"),
-                                  onReject: { number, error in
-                                      #expect(!error.message.isEmpty)
-                                      rejected.append(number)
-                                  })
+        let stream = ExportStream(
+            engine: harness.engine, reader: try LineReader(path: path), batchSize: 64,
+            rejects: try RejectsFile(path: folder + "/rejects.jsonl"),
+            onReject: { number, error in
+                #expect(!error.message.isEmpty)
+                rejected.append(number)
+            })
         while try stream.nextItem() != nil {}
         // Blank as the intake sees it: spaces and tabs only, once a `\r` before the line break is gone.
         let blank = lines.filter { ($0.last == 0x0D ? $0.dropLast() : $0[...]).allSatisfy { $0 == 0x20 || $0 == 0x09 } }.count

@@ -6,13 +6,14 @@ import Testing
 /// Uploaded audiences: CSV files of identities, uploads and re-uploads.
 @Suite struct UploadTests {
     func harness(folder: String) throws -> Harness {
-        try Harness(destinationsYAML + """
+        try Harness(
+            destinationsYAML + """
 
-            audiences:
-              - {id: vip, name: VIP list, mergePolicy: default, upload: vip.csv}
-            dataflows:
-              - {id: flow, destination: hub, audiences: [vip], attributes: [person.name.firstName], partitionKey: ecid}
-            """, store: try SQLiteProfileStore(folder: folder + "/store"), folder: folder)
+                audiences:
+                  - {id: vip, name: VIP list, mergePolicy: default, upload: vip.csv}
+                dataflows:
+                  - {id: flow, destination: hub, audiences: [vip], attributes: [person.name.firstName], partitionKey: ecid}
+                """, store: try SQLiteProfileStore(folder: folder + "/store"), folder: folder)
     }
 
     @Test func csvWithOrWithoutHeaderAndBadLinesReported() {
@@ -33,7 +34,10 @@ import Testing
         #expect(first.reports.first?.created == 1)
         #expect(first.reports.first?.rejected.map(\.line) == [4])
         #expect(first.items.count == 2)
-        #expect(first.items.first?.payloadText == #"{"person":{"name":{"firstName":"A"}},"segmentMembership":{"ups":{"vip":{"lastQualificationTime":"2026-11-22T10:00:00Z","status":"realized"}}},"identityMap":{"ecid":[{"id":"1"}]}}"#)
+        #expect(
+            first.items.first?.payloadText
+                == #"{"person":{"name":{"firstName":"A"}},"segmentMembership":{"ups":{"vip":{"lastQualificationTime":"2026-11-22T10:00:00Z","status":"realized"}}},"identityMap":{"ecid":[{"id":"1"}]}}"#
+        )
         // Unchanged file: not applied again.
         #expect(try harness.engine.applyChangedUploads().items.isEmpty)
         // Re-upload without 1: it exits; 2 stays (existing, no export); 3 joins.

@@ -75,7 +75,8 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
             pn_sasl_set_allow_insecure_mechs(pn_sasl(transport), true)
         }
         let channel = ProtonTransportChannel(
-            fd: fd, loop: self.loop, connection: connection, transport: transport, engine: self, hook:
+            fd: fd, loop: self.loop, connection: connection, transport: transport, engine: self,
+            hook:
                 config.byteStreamHook?(), connecting: true, trace: config.traceFrames, logger: self.logger)
         channel.peerName = config.host
         channel.peerPort = config.port
@@ -214,7 +215,9 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
         if condition?.name == AMQPCondition.unauthorizedAccess || text.contains("authentication")
             || text.contains("sasl")
         {
-            return AMQPError(.authenticationFailed, "SASL \(self.configuration.sasl.mechanism ?? "") with \(host) failed: \(condition?.description ?? "")", remoteCondition: condition)
+            return AMQPError(
+                .authenticationFailed, "SASL \(self.configuration.sasl.mechanism ?? "") with \(host) failed: \(condition?.description ?? "")",
+                remoteCondition: condition)
         }
         if text.contains("idle-timeout") {
             return AMQPError(.timeout, "\(host) sent nothing within the idle timeout (\(self.configuration.idleTimeout))", remoteCondition: condition)

@@ -39,8 +39,10 @@ final class ReceiverCore: LinkCore {
     }
 
     override func delivery(_ delivery: OpaquePointer) {
-        guard let bytes = ProtonDelivery.receive(
-            delivery, on: self.link, partial: &self.partial, limit: self.maxMessageSize) else { return }
+        guard
+            let bytes = ProtonDelivery.receive(
+                delivery, on: self.link, partial: &self.partial, limit: self.maxMessageSize)
+        else { return }
         guard !pn_delivery_aborted(delivery), let message = ProtonDelivery.decode(bytes, delivery: delivery) else {
             // Aborted or undecodable: settled already; the consumer never sees it, so credit returns now.
             self.grant(1)

@@ -59,8 +59,11 @@ final class SenderStream: @unchecked Sendable {
             encoder.bytes.removeAll(keepingCapacity: true)
             message.encode(into: &encoder)
             if limit > 0 && UInt64(encoder.bytes.count) > limit {
-                self.onOutcome(index, .failure(AMQPError(
-                    .messageTooLarge, "message of \(encoder.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
+                self.onOutcome(
+                    index,
+                    .failure(
+                        AMQPError(
+                            .messageTooLarge, "message of \(encoder.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
                 continue
             }
             let delivery = outgoing.transfer(encoder.bytes, on: link)

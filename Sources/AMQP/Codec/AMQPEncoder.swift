@@ -16,18 +16,20 @@ struct AMQPEncoder {
         case .ubyte(let n): self.bytes += [0x50, n]
         case .ushort(let n): self.bytes.append(0x60); self.appendBigEndian(n)
         case .uint(let n):
-            if n == 0 { self.bytes.append(0x43) }
-            else if n < 256 { self.bytes += [0x52, UInt8(n)] }
-            else { self.bytes.append(0x70); self.appendBigEndian(n) }
+            if n == 0 {
+                self.bytes.append(0x43)
+            } else if n < 256 {
+                self.bytes += [0x52, UInt8(n)]
+            } else {
+                self.bytes.append(0x70); self.appendBigEndian(n)
+            }
         case .ulong(let n): self.appendULong(n)
         case .byte(let n): self.bytes += [0x51, UInt8(bitPattern: n)]
         case .short(let n): self.bytes.append(0x61); self.appendBigEndian(n)
         case .int(let n):
-            if n >= -128 && n <= 127 { self.bytes += [0x54, UInt8(bitPattern: Int8(n))] }
-            else { self.bytes.append(0x71); self.appendBigEndian(n) }
+            if n >= -128 && n <= 127 { self.bytes += [0x54, UInt8(bitPattern: Int8(n))] } else { self.bytes.append(0x71); self.appendBigEndian(n) }
         case .long(let n):
-            if n >= -128 && n <= 127 { self.bytes += [0x55, UInt8(bitPattern: Int8(n))] }
-            else { self.bytes.append(0x81); self.appendBigEndian(n) }
+            if n >= -128 && n <= 127 { self.bytes += [0x55, UInt8(bitPattern: Int8(n))] } else { self.bytes.append(0x81); self.appendBigEndian(n) }
         case .float(let x): self.bytes.append(0x72); self.appendBigEndian(x.bitPattern)
         case .double(let x): self.bytes.append(0x82); self.appendBigEndian(x.bitPattern)
         case .char(let scalar): self.bytes.append(0x73); self.appendBigEndian(scalar.value)
@@ -47,9 +49,13 @@ struct AMQPEncoder {
     }
 
     mutating func appendULong(_ n: UInt64) {
-        if n == 0 { self.bytes.append(0x44) }
-        else if n < 256 { self.bytes += [0x53, UInt8(n)] }
-        else { self.bytes.append(0x80); self.appendBigEndian(n) }
+        if n == 0 {
+            self.bytes.append(0x44)
+        } else if n < 256 {
+            self.bytes += [0x53, UInt8(n)]
+        } else {
+            self.bytes.append(0x80); self.appendBigEndian(n)
+        }
     }
 
     /// Writes a described-type header with a numeric descriptor (`0x00 0x53 code`).

@@ -58,11 +58,13 @@ final class ProtonLoop: @unchecked Sendable {
 
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { context in
-            let loop = Unmanaged<ProtonLoop>.fromOpaque(context!).takeRetainedValue()
-            loop.run()
-            return nil
-        }, box.toOpaque())
+        let result = pthread_create(
+            &thread, nil,
+            { context in
+                let loop = Unmanaged<ProtonLoop>.fromOpaque(context!).takeRetainedValue()
+                loop.run()
+                return nil
+            }, box.toOpaque())
         guard result == 0 else {
             box.release()
             throw AMQPError(.connectionFailed, "cannot start the event loop thread")

@@ -41,8 +41,10 @@ struct ProtonOutgoing {
     mutating func enqueue(_ request: SendRequest, on link: OpaquePointer) {
         let limit = pn_link_remote_max_message_size(link)
         if limit > 0 && UInt64(request.bytes.count) > limit {
-            request.completion(.failure(AMQPError(
-                .messageTooLarge, "message of \(request.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
+            request.completion(
+                .failure(
+                    AMQPError(
+                        .messageTooLarge, "message of \(request.bytes.count) bytes exceeds the link's max-message-size of \(limit)")))
             return
         }
         self.pending.append(request)

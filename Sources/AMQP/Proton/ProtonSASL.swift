@@ -79,35 +79,36 @@ enum ProtonSASL {
     /// The plug-in's entry points, allocated once for the process and never freed.
     nonisolated(unsafe) static let implementation: UnsafeMutablePointer<pnx_sasl_implementation> = {
         let pointer = UnsafeMutablePointer<pnx_sasl_implementation>.allocate(capacity: 1)
-        pointer.initialize(to: pnx_sasl_implementation(
-            free: { transport in
-                guard let transport, let raw = pnx_sasl_get_context(transport) else { return }
-                pnx_sasl_set_context(transport, nil)
-                Unmanaged<ProtonSASLContext>.fromOpaque(raw).release()
-            },
-            list_mechanisms: { transport in
-                UnsafePointer(ProtonSASLContext.from(transport)?.offered)
-            },
-            init_server: { transport in
-                pnx_sasl_set_desired_state(transport, SASL_POSTED_MECHANISMS)
-                return true
-            },
-            init_client: { _ in true },
-            prepare_write: { _ in },
-            process_init: { transport, mechanism, response in
-                ProtonSASL.serverInit(transport, mechanism: mechanism.map { String(cString: $0) } ?? "", response)
-            },
-            process_response: { _, _ in },
-            process_mechanisms: { transport, offered in
-                ProtonSASL.clientChoose(transport, offered: offered.map { String(cString: $0) } ?? "")
-            },
-            process_challenge: { _, _ in },
-            process_outcome: { _, _ in },
-            can_encrypt: { _ in false },
-            max_encrypt_size: { _ in 0 },
-            encode: { _, _, _ in 0 },
-            decode: { _, _, _ in 0 }
-        ))
+        pointer.initialize(
+            to: pnx_sasl_implementation(
+                free: { transport in
+                    guard let transport, let raw = pnx_sasl_get_context(transport) else { return }
+                    pnx_sasl_set_context(transport, nil)
+                    Unmanaged<ProtonSASLContext>.fromOpaque(raw).release()
+                },
+                list_mechanisms: { transport in
+                    UnsafePointer(ProtonSASLContext.from(transport)?.offered)
+                },
+                init_server: { transport in
+                    pnx_sasl_set_desired_state(transport, SASL_POSTED_MECHANISMS)
+                    return true
+                },
+                init_client: { _ in true },
+                prepare_write: { _ in },
+                process_init: { transport, mechanism, response in
+                    ProtonSASL.serverInit(transport, mechanism: mechanism.map { String(cString: $0) } ?? "", response)
+                },
+                process_response: { _, _ in },
+                process_mechanisms: { transport, offered in
+                    ProtonSASL.clientChoose(transport, offered: offered.map { String(cString: $0) } ?? "")
+                },
+                process_challenge: { _, _ in },
+                process_outcome: { _, _ in },
+                can_encrypt: { _ in false },
+                max_encrypt_size: { _ in 0 },
+                encode: { _, _, _ in 0 },
+                decode: { _, _, _ in 0 }
+            ))
         return pointer
     }()
 
@@ -130,12 +131,13 @@ enum ProtonSASL {
         var user: String?
         if context.offeredNames.contains(mechanism) {
             if mechanism == "PLAIN" {
-                let bytes = response.map { pointer -> [UInt8] in
-                    guard let start = pointer.pointee.start else { return [] }
-                    return start.withMemoryRebound(to: UInt8.self, capacity: pointer.pointee.size) {
-                        Array(UnsafeBufferPointer(start: $0, count: pointer.pointee.size))
-                    }
-                } ?? []
+                let bytes =
+                    response.map { pointer -> [UInt8] in
+                        guard let start = pointer.pointee.start else { return [] }
+                        return start.withMemoryRebound(to: UInt8.self, capacity: pointer.pointee.size) {
+                            Array(UnsafeBufferPointer(start: $0, count: pointer.pointee.size))
+                        }
+                    } ?? []
                 // authzid NUL authcid NUL password
                 let parts = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
                 if parts.count == 3 {

@@ -36,8 +36,10 @@ enum ProtonSocket {
     /// Starts a non-blocking connect to `address`. Returns the socket; the connect finishes when the
     /// socket turns writable (see ``connectError(_:)``). Throws when it fails at once.
     static func connect(to address: Address, host: String, port: Int) throws -> Int32 {
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-            | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            address.family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw AMQPError(.connectionFailed, "cannot create a socket: \(ProtonLoop.errnoText())") }
         Self.setNoDelay(fd)
         let result = address.bytes.withUnsafeBytes { raw in
@@ -95,8 +97,10 @@ enum ProtonSocket {
             throw AMQPError(.invalidConfiguration, "cannot resolve listen address \(host): \(String(cString: gai_strerror(status)))")
         }
         defer { freeaddrinfo(list) }
-        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-            | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            info.pointee.ai_family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw AMQPError(.connectionFailed, "cannot create a socket: \(ProtonLoop.errnoText())") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))

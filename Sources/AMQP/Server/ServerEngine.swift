@@ -124,9 +124,11 @@ final class ServerEngine: ProtonEngine {
             link.outgoing.update(delivery)
             return
         }
-        guard let bytes = ProtonDelivery.receive(
-            delivery, on: handle, partial: &self.partial,
-            limit: link.maxMessageSize.map { Int(clamping: $0) } ?? ProtonDelivery.defaultLimit) else { return }
+        guard
+            let bytes = ProtonDelivery.receive(
+                delivery, on: handle, partial: &self.partial,
+                limit: link.maxMessageSize.map { Int(clamping: $0) } ?? ProtonDelivery.defaultLimit)
+        else { return }
         defer { link.topUpCredit() }
         guard !pn_delivery_aborted(delivery), let layout = ProtonDelivery.scan(bytes, delivery: delivery) else { return }
         if let limit = link.maxMessageSize, UInt64(bytes.count) > limit {

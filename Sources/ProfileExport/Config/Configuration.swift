@@ -12,9 +12,11 @@ public struct ExportConfiguration: Sendable {
     public var dataflows: [Dataflow]
     public var retry: RetrySettings
 
-    public init(store: String, destinations: [Destination], audiences: [AudienceDefinition],
-                dataflows: [Dataflow], retry: RetrySettings = RetrySettings(),
-                storeCacheMiB: Int = SQLiteProfileStore.defaultCacheMiB) {
+    public init(
+        store: String, destinations: [Destination], audiences: [AudienceDefinition],
+        dataflows: [Dataflow], retry: RetrySettings = RetrySettings(),
+        storeCacheMiB: Int = SQLiteProfileStore.defaultCacheMiB
+    ) {
         self.store = store
         self.storeCacheMiB = storeCacheMiB
         self.destinations = destinations
@@ -57,15 +59,18 @@ public struct Destination: Sendable, CustomStringConvertible {
     public func resolvedConnection() throws(ProfileExportError) -> Connection {
         guard unresolvedVariables.isEmpty else {
             let names = unresolvedVariables.map { "${\($0)}" }.joined(separator: ", ")
-            throw ProfileExportError(.invalidConfiguration,
-                                     "its connection settings use \(names), which \(unresolvedVariables.count == 1 ? "is" : "are") not set in the environment",
-                                     at: .init(key: "destinations.\(id)"))
+            throw ProfileExportError(
+                .invalidConfiguration,
+                "its connection settings use \(names), which \(unresolvedVariables.count == 1 ? "is" : "are") not set in the environment",
+                at: .init(key: "destinations.\(id)"))
         }
         return connection
     }
 
-    public init(id: String, name: String? = nil, details: String = "", connection: Connection,
-                includeSegmentNames: Bool = false, includeSegmentTimestamps: Bool = false) {
+    public init(
+        id: String, name: String? = nil, details: String = "", connection: Connection,
+        includeSegmentNames: Bool = false, includeSegmentTimestamps: Bool = false
+    ) {
         self.id = id
         self.name = name ?? id
         self.details = details
@@ -93,8 +98,10 @@ public struct AudienceDefinition: Sendable {
     public var createdAt: Timestamp?
     public var updatedAt: Timestamp?
 
-    public init(id: String, name: String? = nil, mergePolicy: String = "default", origin: Origin,
-                createdAt: Timestamp? = nil, updatedAt: Timestamp? = nil) {
+    public init(
+        id: String, name: String? = nil, mergePolicy: String = "default", origin: Origin,
+        createdAt: Timestamp? = nil, updatedAt: Timestamp? = nil
+    ) {
         self.id = id
         self.name = name
         self.mergePolicy = mergePolicy
@@ -126,8 +133,10 @@ public struct Dataflow: Sendable {
     /// The identity namespace whose first id keys the partition; `nil` uses the profile id.
     public var partitionKey: String?
 
-    public init(id: String, destination: String, audiences: [MappedAudience], attributes: [AttributePath],
-                partitionKey: String? = nil) {
+    public init(
+        id: String, destination: String, audiences: [MappedAudience], attributes: [AttributePath],
+        partitionKey: String? = nil
+    ) {
         self.id = id
         self.destination = destination
         self.audiences = audiences

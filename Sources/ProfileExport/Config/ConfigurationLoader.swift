@@ -34,7 +34,9 @@ extension ExportConfiguration {
     /// relative to the file's folder. In ``LoadMode/complete`` mode every upload file must be
     /// readable, so that a missing one stops a command before it opens or creates a store. Every
     /// error names the file, the line and the key; none shows a value taken from the environment.
-    public static func load(file: String, environment: [String: String]? = nil, mode: LoadMode = .complete)
+    public static func load(
+        file: String, environment: [String: String]? = nil, mode: LoadMode = .complete
+    )
         throws(ProfileExportError) -> ExportConfiguration
     {
         let environment = environment ?? ProcessInfo.processInfo.environment
@@ -54,8 +56,9 @@ extension ExportConfiguration {
                 do throws(FileReading.Failure) {
                     try FileReading.checkReadable(upload.path)
                 } catch {
-                    throw ProfileExportError(.invalidUpload, record.scrub("cannot read the upload file \(upload.path): \(error.reason)", line: upload.line),
-                                             at: .init(file: file, line: upload.line, key: record.scrub(upload.key, line: upload.line)))
+                    throw ProfileExportError(
+                        .invalidUpload, record.scrub("cannot read the upload file \(upload.path): \(error.reason)", line: upload.line),
+                        at: .init(file: file, line: upload.line, key: record.scrub(upload.key, line: upload.line)))
                 }
             }
         }
@@ -66,15 +69,18 @@ extension ExportConfiguration {
     /// paths. Parsing takes time and memory bounded by the text's size whatever it holds (see
     /// `YAMLGuard`: aliases as keys, alias expansion and nesting are limited). Upload files are
     /// not opened (``load(file:environment:mode:)`` checks them).
-    public static func parse(yaml: String, file: String = "<configuration>", folder: String = ".",
-                             environment: [String: String] = [:], mode: LoadMode = .complete) throws(ProfileExportError) -> ExportConfiguration
-    {
+    public static func parse(
+        yaml: String, file: String = "<configuration>", folder: String = ".",
+        environment: [String: String] = [:], mode: LoadMode = .complete
+    ) throws(ProfileExportError) -> ExportConfiguration {
         try read(yaml: yaml, file: file, folder: folder, environment: environment, mode: mode).configuration
     }
 
     /// ``parse(yaml:file:folder:environment:mode:)``, with what the reader noted on the way (the
     /// upload files and their lines).
-    static func read(yaml: String, file: String, folder: String, environment: [String: String], mode: LoadMode)
+    static func read(
+        yaml: String, file: String, folder: String, environment: [String: String], mode: LoadMode
+    )
         throws(ProfileExportError) -> (configuration: ExportConfiguration, record: ConfigReader.Record)
     {
         let reader = ConfigReader(file: file, environment: environment, mode: mode)
@@ -92,14 +98,16 @@ extension ExportConfiguration {
             throw ProfileExportError(.invalidConfiguration, "not YAML: \(error)", at: .init(file: file))
         }
         guard let root, case .mapping(let top) = root else {
-            throw ProfileExportError(.invalidConfiguration, "the file must be a YAML mapping (store, destinations, audiences, dataflows)", at: .init(file: file, line: 1))
+            throw ProfileExportError(
+                .invalidConfiguration, "the file must be a YAML mapping (store, destinations, audiences, dataflows)", at: .init(file: file, line: 1))
         }
         try reader.allow(["store", "storeCacheMiB", "destinations", "audiences", "dataflows", "retry"], in: top, context: nil)
 
         let store = try top["store"].map { (node) throws(ProfileExportError) in try reader.string(node, key: "store") } ?? "./hubcast-data"
-        let storeCacheMiB = try top["storeCacheMiB"].map { (node) throws(ProfileExportError) in
-            try reader.integer(node, key: "storeCacheMiB", range: SQLiteProfileStore.cacheMiBRange)
-        } ?? SQLiteProfileStore.defaultCacheMiB
+        let storeCacheMiB =
+            try top["storeCacheMiB"].map { (node) throws(ProfileExportError) in
+                try reader.integer(node, key: "storeCacheMiB", range: SQLiteProfileStore.cacheMiBRange)
+            } ?? SQLiteProfileStore.defaultCacheMiB
         let destinations = try reader.list(top["destinations"], key: "destinations") { (node, key) throws(ProfileExportError) in
             try reader.destination(node, key: key)
         }
@@ -125,15 +133,20 @@ extension ExportConfiguration {
         let audienceIds = Set(audiences.map(\.0.id))
         for (dataflow, node) in dataflows {
             guard destinationIds.contains(dataflow.destination) else {
-                throw reader.failure("names destination '\(dataflow.destination)', which is not among the destinations", node["destination"] ?? node, key: "dataflows.\(dataflow.id).destination")
+                throw reader.failure(
+                    "names destination '\(dataflow.destination)', which is not among the destinations", node["destination"] ?? node,
+                    key: "dataflows.\(dataflow.id).destination")
             }
             for mapped in dataflow.audiences where !audienceIds.contains(mapped.id) {
-                throw reader.failure("maps audience '\(mapped.id)', which is not among the audiences (declare it; without rule or upload it is evaluated upstream)", node["audiences"] ?? node, key: "dataflows.\(dataflow.id).audiences")
+                throw reader.failure(
+                    "maps audience '\(mapped.id)', which is not among the audiences (declare it; without rule or upload it is evaluated upstream)",
+                    node["audiences"] ?? node, key: "dataflows.\(dataflow.id).audiences")
             }
         }
         let storePath = store.hasPrefix("/") ? store : URL(fileURLWithPath: folder).appendingPathComponent(store).standardizedFileURL.path
-        let configuration = ExportConfiguration(store: storePath, destinations: destinations.map(\.0), audiences: audiences.map(\.0),
-                                                dataflows: dataflows.map(\.0), retry: retry, storeCacheMiB: storeCacheMiB)
+        let configuration = ExportConfiguration(
+            store: storePath, destinations: destinations.map(\.0), audiences: audiences.map(\.0),
+            dataflows: dataflows.map(\.0), retry: retry, storeCacheMiB: storeCacheMiB)
         return (configuration, reader.record)
     }
 }
@@ -214,8 +227,9 @@ struct ConfigReader {
 
     func failure(_ message: String, _ node: Node?, key: String?) -> ProfileExportError {
         let line = node?.mark?.line
-        return ProfileExportError(.invalidConfiguration, scrub(message, line: line),
-                                  at: .init(file: file, line: line, key: key.map { scrub($0, line: line) }))
+        return ProfileExportError(
+            .invalidConfiguration, scrub(message, line: line),
+            at: .init(file: file, line: line, key: key.map { scrub($0, line: line) }))
     }
 
     /// `text` (a message, a key path) without the values taken from the environment (see
@@ -226,11 +240,13 @@ struct ConfigReader {
     func yamlFailure(_ error: YamlError) -> ProfileExportError {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return ProfileExportError(.invalidConfiguration, "not valid YAML: \(problem)", at: .init(file: file, line: mark.line, column: mark.column))
+            return ProfileExportError(
+                .invalidConfiguration, "not valid YAML: \(problem)", at: .init(file: file, line: mark.line, column: mark.column))
         case .duplicatedKeysInMapping(let duplicates, let context):
             let names = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
-            return ProfileExportError(.invalidConfiguration, "\(names) appears twice in one mapping",
-                                      at: .init(file: file, line: context.mark.line, key: duplicates.sorted().first))
+            return ProfileExportError(
+                .invalidConfiguration, "\(names) appears twice in one mapping",
+                at: .init(file: file, line: context.mark.line, key: duplicates.sorted().first))
         case .reader(let problem, _, _, _):
             return ProfileExportError(.invalidConfiguration, "not readable as YAML text: \(problem)", at: .init(file: file))
         default:
@@ -313,7 +329,9 @@ struct ConfigReader {
         return time
     }
 
-    func list<T>(_ node: Node?, key: String, _ item: (Node, String) throws(ProfileExportError) -> T)
+    func list<T>(
+        _ node: Node?, key: String, _ item: (Node, String) throws(ProfileExportError) -> T
+    )
         throws(ProfileExportError) -> [(T, Node)]
     {
         guard let node else { return [] }

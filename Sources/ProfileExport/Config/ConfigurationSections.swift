@@ -8,8 +8,11 @@ extension ConfigReader {
         let fields = try mapping(node, key: key)
         let id = try nonEmpty(fields["id"], key: "\(key).id", in: node)
         let key = "destinations.\(id)"
-        try allow(["id", "name", "description", "connectionString", "namespace", "sasKeyName", "sasKey", "eventHubName",
-                   "includeSegmentNames", "includeSegmentTimestamps"], in: fields, context: key)
+        try allow(
+            [
+                "id", "name", "description", "connectionString", "namespace", "sasKeyName", "sasKey", "eventHubName",
+                "includeSegmentNames", "includeSegmentTimestamps",
+            ], in: fields, context: key)
         let name = try fields["name"].map { (node) throws(ProfileExportError) in try string(node, key: "\(key).name") }
         let details = try fields["description"].map { (node) throws(ProfileExportError) in try string(node, key: "\(key).description") } ?? ""
         // The connection settings may be left unresolved when only inspecting (see `LoadMode.inspection`).
@@ -23,8 +26,9 @@ extension ConfigReader {
             guard separate.isEmpty else {
                 throw failure("has both connectionString and \(separate.joined(separator: ", ")); give one or the other", node, key: key)
             }
-            connection = .connectionString(try nonEmpty(connectionNode, key: "\(key).connectionString", in: node, deferrable: true),
-                                           eventHubName: hubName)
+            connection = .connectionString(
+                try nonEmpty(connectionNode, key: "\(key).connectionString", in: node, deferrable: true),
+                eventHubName: hubName)
         } else if !separate.isEmpty {
             let namespace = try nonEmpty(fields["namespace"], key: "\(key).namespace", in: node, deferrable: true)
             let keyName = try nonEmpty(fields["sasKeyName"], key: "\(key).sasKeyName", in: node, deferrable: true)
@@ -34,9 +38,10 @@ extension ConfigReader {
         } else {
             throw failure("needs connectionString, or namespace, sasKeyName, sasKey and eventHubName", node, key: key)
         }
-        var destination = Destination(id: id, name: name, details: details, connection: connection,
-                                      includeSegmentNames: try bool(fields["includeSegmentNames"], key: "\(key).includeSegmentNames"),
-                                      includeSegmentTimestamps: try bool(fields["includeSegmentTimestamps"], key: "\(key).includeSegmentTimestamps"))
+        var destination = Destination(
+            id: id, name: name, details: details, connection: connection,
+            includeSegmentNames: try bool(fields["includeSegmentNames"], key: "\(key).includeSegmentNames"),
+            includeSegmentTimestamps: try bool(fields["includeSegmentTimestamps"], key: "\(key).includeSegmentTimestamps"))
         var unresolved: [String] = []
         for name in record.unresolved[unresolvedBefore...] where !unresolved.contains(name) { unresolved.append(name) }
         destination.unresolvedVariables = unresolved
@@ -60,8 +65,9 @@ extension ConfigReader {
                 var location = ProfileExportError.Location(file: file, line: line, key: scrub("\(key).rule", line: ruleNode.mark?.line))
                 location.column = error.location?.line == 1 || error.location?.line == nil ? nil : error.location?.column
                 let within = error.location.map { " (rule line \($0.line ?? 1), column \($0.column ?? 1))" } ?? ""
-                throw ProfileExportError(.invalidConfiguration, scrub("rule does not parse\(within): \(error.message)", line: ruleNode.mark?.line),
-                                         at: location)
+                throw ProfileExportError(
+                    .invalidConfiguration, scrub("rule does not parse\(within): \(error.message)", line: ruleNode.mark?.line),
+                    at: location)
             }
         case (nil, let uploadNode?):
             let path = try nonEmpty(uploadNode, key: "\(key).upload", in: node)
@@ -70,7 +76,9 @@ extension ConfigReader {
             origin = .upload(file: absolute)
         case (nil, nil): origin = .upstream
         }
-        let mergePolicy = try fields["mergePolicy"].map { (policy) throws(ProfileExportError) in try nonEmpty(policy, key: "\(key).mergePolicy", in: node) } ?? "default"
+        let mergePolicy =
+            try fields["mergePolicy"].map { (policy) throws(ProfileExportError) in try nonEmpty(policy, key: "\(key).mergePolicy", in: node) }
+            ?? "default"
         return AudienceDefinition(
             id: id, name: try fields["name"].map { (name) throws(ProfileExportError) in try string(name, key: "\(key).name") },
             mergePolicy: mergePolicy, origin: origin,
@@ -88,9 +96,10 @@ extension ConfigReader {
             if case .scalar = item { return MappedAudience(id: try nonEmpty(item, key: itemKey, in: item)) }
             let mapped = try mapping(item, key: itemKey)
             try allow(["id", "mappingCreatedAt", "mappingUpdatedAt"], in: mapped, context: itemKey)
-            return MappedAudience(id: try nonEmpty(mapped["id"], key: "\(itemKey).id", in: item),
-                                  mappingCreatedAt: try timestamp(mapped["mappingCreatedAt"], key: "\(itemKey).mappingCreatedAt"),
-                                  mappingUpdatedAt: try timestamp(mapped["mappingUpdatedAt"], key: "\(itemKey).mappingUpdatedAt"))
+            return MappedAudience(
+                id: try nonEmpty(mapped["id"], key: "\(itemKey).id", in: item),
+                mappingCreatedAt: try timestamp(mapped["mappingCreatedAt"], key: "\(itemKey).mappingCreatedAt"),
+                mappingUpdatedAt: try timestamp(mapped["mappingUpdatedAt"], key: "\(itemKey).mappingUpdatedAt"))
         }
         guard !audiences.isEmpty else { throw failure("maps no audiences", fields["audiences"] ?? node, key: "\(key).audiences") }
         var seen = Set<String>()
@@ -101,8 +110,11 @@ extension ConfigReader {
             let text = try string(item, key: itemKey)
             do throws(ProfileExportError) { return try AttributePath(text) } catch { throw failure(error.message, item, key: itemKey) }
         }
-        let partitionKey = try fields["partitionKey"].map { (node) throws(ProfileExportError) in try nonEmpty(node, key: "\(key).partitionKey", in: node) }
-        return Dataflow(id: id, destination: destination, audiences: audiences.map(\.0), attributes: attributes.map(\.0),
-                        partitionKey: partitionKey)
+        let partitionKey = try fields["partitionKey"].map { (node) throws(ProfileExportError) in
+            try nonEmpty(node, key: "\(key).partitionKey", in: node)
+        }
+        return Dataflow(
+            id: id, destination: destination, audiences: audiences.map(\.0), attributes: attributes.map(\.0),
+            partitionKey: partitionKey)
     }
 }

@@ -92,7 +92,9 @@ enum YAMLGuard {
                 guard let size = anchors[name] else { return nil }
                 aliased += size
                 if aliased > maxAliasedNodes {
-                    return Problem(message: "the aliases expand to more than \(maxAliasedNodes) values (a 'billion laughs'?); write the values out instead", line: line)
+                    return Problem(
+                        message: "the aliases expand to more than \(maxAliasedNodes) values (a 'billion laughs'?); write the values out instead",
+                        line: line)
                 }
                 add(size)
             case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:

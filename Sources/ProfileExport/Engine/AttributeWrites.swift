@@ -1,9 +1,9 @@
-// Hubcast — deep-merging attribute writes and removals into a profile (spec §9, §11).
+// Hubcast — deep-merging attribute writes and removals into a profile (docs/input.md#attribute-writes).
 
 extension ProfileEngine {
     /// Applies an update's attribute writes (every leaf is a write, `null` removes), then its
     /// removals, and returns the mapped attribute paths (of any dataflow) that were touched:
-    /// a write at or inside a mapped path counts even when the value is the same (spec §3.3); a
+    /// a write at or inside a mapped path counts even when the value is the same (docs/exports.md#attribute-changes); a
     /// write or removal that replaces a mapped path's parent counts when the profile had it; a
     /// removal of an attribute the profile lacks does nothing. Also returns the rules that read under
     /// the top-level names written or removed, so only those need evaluating.
@@ -52,8 +52,10 @@ extension ProfileEngine {
     /// Deep-merges `writes` into `object`, recording each leaf written (a `null` leaf removes and is
     /// recorded only when something was there). The update's values are borrowed: only the leaves
     /// stored in the profile are copied.
-    private static func merge(_ writes: borrowing JSONObject, into object: inout JSONObject, prefix: inout [String],
-                              plan: ExportPlan, changed: inout ChangedAttributes) {
+    private static func merge(
+        _ writes: borrowing JSONObject, into object: inout JSONObject, prefix: inout [String],
+        plan: ExportPlan, changed: inout ChangedAttributes
+    ) {
         for position in 0..<writes.count {
             let name = writes.members[position].key
             prefix.append(name)
@@ -63,8 +65,10 @@ extension ProfileEngine {
     }
 
     /// Writes one member of an update's object into `object`.
-    private static func write(_ value: borrowing JSONValue, named name: String, into object: inout JSONObject,
-                              prefix: inout [String], plan: ExportPlan, changed: inout ChangedAttributes) {
+    private static func write(
+        _ value: borrowing JSONValue, named name: String, into object: inout JSONObject,
+        prefix: inout [String], plan: ExportPlan, changed: inout ChangedAttributes
+    ) {
         switch value {
         case .null:
             if let old = object.removeValue(forKey: name) { changed.note(prefix, replaced: old, plan: plan) }

@@ -1,4 +1,4 @@
-// Hubcast — historical backfill: profiles that already qualified for newly mapped audiences (spec §5).
+// Hubcast — historical backfill: profiles that already qualified for newly mapped audiences (docs/exports.md#backfill).
 
 public import OrderedCollections
 
@@ -34,14 +34,17 @@ extension ProfileEngine {
 
     /// The export of one profile for `dataflowId` because it already qualified for `audiences`
     /// (trigger `backfill`); `nil` when it no longer qualifies. Records the decision.
-    public func backfillExport(profileKey: Int64, dataflowId: String, audiences: [String],
-                               at time: Timestamp = .now()) throws(ProfileExportError) -> ExportItem? {
+    public func backfillExport(
+        profileKey: Int64, dataflowId: String, audiences: [String],
+        at time: Timestamp = .now()
+    ) throws(ProfileExportError) -> ExportItem? {
         guard let stored = try store.profile(key: profileKey) else { return nil }
         let qualified = audiences.filter(stored.isMember(of:))
         guard !qualified.isEmpty else { return nil }
         var profile = stored
-        let items = decide(&profile, time: time, changes: [], added: [], removed: [], changedAttributes: ChangedAttributes(),
-                           backfill: [dataflowId: qualified], only: dataflowId)
+        let items = decide(
+            &profile, time: time, changes: [], added: [], removed: [], changedAttributes: ChangedAttributes(),
+            backfill: [dataflowId: qualified], only: dataflowId)
         try store.save(profile, previousIdentities: stored.identities)
         return items.first
     }

@@ -1,14 +1,14 @@
-// Hubcast — why a profile was (or was not) exported to a dataflow (spec §3).
+// Hubcast — why a profile was (or was not) exported to a dataflow (docs/exports.md#when-an-update-is-exported).
 
 /// What made an update export-worthy for a dataflow.
 public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
-    /// The profile joined (`realized`) or left (`exited`) a mapped audience (spec §3.1).
+    /// The profile joined (`realized`) or left (`exited`) a mapped audience (docs/exports.md#membership-changes).
     case membership(audienceId: String, status: MembershipStatus)
-    /// Identities were added or removed while the profile is in a mapped audience (spec §3.2).
+    /// Identities were added or removed while the profile is in a mapped audience (docs/exports.md#identity-changes).
     case identity(added: [Identity], removed: [Identity])
-    /// Mapped attributes were written or removed while the profile is in a mapped audience (§3.3).
+    /// Mapped attributes were written or removed while in a mapped audience (docs/exports.md#attribute-changes).
     case attribute(paths: [AttributePath])
-    /// The profile already qualified for audiences newly mapped to the dataflow (spec §5).
+    /// The profile already qualified for audiences newly mapped to the dataflow (docs/exports.md#backfill).
     case backfill(audienceIds: [String])
 
     public var description: String {
@@ -90,7 +90,8 @@ public enum ExportTrigger: Sendable, Hashable, CustomStringConvertible {
         switch type {
         case "membership":
             guard case .string(let audience)? = object["audience"], case .string(let status)? = object["status"],
-                  let parsed = MembershipStatus(rawValue: status) else { return nil }
+                let parsed = MembershipStatus(rawValue: status)
+            else { return nil }
             self = .membership(audienceId: audience, status: parsed)
         case "identity": self = .identity(added: identities("added"), removed: identities("removed"))
         case "attribute": self = .attribute(paths: strings("paths").compactMap { try? AttributePath($0) })
@@ -127,7 +128,8 @@ public struct ExportDecision: Sendable, Hashable {
     public func reason(memberOf: [String]) -> String {
         if exported { return "exported: " + triggers.map(\.description).joined(separator: "; ") }
         if memberOf.isEmpty { return "not exported: the profile is in none of the mapped audiences and did not just leave one" }
-        var text = "not exported: member of \(memberOf.joined(separator: ", ")), but the update changed no mapped audience "
+        var text =
+            "not exported: member of \(memberOf.joined(separator: ", ")), but the update changed no mapped audience "
             + "membership, no identity and no mapped attribute"
         if !stayed.isEmpty { text += " (stayed qualified for \(stayed.joined(separator: ", ")): realized → existing is not a change)" }
         return text

@@ -4,20 +4,22 @@
 public struct ExportItem: Sendable, Hashable {
     public var dataflow: String
     public var destination: String
-    /// The Event Hubs partition key (spec §4): the first id of the dataflow's `partitionKey`
+    /// The Event Hubs partition key (docs/payload.md#partition-key): the first id of the dataflow's `partitionKey`
     /// namespace, else the profile id, else the first identity.
     public var partitionKey: String
     /// Why it was exported.
     public var triggers: [ExportTrigger]
-    /// The event body: UTF-8 JSON of spec §4 (content type `application/json`).
+    /// The event body: UTF-8 JSON of docs/payload.md (content type `application/json`).
     public var payload: [UInt8]
     /// The store key of the profile.
     public var profileKey: Int64
     /// The time of the update (or upload) that caused it.
     public var time: Timestamp
 
-    public init(dataflow: String, destination: String, partitionKey: String, triggers: [ExportTrigger],
-                payload: [UInt8], profileKey: Int64, time: Timestamp) {
+    public init(
+        dataflow: String, destination: String, partitionKey: String, triggers: [ExportTrigger],
+        payload: [UInt8], profileKey: Int64, time: Timestamp
+    ) {
         self.dataflow = dataflow
         self.destination = destination
         self.partitionKey = partitionKey

@@ -14,7 +14,7 @@ final class DataflowPlan: Sendable {
     let attributes: AttributeTree
     /// The mapped audiences in mapping order, as their payload entries.
     let mappedList: [AudienceEntry]
-    /// Configured audiences this dataflow does not map (candidates for spec §4 (c)), as their
+    /// Configured audiences this dataflow does not map (candidates: docs/payload.md#unmapped-audiences), as their
     /// payload entries, by audience slot (see ``ExportPlan/audienceSlots``).
     let unmapped: [AudienceEntry?]
     /// For each mapped attribute, its index in the plan's `mappedPaths`.
@@ -31,8 +31,10 @@ final class DataflowPlan: Sendable {
     let attributeTriggers: [[ExportTrigger]]
     static let maxSharedAttributes = 8
 
-    init(dataflow: Dataflow, destination: Destination, attributes: AttributeTree,
-         mappedList: [AudienceEntry], unmapped: [AudienceEntry?], attributeIndexes: [Int], index: Int) {
+    init(
+        dataflow: Dataflow, destination: Destination, attributes: AttributeTree,
+        mappedList: [AudienceEntry], unmapped: [AudienceEntry?], attributeIndexes: [Int], index: Int
+    ) {
         self.dataflow = dataflow
         self.destination = destination
         self.attributes = attributes
@@ -40,13 +42,17 @@ final class DataflowPlan: Sendable {
         self.unmapped = unmapped
         self.attributeIndexes = attributeIndexes
         self.index = index
-        membershipTriggers = NameTable(dataflow.audiences.map { audience in
-            (audience.id, MembershipStatus.allCases.map { [ExportTrigger.membership(audienceId: audience.id, status: $0)] })
-        })
+        membershipTriggers = NameTable(
+            dataflow.audiences.map { audience in
+                (audience.id, MembershipStatus.allCases.map { [ExportTrigger.membership(audienceId: audience.id, status: $0)] })
+            })
         let paths = dataflow.attributes
-        attributeTriggers = paths.count > Self.maxSharedAttributes ? [] : (0..<(1 << paths.count)).map { set in
-            [.attribute(paths: paths.indices.filter { set & (1 << $0) != 0 }.map { paths[$0] })]
-        }
+        attributeTriggers =
+            paths.count > Self.maxSharedAttributes
+            ? []
+            : (0..<(1 << paths.count)).map { set in
+                [.attribute(paths: paths.indices.filter { set & (1 << $0) != 0 }.map { paths[$0] })]
+            }
     }
 
     /// The attribute trigger for the mapped attributes whose indexes (in the plan's `mappedPaths`)
@@ -204,8 +210,9 @@ struct ExportPlan: Sendable {
         }
         var policies: [String] = []
         for audience in configuration.audiences where !policies.contains(audience.mergePolicy) { policies.append(audience.mergePolicy) }
-        audienceInfo = Dictionary(configuration.audiences.map { ($0.id, AudienceInfo($0, mergePolicy: policies.firstIndex(of: $0.mergePolicy)!)) },
-                                  uniquingKeysWith: { first, _ in first })
+        audienceInfo = Dictionary(
+            configuration.audiences.map { ($0.id, AudienceInfo($0, mergePolicy: policies.firstIndex(of: $0.mergePolicy)!)) },
+            uniquingKeysWith: { first, _ in first })
         self.rules = rules
         self.evaluatedHere = evaluated
         var byTopName: [String: [Int]] = [:]

@@ -1,6 +1,6 @@
-// Hubcast — the event body of spec §4.
+// Hubcast — the event body (docs/payload.md).
 
-/// Builds the JSON event for one profile and one dataflow, exactly as spec §4 says:
+/// Builds the JSON event for one profile and one dataflow, exactly as docs/payload.md says:
 /// mapped attributes nested at their paths, `segmentMembership.ups`, then `identityMap`.
 ///
 /// Key order is fixed so equal inputs give byte-equal JSON: mapped attributes in the order the
@@ -13,7 +13,7 @@ struct PayloadBuilder {
     let plan: ExportPlan
 
     /// `changes`: the membership changes of this update; those that flipped (joined or left) are
-    /// written even when the profile is no longer a member (spec §4 (a)).
+    /// written even when the profile is no longer a member (docs/payload.md#segment-membership).
     /// `memberships`: where the profile has each audience slot.
     func payload(for profile: Profile, dataflow: DataflowPlan, changes: [MembershipChange], memberships index: MembershipIndex) -> [UInt8] {
         var writer = JSONWriter(capacity: 480)  // with the array header, 512 bytes: a malloc size class of its own
@@ -39,7 +39,8 @@ struct PayloadBuilder {
             for position in memberships.indices where memberships[position].status.isMember {
                 let membership = memberships[position], slot = index.slot(at: position)
                 guard slot >= 0, let entry = dataflow.unmapped[slot], let policy = entry.mergePolicy,
-                      policies.contains(policy) else { continue }
+                    policies.contains(policy)
+                else { continue }
                 writer.member(entry.head, membership.lastQualificationTime, entry.tail(membership.status))
             }
         }

@@ -1,4 +1,4 @@
-// Hubcast — applying profile updates and deciding what is export-worthy (spec §3, §4, §9, §11).
+// Hubcast — applying profile updates and deciding what is export-worthy (docs/exports.md, payload.md, input.md).
 
 /// The rules engine: applies updates to stored profiles, re-evaluates audiences, decides per
 /// dataflow whether the update is export-worthy (with an explanation) and builds the payloads.
@@ -41,7 +41,8 @@ public final class ProfileEngine {
             isNew = false
         } else {
             guard update.profileId != nil || !update.identities.isEmpty else {
-                throw ProfileExportError(.invalidUpdate, "no profile has the identities to remove, and the update names no profile id or identity to add")
+                throw ProfileExportError(
+                    .invalidUpdate, "no profile has the identities to remove, and the update names no profile id or identity to add")
             }
             profile = Profile(key: try store.newKey(), profileId: update.profileId)
             previousIdentities = nil
@@ -49,7 +50,7 @@ public final class ProfileEngine {
         }
         if profile.profileId == nil { profile.profileId = update.profileId }
 
-        // Identities (spec §11: re-adding or removing an absent one is no change).
+        // Identities (docs/exports.md#identity-changes: re-adding or removing an absent one is no change).
         var added: [Identity] = []
         var removed: [Identity] = []
         for identity in update.identities where profile.identities.add(identity) { added.append(identity) }
@@ -116,7 +117,7 @@ public final class ProfileEngine {
     /// How many updates to hand to ``prefetch(_:)`` at a time.
     public static let prefetchGroup = 16
 
-    /// Checks out the profile an update is about, or `nil` for a new one; refuses conflicts (spec §11):
+    /// Checks out the profile an update is about, or `nil` for a new one; refuses conflicts (docs/input.md#conflicts):
     /// identities of two profiles, or a profile id and an identity of a profile with another id. A
     /// profile with no id yet (made by an upload, or by updates with identities only) takes the
     /// update's profile id: that names it, it merges nothing.
@@ -142,7 +143,7 @@ public final class ProfileEngine {
         }
         try claim(update.identities) { "identity \($0) belongs to another profile than \(witness())" }
         // Identities to remove only find the profile when nothing else does: once the profile is
-        // known, removing an identity it lacks is no change (spec §11), whoever has it.
+        // known, removing an identity it lacks is no change (docs/exports.md#identity-changes), whoever has it.
         if owner == nil {
             try claim(update.removeIdentities) { "identities to remove belong to two profiles (\(witness()), identity \($0))" }
         }
@@ -158,7 +159,7 @@ public final class ProfileEngine {
         return profile
     }
 
-    /// Re-evaluates one audience (spec §4): newly qualified → `realized` at `time`; still
+    /// Re-evaluates one audience (docs/exports.md#membership-statuses): newly qualified → `realized` at `time`; still
     /// qualified → `existing` keeping its time; no longer qualified → `exited` at `time`.
     static func evaluate(_ qualifies: Bool, _ audienceId: String, in profile: inout Profile, at time: Timestamp) -> MembershipChange? {
         let before = profile.memberships[audienceId]
@@ -175,9 +176,11 @@ public final class ProfileEngine {
     }
 
     /// Decides every dataflow for a changed profile, records the decisions, builds the items.
-    func decide(_ profile: inout Profile, time: Timestamp, changes: [MembershipChange], added: [Identity],
-                removed: [Identity], changedAttributes: ChangedAttributes, backfill: [String: [String]] = [:],
-                only: String? = nil) -> [ExportItem] {
+    func decide(
+        _ profile: inout Profile, time: Timestamp, changes: [MembershipChange], added: [Identity],
+        removed: [Identity], changedAttributes: ChangedAttributes, backfill: [String: [String]] = [:],
+        only: String? = nil
+    ) -> [ExportItem] {
         var items: [ExportItem] = []
         let flipped = changes.contains { $0.isTransition }
         // The engine's scratch, taken for the call: locals need no run-time exclusivity checks.
@@ -233,11 +236,12 @@ public final class ProfileEngine {
                 }
                 decision = ExportDecision(exported: false, time: time, triggers: [], stayed: stayed)
             } else {
-                items.append(ExportItem(
-                    dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
-                    partitionKey: Self.partitionKey(of: profile, namespace: dataflow.dataflow.partitionKey),
-                    triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changes: changes, memberships: memberships),
-                    profileKey: profile.key, time: time))
+                items.append(
+                    ExportItem(
+                        dataflow: dataflow.dataflow.id, destination: dataflow.destination.id,
+                        partitionKey: Self.partitionKey(of: profile, namespace: dataflow.dataflow.partitionKey),
+                        triggers: triggers, payload: payloads.payload(for: profile, dataflow: dataflow, changes: changes, memberships: memberships),
+                        profileKey: profile.key, time: time))
                 decision = ExportDecision(exported: true, time: time, triggers: triggers)
             }
             // Decisions sit in dataflow order: replace in place when the slot is there.
@@ -254,11 +258,12 @@ public final class ProfileEngine {
     /// The decision on the profile's last update for `dataflowId`, in words (for `hubcast explain`).
     public func explanation(of profile: Profile, dataflow dataflowId: String) -> String? {
         guard let decision = profile.lastDecisions[dataflowId],
-              let dataflow = configuration.dataflows.first(where: { $0.id == dataflowId }) else { return nil }
+            let dataflow = configuration.dataflows.first(where: { $0.id == dataflowId })
+        else { return nil }
         return decision.reason(memberOf: dataflow.audiences.map(\.id).filter(profile.isMember(of:)))
     }
 
-    /// Spec §4: the first id of `namespace`, else the profile id, else the first identity.
+    /// docs/payload.md#partition-key: the first id of `namespace`, else the profile id, else the first identity.
     static func partitionKey(of profile: Profile, namespace: String?) -> String {
         if let namespace, let id = profile.identities.first(in: namespace) { return id }
         if let profileId = profile.profileId { return profileId }

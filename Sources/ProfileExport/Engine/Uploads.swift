@@ -149,8 +149,10 @@ extension ProfileEngine {
     /// Makes the listed identities the members of upload audience `audienceId` at `time`:
     /// their profiles join (`realized`) or stay (`existing`); members not listed any more exit.
     /// Identities no profile has get a new profile. Returns the report and the exports.
-    public func applyUpload(audienceId: String, identities: [Identity], rejected: [UploadRejection] = [],
-                            at time: Timestamp) throws(ProfileExportError) -> (UploadReport, [ExportItem]) {
+    public func applyUpload(
+        audienceId: String, identities: [Identity], rejected: [UploadRejection] = [],
+        at time: Timestamp
+    ) throws(ProfileExportError) -> (UploadReport, [ExportItem]) {
         var report = UploadReport(audienceId: audienceId, identities: identities.count, rejected: rejected)
         var items: [ExportItem] = []
         var members = Set<Int64>()

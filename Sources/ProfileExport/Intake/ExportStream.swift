@@ -55,9 +55,11 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
     ///   - onBatch: runs inside each batch, before it commits, with the batch's exports (the
     ///     connector writes its outbox here, so updates and exports commit together).
     ///   - onReject: told about each rejected line (for logging).
-    public init(engine: ProfileEngine, reader: LineReader, batchSize: Int = 256, rejects: RejectsFile? = nil,
-                checkpoint: String? = nil, onBatch: (([ExportItem]) throws(ProfileExportError) -> Void)? = nil,
-                onReject: ((Int, ProfileExportError) -> Void)? = nil) {
+    public init(
+        engine: ProfileEngine, reader: LineReader, batchSize: Int = 256, rejects: RejectsFile? = nil,
+        checkpoint: String? = nil, onBatch: (([ExportItem]) throws(ProfileExportError) -> Void)? = nil,
+        onReject: ((Int, ProfileExportError) -> Void)? = nil
+    ) {
         self.engine = engine
         self.reader = reader
         self.batchSize = Swift.max(1, batchSize)
@@ -142,8 +144,9 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
             lines.append(line)
         }
         if lines.isEmpty, let failure = reader.failure {
-            throw ProfileExportError(.unreadableInput, "cannot read the input after line \(reader.lineNumber): \(failure)",
-                                     at: .init(file: reader.source))
+            throw ProfileExportError(
+                .unreadableInput, "cannot read the input after line \(reader.lineNumber): \(failure)",
+                at: .init(file: reader.source))
         }
         guard !lines.isEmpty else { return }
         let lastLine = lines[lines.count - 1].number
@@ -170,7 +173,7 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
                         counts.updatesApplied += 1
                         for item in applied { counts.exports[item.dataflow, default: 0] += 1 }
                         items += applied
-                    } catch where error.code != .store {
+                    } catch  where error.code != .store {
                         rejected.append((line.number, line.bytes, error))
                     }
                 }
@@ -208,8 +211,11 @@ public final class ExportStream: AsyncSequence, AsyncIteratorProtocol {
             try rejects.synchronize()
         } catch {
             let lost = rejected[kept...].map(\.number)
-            let lines = lost.isEmpty ? "" : " (rejected \(lost.count == 1 ? "line" : "lines") "
-                + lost.prefix(10).map(String.init).joined(separator: ", ") + (lost.count > 10 ? ", …" : "") + " not kept there)"
+            let lines =
+                lost.isEmpty
+                ? ""
+                : " (rejected \(lost.count == 1 ? "line" : "lines") "
+                    + lost.prefix(10).map(String.init).joined(separator: ", ") + (lost.count > 10 ? ", …" : "") + " not kept there)"
             throw ProfileExportError(error.code, error.message + lines, at: error.location)
         }
     }

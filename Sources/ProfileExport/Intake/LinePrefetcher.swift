@@ -22,7 +22,8 @@ struct ParsedLine {
                 return ParsedLine(number: number, bytes: bytes)
             case .overlong(let length, let head):
                 let error = ProfileExportError(
-                    .invalidUpdate, "the line is \(length) bytes long, over the limit of \(reader.maxLineBytes) (maxLineBytes); "
+                    .invalidUpdate,
+                    "the line is \(length) bytes long, over the limit of \(reader.maxLineBytes) (maxLineBytes); "
                         + "skipped, and only its first \(head.count) bytes are kept")
                 return ParsedLine(number: number, bytes: head, update: .failure(error))
             }

@@ -103,8 +103,9 @@ public final class PreviewProfileStore: ProfileStore {
     public func key(identity: Identity) throws(ProfileExportError) -> Int64? {
         if let entry = savedIdentities[identity] { return entry }
         return try read("cannot look up an identity") { db in
-            try Int64.fetchOne(db.cachedStatement(sql: "SELECT key FROM identities WHERE namespace = ? AND id = ?"),
-                               arguments: [identity.namespace, identity.id])
+            try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT key FROM identities WHERE namespace = ? AND id = ?"),
+                arguments: [identity.namespace, identity.id])
         }
     }
 

@@ -1,4 +1,4 @@
-// Hubcast — identities and a profile's identity map (spec §1, §11).
+// Hubcast — identities and a profile's identity map (docs/exports.md#profiles-and-identities).
 
 /// One identity: an id within a namespace, such as `("ecid", "1457…")`.
 public struct Identity: Sendable, Hashable, CustomStringConvertible {
@@ -15,7 +15,7 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
 
 /// A profile's identities: namespaces in the order first added, ids in each in the order added.
 public struct IdentityMap: Sendable, Hashable {
-    /// Namespace → ids. A namespace with no ids left is removed (spec §11).
+    /// Namespace → ids. A namespace with no ids left is removed (docs/payload.md#identity-map).
     public private(set) var namespaces: FlatDictionary<String, [String]> = [:]
 
     public init() {}

@@ -1,4 +1,4 @@
-// Hubcast — audience membership statuses (spec §1, §4).
+// Hubcast — audience membership statuses (docs/exports.md#membership-statuses).
 
 /// Where a profile stands with one audience.
 public enum MembershipStatus: String, Sendable, Hashable, CaseIterable {
@@ -41,6 +41,6 @@ public struct MembershipChange: Sendable, Hashable {
     public var from: MembershipStatus?
     public var to: Membership
 
-    /// Whether the profile joined or left (the only changes that trigger exports, spec §3.1).
+    /// Whether the profile joined or left (the only changes that trigger exports: docs/exports.md#membership-changes).
     public var isTransition: Bool { (from?.isMember ?? false) != to.status.isMember }
 }

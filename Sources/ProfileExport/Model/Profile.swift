@@ -1,4 +1,4 @@
-// Hubcast — a stored profile (spec §1).
+// Hubcast — a stored profile (docs/exports.md#profiles-and-identities).
 
 /// One person: identities, an attribute document and audience memberships.
 public struct Profile: Sendable, Hashable {

@@ -1,4 +1,4 @@
-// Hubcast — profile updates, the input of the rules engine (spec §9, §11).
+// Hubcast — profile updates, the input of the rules engine (docs/input.md).
 
 /// One profile update: identities to add and remove, attribute writes and removals, and
 /// memberships evaluated upstream.
@@ -20,7 +20,7 @@ public struct ProfileUpdate: Sendable, Hashable {
         self.timestamp = timestamp
     }
 
-    /// Parses one JSON line of spec §9. Errors name the field and what is wrong with it.
+    /// Parses one JSON line (docs/input.md#update-lines). Errors name the field and what is wrong with it.
     public init(jsonLine: String) throws(ProfileExportError) {
         var line = jsonLine
         try self.init(json: line.withUTF8 { bytes in Result { () throws(ProfileExportError) in try JSONParser.parse(bytes: bytes) } }.get())
@@ -29,7 +29,7 @@ public struct ProfileUpdate: Sendable, Hashable {
     /// Reads an update from a parsed JSON object.
     public init(json: JSONValue) throws(ProfileExportError) {
         guard let object = json.object else { throw Self.invalid("an update is a JSON object") }
-        // More optional fields may be added (spec §9): unknown keys are ignored.
+        // More optional fields may be added (docs/input.md#fields): unknown keys are ignored.
         switch object["profileId"] {
         case nil, .null?: break
         case .string(let id)? where !id.isEmpty:
@@ -70,7 +70,8 @@ public struct ProfileUpdate: Sendable, Hashable {
             case .object(let audiences)?:
                 for (audienceId, entry) in audiences {
                     guard case .object(let fields) = entry, case .string(let statusText)? = fields["status"],
-                          let status = MembershipStatus(rawValue: statusText) else {
+                        let status = MembershipStatus(rawValue: statusText)
+                    else {
                         throw Self.invalid("'segmentMembership.ups.\(audienceId)' needs a status of realized, existing or exited")
                     }
                     var time: Timestamp?
@@ -129,7 +130,7 @@ public struct ProfileUpdate: Sendable, Hashable {
     }
 }
 
-/// A membership status evaluated upstream and carried by an update (spec §9).
+/// A membership status evaluated upstream and carried by an update (docs/input.md#upstream-memberships).
 public struct UpstreamMembership: Sendable, Hashable {
     public var audienceId: String
     public var status: MembershipStatus

@@ -1,4 +1,4 @@
-// Hubcast — whole-second UTC timestamps (spec §4, §11).
+// Hubcast — whole-second UTC timestamps (docs/payload.md#timestamps).
 
 import Foundation
 
@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Parses ISO 8601 dates (`2026-11-22`, midnight UTC) and date-times with or without a fraction
 /// and offset (`2026-11-22T10:00:00Z`, `2026-11-22T11:00:00.250+01:00`, `…+0100`); no offset means
-/// UTC and fractions of a second are cut off (spec §11). Written as `2026-11-22T10:00:00Z`.
+/// UTC and fractions of a second are cut off (docs/payload.md#timestamps). Written as `2026-11-22T10:00:00Z`.
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Seconds since the UNIX epoch.
     public var seconds: Int64
@@ -56,13 +56,13 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             return true
         }
         guard let year = digits(4), expect(0x2D), let month = digits(2), expect(0x2D), let day = digits(2),
-              (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year)
+            (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year)
         else { return nil }
         var seconds = daysFromCivil(year: year, month: month, day: day) * 86_400
         if index == bytes.count { return Timestamp(seconds: seconds) }
         guard expect(0x54) || expect(0x74) || expect(0x20),
-              let hour = digits(2), expect(0x3A), let minute = digits(2), expect(0x3A), let second = digits(2),
-              hour < 24, minute < 60, second < 61
+            let hour = digits(2), expect(0x3A), let minute = digits(2), expect(0x3A), let second = digits(2),
+            hour < 24, minute < 60, second < 61
         else { return nil }
         seconds += hour * 3600 + minute * 60 + min(second, 59)
         if index < bytes.count, bytes[index] == 0x2E || bytes[index] == 0x2C {
@@ -98,12 +98,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         // The usual years: the 20 characters are put together on the stack and appended at once.
         let hour = rest / 3600, minute = rest / 60 % 60, second = rest % 60
         func digit(_ value: Int64) -> UInt8 { UInt8(truncatingIfNeeded: 0x30 + value) }
-        let text: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                   UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
-            digit(year / 1000), digit(year / 100 % 10), digit(year / 10 % 10), digit(year % 10), 0x2D,
-            digit(month / 10), digit(month % 10), 0x2D, digit(day / 10), digit(day % 10), 0x54,
-            digit(hour / 10), digit(hour % 10), 0x3A, digit(minute / 10), digit(minute % 10), 0x3A,
-            digit(second / 10), digit(second % 10), 0x5A)
+        let text:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) = (
+                digit(year / 1000), digit(year / 100 % 10), digit(year / 10 % 10), digit(year % 10), 0x2D,
+                digit(month / 10), digit(month % 10), 0x2D, digit(day / 10), digit(day % 10), 0x54,
+                digit(hour / 10), digit(hour % 10), 0x3A, digit(minute / 10), digit(minute % 10), 0x3A,
+                digit(second / 10), digit(second % 10), 0x5A
+            )
         withUnsafeBytes(of: text) { output.append(contentsOf: $0) }
     }
 
@@ -158,4 +162,3 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
-

@@ -1,4 +1,4 @@
-// Hubcast — audience rules: which profiles belong to a rule audience (spec §2, §11).
+// Hubcast — audience rules: which profiles belong to a rule audience (docs/rules.md).
 
 /// A parsed audience rule, such as `person.name.firstName = "John" and loyalty.points >= 1000`.
 ///

@@ -113,7 +113,8 @@ struct RuleLexer {
         var step = String.UnicodeScalarView()
         while true {
             guard index < scalars.count, !RuleLexer.isLineBreak(scalars[index]) else {
-                throw error(at: open, "unclosed backquoted name: expected a closing ` before the end of the \(index < scalars.count ? "line" : "rule")")
+                throw error(
+                    at: open, "unclosed backquoted name: expected a closing ` before the end of the \(index < scalars.count ? "line" : "rule")")
             }
             if scalars[index] == "`" {
                 if index + 1 < scalars.count, scalars[index + 1] == "`" {
@@ -251,16 +252,17 @@ struct RuleLexer {
         while index < scalars.count, RuleLexer.isOperator(scalars[index]) { index += 1 }
         let written = text(start..<index)
         if let known = RuleComparison.allCases.first(where: { $0.symbol == written }) { return .comparison(known) }
-        let hint = switch written {
-        case "==": "write '=' to test equality"
-        case "<>", "!==": "write '!=' to test inequality"
-        case "=<": "write '<='"
-        case "=>": "write '>='"
-        case "&&", "&": "write 'and'"
-        case "||", "|": "write 'or'"
-        case "!": "write 'not' before a condition"
-        default: "the comparison operators are =, !=, <, <=, >, >="
-        }
+        let hint =
+            switch written {
+            case "==": "write '=' to test equality"
+            case "<>", "!==": "write '!=' to test inequality"
+            case "=<": "write '<='"
+            case "=>": "write '>='"
+            case "&&", "&": "write 'and'"
+            case "||", "|": "write 'or'"
+            case "!": "write 'not' before a condition"
+            default: "the comparison operators are =, !=, <, <=, >, >="
+            }
         throw error(at: start, "unknown operator '\(written)'; \(hint)")
     }
 

@@ -47,10 +47,11 @@ struct RuleParser {
             nodes.append(try parseAnd())
         }
         guard nodes.count > 1 else { return nodes[0] }
-        return .any(nodes.flatMap { node -> [RuleNode] in
-            if case .any(let inner) = node { return inner }
-            return [node]
-        })
+        return .any(
+            nodes.flatMap { node -> [RuleNode] in
+                if case .any(let inner) = node { return inner }
+                return [node]
+            })
     }
 
     private mutating func parseAnd() throws(ProfileExportError) -> RuleNode {
@@ -60,10 +61,11 @@ struct RuleParser {
             nodes.append(try parseUnary())
         }
         guard nodes.count > 1 else { return nodes[0] }
-        return .all(nodes.flatMap { node -> [RuleNode] in
-            if case .all(let inner) = node { return inner }
-            return [node]
-        })
+        return .all(
+            nodes.flatMap { node -> [RuleNode] in
+                if case .all(let inner) = node { return inner }
+                return [node]
+            })
     }
 
     private mutating func parseUnary() throws(ProfileExportError) -> RuleNode {
@@ -89,10 +91,11 @@ struct RuleParser {
             return try parseCondition(AttributePath(components: steps))
         default:
             let after = previous.map { " after '\($0.text)'" } ?? ""
-            let hint = switch token.kind {
-            case .string, .number, .keyword(.true), .keyword(.false): " (a condition starts with an attribute path)"
-            default: ""
-            }
+            let hint =
+                switch token.kind {
+                case .string, .number, .keyword(.true), .keyword(.false): " (a condition starts with an attribute path)"
+                default: ""
+                }
             throw failure("expected a condition\(after), found \(token.quoted)\(hint)")
         }
     }

@@ -38,7 +38,8 @@ extension RuleNode {
     static func text(of path: AttributePath) -> String {
         path.components.enumerated().map { position, step in
             let scalars = step.unicodeScalars
-            let bare = scalars.allSatisfy(RuleLexer.isName)
+            let bare =
+                scalars.allSatisfy(RuleLexer.isName)
                 && (position > 0 || RuleLexer.isNameStart(scalars.first!))
                 && (path.components.count > 1 || RuleKeyword(word: step) == nil)
             if bare { return step }

@@ -41,7 +41,9 @@ enum ProfileRecord {
 
     /// Reads a record; with `decisions` false, the profile's `lastDecisions` are left empty (format 2
     /// records are not read past them).
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?, decisions: Bool = true) throws(ProfileExportError) -> Profile {
+    static func decode(
+        _ bytes: UnsafeBufferPointer<UInt8>, key: Int64, profileId: String?, decisions: Bool = true
+    ) throws(ProfileExportError) -> Profile {
         guard let first = bytes.first else { throw damaged(key, "it is empty") }
         if first == 0x7B { return try decodeJSON(bytes, key: key, profileId: profileId) }
         guard first == version else { throw damaged(key, "its format \(first) is unknown") }
@@ -74,7 +76,8 @@ enum ProfileRecord {
         if case .object(let memberships)? = record["m"] {
             for (audience, entry) in memberships {
                 guard case .array(let pair) = entry, pair.count == 2, case .string(let status) = pair[0],
-                      let parsed = MembershipStatus(rawValue: status), case .int(let seconds) = pair[1] else { throw damaged }
+                    let parsed = MembershipStatus(rawValue: status), case .int(let seconds) = pair[1]
+                else { throw damaged }
                 profile.memberships[audience] = Membership(parsed, at: Timestamp(seconds: seconds))
             }
         }
@@ -358,7 +361,9 @@ private struct RecordReader {
     }
 
     /// A count, then that many (name, value) pairs with unique names (`duplicate` is the error otherwise).
-    mutating func keyed<Value>(minimumSize: Int, duplicate: StaticString, _ value: (inout Self) throws(RecordDamage) -> Value)
+    mutating func keyed<Value>(
+        minimumSize: Int, duplicate: StaticString, _ value: (inout Self) throws(RecordDamage) -> Value
+    )
         throws(RecordDamage) -> FlatDictionary<String, Value>
     {
         let total = try count(minimumSize: minimumSize)

@@ -65,7 +65,8 @@ extension ProfileStore {
 ///
 /// Millions of profiles make a heap of gigabytes read at random: start the process with
 /// `GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.top_pad=67108864` (what `hubcast run` does)
-/// so glibc keeps it in transparent huge pages — 15–19 % more updates per second at 1M profiles.
+/// so glibc keeps it in transparent huge pages, which spares most of the TLB misses that reading
+/// it at random costs (BENCHMARKS.md).
 public final class MemoryProfileStore: ProfileStore {
     /// A profile's place: the profile id it was last saved with beside the profile, so that a
     /// lookup by id checks it where the profile is read next. A checked-out profile's slot has no profile.
@@ -193,4 +194,3 @@ public final class MemoryProfileStore: ProfileStore {
     public func value(named name: String) -> String? { values[name] }
     public func setValue(_ value: String?, named name: String) { values[name] = value }
 }
-

@@ -89,7 +89,8 @@ package struct RawStatement: ~Copyable {
 
     /// Calls `body` with the blob (or text) of `column` where SQLite holds it (no copy); the bytes
     /// are valid only inside `body`.
-    package func withBytes<T>(at column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws(ProfileExportError) -> T) throws(ProfileExportError) -> T {
+    package func withBytes<T>(at column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws(ProfileExportError) -> T) throws(ProfileExportError) -> T
+    {
         let start = sqlite3_column_blob(handle, column)?.assumingMemoryBound(to: UInt8.self)
         return try body(UnsafeBufferPointer(start: start, count: start == nil ? 0 : Int(sqlite3_column_bytes(handle, column))))
     }

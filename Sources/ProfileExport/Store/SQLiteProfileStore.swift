@@ -17,9 +17,9 @@ package import GRDB
 /// SQLite's page cache takes up to `cacheMiB` (by default a quarter of the memory the process may
 /// use, see ``defaultCacheMiB``; `storeCacheMiB` in the configuration). Updates go to random
 /// profiles, so a cache that holds the whole file spares SQLite reading and parsing each page
-/// again: at 1M profiles (a 715 MiB file), 768 MiB gave 54–57k updates/s, 64 MiB 46–47k (the
-/// operating system caches the file either way; a memory map did not help). The cache fills only
-/// as pages are read: its memory grows up to the smaller of `cacheMiB` and the file (plus ~10 %).
+/// again (the operating system caches the file either way: what the cache saves is SQLite's own
+/// work, which a memory map would not). The cache fills only as pages are read: its memory grows up
+/// to the smaller of `cacheMiB` and the file (plus ~10 %).
 public final class SQLiteProfileStore: ProfileStore {
     /// The database file.
     public let path: String
@@ -30,11 +30,10 @@ public final class SQLiteProfileStore: ProfileStore {
     private var lookedUp: Profile?
     private var nextKey: Int64 = 1
     /// Profile id → key − 1 for the ids this store wrote or found, so that finding a profile by id
-    /// is one search by key instead of two (the profile id index, then the table): 6–7 % more
-    /// updates per second at 1M profiles. Only a hint: every hit is checked against the row's
-    /// profile id, an entry that fails the check is dropped, and an id not found here is looked
-    /// up in the file — so entries left by a rolled-back batch, or rows another connection
-    /// wrote, never give a wrong answer.
+    /// is one search by key instead of two (the profile id index, then the table). Only a hint:
+    /// every hit is checked against the row's profile id, an entry that fails the check is
+    /// dropped, and an id not found here is looked up in the file — so entries left by a
+    /// rolled-back batch, or rows another connection wrote, never give a wrong answer.
     private var knownIds = IdIndex()
     /// How many lookups by profile id `knownIds` answered (for tests and benchmarks).
     package private(set) var idsFoundInMemory = 0
@@ -51,8 +50,8 @@ public final class SQLiteProfileStore: ProfileStore {
 
     /// A quarter of `memoryBytes` in MiB, at least 64 (64 when it is unknown), at most the largest
     /// cache accepted. SQLite fills its cache only with the pages it reads, so a store smaller than
-    /// that takes its own size (with ~10 % of bookkeeping), not the quarter: at 1M profiles (a
-    /// 715 MiB file) a cache that holds the file gave 54–57k updates/s against 46–47k with 64 MiB.
+    /// that takes its own size (with ~10 % of bookkeeping), not the quarter: a small store stays
+    /// small, and a large one stops reading and parsing again the pages random updates touch.
     static func automaticCacheMiB(memoryBytes: UInt64?) -> Int {
         guard let memoryBytes else { return 64 }
         return min(cacheMiBRange.upperBound, max(64, Int(clamping: (memoryBytes / 4) >> 20)))
@@ -72,7 +71,9 @@ public final class SQLiteProfileStore: ProfileStore {
     /// a connector writes to them; every write throws.
     public init(folder: String, cacheMiB: Int = SQLiteProfileStore.defaultCacheMiB, readOnly: Bool = false) throws(ProfileExportError) {
         guard Self.cacheMiBRange.contains(cacheMiB) else {
-            throw ProfileExportError(.store, "the store's page cache must be from \(Self.cacheMiBRange.lowerBound) to \(Self.cacheMiBRange.upperBound) MiB, not \(cacheMiB)")
+            throw ProfileExportError(
+                .store,
+                "the store's page cache must be from \(Self.cacheMiBRange.lowerBound) to \(Self.cacheMiBRange.upperBound) MiB, not \(cacheMiB)")
         }
         isReadOnly = readOnly
         if readOnly {
@@ -102,8 +103,9 @@ public final class SQLiteProfileStore: ProfileStore {
             try db.execute(sql: "PRAGMA page_size = \(Self.pageBytes)")
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Updates touch random profiles: a page cache of tens of MiB at least (SQLite's default
-            // is 2 MiB) saves reading pages back from the OS. Measured with `hubcast bench rules
-            // --store sqlite`; a memory map did not help. Checkpoints: see `adjustCheckpoints`.
+            // is 2 MiB) saves reading pages back from the OS and parsing them again. No memory map:
+            // it would save only the copy from the OS (BENCHMARKS.md). Checkpoints: see
+            // `adjustCheckpoints`.
             try db.execute(sql: "PRAGMA cache_size = -\(cacheMiB * 1024)")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.checkpointPages(databasePages: 0))")
         }
@@ -111,12 +113,13 @@ public final class SQLiteProfileStore: ProfileStore {
             // Through the VFS that writes the WAL's appends in large writes (see `WALAppendBuffer`).
             queue = try DatabaseQueue(path: WALAppendBuffer.uri(forPath: path), configuration: configuration)
             try queue.write { db in
-                try db.execute(sql: """
-                    CREATE TABLE IF NOT EXISTS profiles (key INTEGER PRIMARY KEY, profile_id TEXT UNIQUE, record BLOB NOT NULL);
-                    CREATE TABLE IF NOT EXISTS identities (namespace TEXT NOT NULL, id TEXT NOT NULL, key INTEGER NOT NULL,
-                                                           PRIMARY KEY (namespace, id)) WITHOUT ROWID;
-                    CREATE TABLE IF NOT EXISTS named_values (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS profiles (key INTEGER PRIMARY KEY, profile_id TEXT UNIQUE, record BLOB NOT NULL);
+                        CREATE TABLE IF NOT EXISTS identities (namespace TEXT NOT NULL, id TEXT NOT NULL, key INTEGER NOT NULL,
+                                                               PRIMARY KEY (namespace, id)) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS named_values (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                        """)
             }
             nextKey = try queue.read { db in try Int64.fetchOne(db, sql: "SELECT max(key) FROM profiles") ?? 0 } + 1
         } catch {
@@ -228,24 +231,20 @@ public final class SQLiteProfileStore: ProfileStore {
 
     /// The page size of a new store file: 2 KiB instead of SQLite's 4. Every update rewrites one
     /// random page (in the WAL, then at a checkpoint), so the smaller the page around a record, the
-    /// less is written per update. 1M profiles of ~490-byte records, typical mix, in turns: with a
-    /// 64 MiB cache 44.7k/44.0k/44.2k updates/s with 4 KiB pages, 46.0k/46.9k with 2 KiB; with the
-    /// default cache (holding the file) 47.1k/48.8k against 51.4k/53.6k. The connector's outbox, in
-    /// the same file, loses ~5 % (`hubcast bench connector`, max: 57.6k/59.7k/53.8k/57.0k against
-    /// 54.1k/54.3k/54.2k/53.5k exports/s). Records up to ~2,000 bytes fit a page. A file made with
-    /// another page size keeps it.
+    /// less is written per update. The connector's outbox, in the same file, then fills twice as
+    /// many pages: it loses less than the profiles gain (BENCHMARKS.md, rules engine, eighth round).
+    /// Records up to ~2,000 bytes fit a page. A file made with another page size keeps it.
     static let pageBytes = 2048
 
     /// How many WAL pages the store lets gather before SQLite checkpoints them into the database:
     /// half as many as the database has, and at least 10,000. Each update rewrites a random page,
     /// and a checkpoint writes every page the WAL holds once, in file order: the more pages it
     /// gathers relative to the database, the more of them were changed several times and the
-    /// closer the writes come to one sequential pass. 1M profiles (~170,000 pages of 4 KiB) in turns:
-    /// 10,000 pages 31.3k/32.4k updates/s, 100,000 pages 37.4k/38.5k; the whole database's size
-    /// (with 2 KiB pages) gave no more (46.8k/47.4k/47.5k vs 46.0k/46.9k). The WAL file grows to that
-    /// many pages (~half the database file, at least 20 MiB with 2 KiB pages). Durability against
-    /// kill -9 is the same; on a power loss, `synchronous = NORMAL` may lose what was committed since
-    /// the last checkpoint.
+    /// closer the writes come to one sequential pass. Half, not the whole database's size: a WAL as
+    /// large as the database gains little more (BENCHMARKS.md, rules engine, fifth and eighth
+    /// rounds). The WAL file grows to that many pages (~half the database file, at least 20 MiB
+    /// with 2 KiB pages). Durability against kill -9 is the same; on a power loss,
+    /// `synchronous = NORMAL` may lose what was committed since the last checkpoint.
     static func checkpointPages(databasePages: Int) -> Int { max(10_000, databasePages / 2) }
 
     /// Follows ``checkpointPages(databasePages:)`` as the database grows (checked at every batch).
@@ -295,8 +294,8 @@ public final class SQLiteProfileStore: ProfileStore {
         return try profile(key: key)
     }
 
-    /// Reads the profile without its decisions (the engine replaces them all): decoding them, and
-    /// freeing them, is ~2.5 % of an update's time.
+    /// Reads the profile without its decisions (the engine replaces them all, so decoding them, and
+    /// then freeing them, would be work for nothing).
     public func checkoutReplacingDecisions(key: Int64) throws(ProfileExportError) -> Profile? {
         if lookedUp?.key == key, let found = lookedUp.take() { return found }
         lookedUp = nil
@@ -405,10 +404,12 @@ public final class SQLiteProfileStore: ProfileStore {
             if !saved {
                 if let profileId = profile.profileId { remember(profileId, key: profile.key) }
                 let record = Data(ProfileRecord.encode(profile))
-                try db.cachedStatement(sql: """
-                    INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
-                    ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
-                    """).execute(arguments: [profile.key, profile.profileId, record])
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO profiles (key, profile_id, record) VALUES (?, ?, ?)
+                        ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, record = excluded.record
+                        """
+                ).execute(arguments: [profile.key, profile.profileId, record])
             }
             if let previousIdentities, previousIdentities == profile.identities { return }
             if let previousIdentities {

@@ -112,26 +112,29 @@ private func flushed(_ file: UnsafeMutablePointer<sqlite3_file>?, then call: () 
 }
 
 extension WALAppendBuffer {
-    static let open: @convention(c) (UnsafeMutablePointer<sqlite3_vfs>?, UnsafePointer<CChar>?, UnsafeMutablePointer<sqlite3_file>?,
-                                     Int32, UnsafeMutablePointer<Int32>?) -> Int32 = { _, name, file, flags, outFlags in
-        guard let file, let base = WALAppendBuffer.base else { return SQLITE_CANTOPEN }
-        file.pointee.pMethods = nil
-        pending(file).pointee = nil
-        let baseFile = innerFile(file)
-        baseFile.pointee.pMethods = nil
-        let code = base.pointee.xOpen!(base, name, baseFile, flags, outFlags)
-        guard code == SQLITE_OK, baseFile.pointee.pMethods != nil else {
-            if let methods = baseFile.pointee.pMethods { _ = methods.pointee.xClose!(baseFile) }
-            return code == SQLITE_OK ? SQLITE_CANTOPEN : code
+    static let open:
+        @convention(c) (
+            UnsafeMutablePointer<sqlite3_vfs>?, UnsafePointer<CChar>?, UnsafeMutablePointer<sqlite3_file>?,
+            Int32, UnsafeMutablePointer<Int32>?
+        ) -> Int32 = { _, name, file, flags, outFlags in
+            guard let file, let base = WALAppendBuffer.base else { return SQLITE_CANTOPEN }
+            file.pointee.pMethods = nil
+            pending(file).pointee = nil
+            let baseFile = innerFile(file)
+            baseFile.pointee.pMethods = nil
+            let code = base.pointee.xOpen!(base, name, baseFile, flags, outFlags)
+            guard code == SQLITE_OK, baseFile.pointee.pMethods != nil else {
+                if let methods = baseFile.pointee.pMethods { _ = methods.pointee.xClose!(baseFile) }
+                return code == SQLITE_OK ? SQLITE_CANTOPEN : code
+            }
+            if flags & SQLITE_OPEN_WAL != 0 {
+                let buffer = UnsafeMutablePointer<PendingAppends>.allocate(capacity: 1)
+                buffer.initialize(to: PendingAppends(bytes: .allocate(byteCount: WALAppendBuffer.capacity, alignment: 16)))
+                pending(file).pointee = buffer
+            }
+            file.pointee.pMethods = UnsafePointer(WALAppendBuffer.methods!)
+            return SQLITE_OK
         }
-        if flags & SQLITE_OPEN_WAL != 0 {
-            let buffer = UnsafeMutablePointer<PendingAppends>.allocate(capacity: 1)
-            buffer.initialize(to: PendingAppends(bytes: .allocate(byteCount: WALAppendBuffer.capacity, alignment: 16)))
-            pending(file).pointee = buffer
-        }
-        file.pointee.pMethods = UnsafePointer(WALAppendBuffer.methods!)
-        return SQLITE_OK
-    }
 
     /// The methods of every file: the buffer's work, then the default VFS's file's own method.
     /// Version 3 (memory maps); a default file with an older table gets none of the newer calls.
@@ -150,14 +153,17 @@ extension WALAppendBuffer {
             return code != SQLITE_OK ? code : closed
         }
         table.xRead = { file, data, amount, offset in
-            flushed(file) { let (base, methods) = inner(file); return methods.pointee.xRead!(base, data, amount, offset) }
+            flushed(file) {
+                let (base, methods) = inner(file); return methods.pointee.xRead!(base, data, amount, offset)
+            }
         }
         table.xWrite = { file, data, amount, offset in
             let (base, methods) = inner(file)
             guard let buffer = pending(file).pointee, let data else { return methods.pointee.xWrite!(base, data, amount, offset) }
             let count = Int(amount)
             if buffer.pointee.count > 0,
-               offset != buffer.pointee.start + Int64(buffer.pointee.count) || buffer.pointee.count + count > WALAppendBuffer.capacity {
+                offset != buffer.pointee.start + Int64(buffer.pointee.count) || buffer.pointee.count + count > WALAppendBuffer.capacity
+            {
                 let code = flush(file)
                 guard code == SQLITE_OK else { return code }
             }
@@ -176,24 +182,56 @@ extension WALAppendBuffer {
             }
             return buffer.pointee.commitPageNext ? flush(file) : SQLITE_OK
         }
-        table.xTruncate = { file, size in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xTruncate!(base, size) } }
-        table.xSync = { file, flags in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xSync!(base, flags) } }
-        table.xFileSize = { file, size in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xFileSize!(base, size) } }
-        table.xLock = { file, level in let (base, methods) = inner(file); return methods.pointee.xLock!(base, level) }
-        table.xUnlock = { file, level in flushed(file) { let (base, methods) = inner(file); return methods.pointee.xUnlock!(base, level) } }
-        table.xCheckReservedLock = { file, result in let (base, methods) = inner(file); return methods.pointee.xCheckReservedLock!(base, result) }
-        table.xFileControl = { file, operation, argument in
-            flushed(file) { let (base, methods) = inner(file); return methods.pointee.xFileControl!(base, operation, argument) }
+        table.xTruncate = { file, size in
+            flushed(file) {
+                let (base, methods) = inner(file); return methods.pointee.xTruncate!(base, size)
+            }
         }
-        table.xSectorSize = { file in let (base, methods) = inner(file); return methods.pointee.xSectorSize!(base) }
-        table.xDeviceCharacteristics = { file in let (base, methods) = inner(file); return methods.pointee.xDeviceCharacteristics!(base) }
+        table.xSync = { file, flags in
+            flushed(file) {
+                let (base, methods) = inner(file); return methods.pointee.xSync!(base, flags)
+            }
+        }
+        table.xFileSize = { file, size in
+            flushed(file) {
+                let (base, methods) = inner(file); return methods.pointee.xFileSize!(base, size)
+            }
+        }
+        table.xLock = { file, level in
+            let (base, methods) = inner(file); return methods.pointee.xLock!(base, level)
+        }
+        table.xUnlock = { file, level in
+            flushed(file) {
+                let (base, methods) = inner(file); return methods.pointee.xUnlock!(base, level)
+            }
+        }
+        table.xCheckReservedLock = { file, result in
+            let (base, methods) = inner(file); return methods.pointee.xCheckReservedLock!(base, result)
+        }
+        table.xFileControl = { file, operation, argument in
+            flushed(file) {
+                let (base, methods) = inner(file); return methods.pointee.xFileControl!(base, operation, argument)
+            }
+        }
+        table.xSectorSize = { file in
+            let (base, methods) = inner(file); return methods.pointee.xSectorSize!(base)
+        }
+        table.xDeviceCharacteristics = { file in
+            let (base, methods) = inner(file); return methods.pointee.xDeviceCharacteristics!(base)
+        }
         table.xShmMap = { file, page, size, extend, address in
             let (base, methods) = inner(file)
             return methods.pointee.xShmMap?(base, page, size, extend, address) ?? SQLITE_IOERR
         }
-        table.xShmLock = { file, offset, count, flags in let (base, methods) = inner(file); return methods.pointee.xShmLock?(base, offset, count, flags) ?? SQLITE_IOERR }
-        table.xShmBarrier = { file in let (base, methods) = inner(file); methods.pointee.xShmBarrier?(base) }
-        table.xShmUnmap = { file, delete in let (base, methods) = inner(file); return methods.pointee.xShmUnmap?(base, delete) ?? SQLITE_OK }
+        table.xShmLock = { file, offset, count, flags in
+            let (base, methods) = inner(file); return methods.pointee.xShmLock?(base, offset, count, flags) ?? SQLITE_IOERR
+        }
+        table.xShmBarrier = { file in
+            let (base, methods) = inner(file); methods.pointee.xShmBarrier?(base)
+        }
+        table.xShmUnmap = { file, delete in
+            let (base, methods) = inner(file); return methods.pointee.xShmUnmap?(base, delete) ?? SQLITE_OK
+        }
         table.xFetch = { file, offset, amount, address in
             let (base, methods) = inner(file)
             guard methods.pointee.iVersion >= 3, let fetch = methods.pointee.xFetch else {

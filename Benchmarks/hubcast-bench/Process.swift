@@ -108,6 +108,13 @@ func freePort() -> Int {
     }
 }
 
+/// The `hubcast` executable built beside this one (`swift build --product hubcast` with the same
+/// configuration), which the benchmarks run as the product runs.
+func hubcastPath() -> String {
+    let path = executablePath()
+    return String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) + "/hubcast"
+}
+
 /// The path of this executable.
 func executablePath() -> String {
     var buffer = [CChar](repeating: 0, count: 4096)

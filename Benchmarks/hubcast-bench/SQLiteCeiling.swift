@@ -1,6 +1,7 @@
-// Hubcast — what SQLite alone does with the store's file, the baseline of `hubcast bench rules`.
+// Hubcast — what SQLite alone does with the store's file, the baseline of `hubcast-bench rules`.
 
 import GRDB
+import ProfileExport
 
 extension SQLiteProfileStore {
     /// How long SQLite alone takes when, with this store's schema and settings (WAL, `synchronous =
@@ -10,8 +11,10 @@ extension SQLiteProfileStore {
     /// engine and no record coding. Fills a fresh store in `folder` with
     /// `profiles` records of `recordBytes` bytes (ids `p0`, `p1`, …) first; then rewrites the
     /// profiles numbered in `order` (each below `profiles`) and returns the time the rewrites took.
-    package static func rewriteCeiling(folder: String, profiles: Int, recordBytes: Int, order: [Int],
-                                       batch: Int, cacheMiB: Int = defaultCacheMiB) throws(ProfileExportError) -> Duration {
+    static func rewriteCeiling(
+        folder: String, profiles: Int, recordBytes: Int, order: [Int],
+        batch: Int, cacheMiB: Int = defaultCacheMiB
+    ) throws(ProfileExportError) -> Duration {
         guard profiles > 0, recordBytes > 0, batch > 0 else {
             throw ProfileExportError(.store, "the SQLite baseline needs at least one profile, one record byte and one rewrite per batch")
         }
@@ -65,7 +68,7 @@ extension SQLiteProfileStore {
     }
 
     /// The mean size of the stored profile records, in bytes (0 when there are none).
-    package func meanRecordBytes() throws(ProfileExportError) -> Int {
+    func meanRecordBytes() throws(ProfileExportError) -> Int {
         try inBatch { db in Int(try Double.fetchOne(db, sql: "SELECT avg(length(record)) FROM profiles") ?? 0) }
     }
 }

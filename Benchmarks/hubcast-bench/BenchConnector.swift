@@ -1,4 +1,4 @@
-// Hubcast — `hubcast bench connector`: end-to-end exports/s and latency against the emulator.
+// Hubcast — `hubcast-bench connector`: end-to-end exports/s and latency against the emulator.
 
 import AMQP
 import ArgumentParser
@@ -48,7 +48,7 @@ struct BenchConnector: AsyncParsableCommand {
             return
         }
         let port = freePort()
-        let emulator = try ChildProcess(executablePath(), ["emulator", "--port", "\(port)", "--hub", "bench:4", "--retain", "5000"])
+        let emulator = try ChildProcess(hubcastPath(), ["emulator", "--port", "\(port)", "--hub", "bench:4", "--retain", "5000"])
         defer {
             emulator.signal(SIGTERM)
             emulator.wait()
@@ -58,13 +58,19 @@ struct BenchConnector: AsyncParsableCommand {
         print("|---|---|---|---|---|---|---|---|---|")
         fflushStdout()
         for load in loads.split(separator: ",").map(String.init) + ["raw"] {
-            let child = try ChildProcess(executablePath(), ["bench", "connector", "--load", load, "--port", "\(port)", "--seconds", "\(seconds)",
-                                                            "--updates", "\(updates)", "--profiles", "\(profiles)", "--batch", "\(batch)"])
+            let child = try ChildProcess(
+                executablePath(),
+                [
+                    "connector", "--load", load, "--port", "\(port)", "--seconds", "\(seconds)",
+                    "--updates", "\(updates)", "--profiles", "\(profiles)", "--batch", "\(batch)",
+                ])
             child.closeInput()
             var row: String?
             while let line = child.readLine() { if line.hasPrefix("|") { row = line } }
             let result = child.wait()
-            guard result.status == 0, let row else { throw CommandError("bench connector --load \(load) failed with status \(result.status)") }
+            guard result.status == 0, let row else {
+                throw CommandError("hubcast-bench connector --load \(load) failed with status \(result.status)")
+            }
             print(row)
             fflushStdout()
         }
@@ -76,7 +82,8 @@ struct BenchConnector: AsyncParsableCommand {
         try? FileManager.default.removeItem(atPath: folder)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let connectionString = "Endpoint=sb://localhost:\(port)/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;EntityPath=bench"
+        let connectionString =
+            "Endpoint=sb://localhost:\(port)/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;EntityPath=bench"
         let yaml = """
             store: \(folder)/store
             destinations:
@@ -111,7 +118,8 @@ struct BenchConnector: AsyncParsableCommand {
             let elapsed = ContinuousClock.now - start
             await producer.close()
             let cpu = selfUsage().cpuSeconds - before
-            return "| raw `hubcast send` (stream path), same payloads | – | \(accepted.value) | \(Int(Double(accepted.value) / (elapsed / .seconds(1)))) | – | – | – "
+            return
+                "| raw `hubcast send` (stream path), same payloads | – | \(accepted.value) | \(Int(Double(accepted.value) / (elapsed / .seconds(1)))) | – | – | – "
                 + "| \(selfUsage().maxRSSKiB / 1024) | \(format2f(cpu * 1e6 / Double(max(1, accepted.value)))) |"
         }
 

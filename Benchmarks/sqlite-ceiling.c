@@ -1,5 +1,5 @@
 // Hubcast — how fast SQLite alone rewrites random records of a large table (the durable store's
-// ceiling; BENCHMARKS.md, rules engine, fifth round). Built and run by scripts/bench-sqlite-ceiling.
+// ceiling; BENCHMARKS.md, rules engine, fifth round). Built and run by Benchmarks/bench-sqlite-ceiling.
 //
 // usage: sqlite-ceiling FILE MODE [option=value ...]
 //   MODE inplace     read a record by profile id, write it back changed (what the store does)

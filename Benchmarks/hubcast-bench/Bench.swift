@@ -1,4 +1,5 @@
-// Hubcast — `hubcast bench amqp`: Hubcast's AMQP sender against Proton's C example sender.
+// Hubcast's benchmarks: `hubcast-bench amqp|rules|connector`. Not part of the product: built only
+// with HUBCAST_BENCHMARKS=1 (see Package.swift and the scripts beside this folder).
 
 import AMQP
 import ArgumentParser
@@ -8,8 +9,10 @@ import Synchronization
 import Glibc
 #endif
 
+@main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "hubcast-bench",
         abstract: "Benchmarks (not tests): print a table comparing Hubcast with a baseline.",
         subcommands: [BenchAMQP.self, BenchRules.self, BenchConnector.self]
     )
@@ -24,7 +27,7 @@ struct BenchAMQP: AsyncParsableCommand {
             sender (send(_:onOutcome:) from a task), each to `hubcast listen` (a child process) and to the \
             C broker; then the C sender to the C broker. Each row is the run with the median sender CPU \
             of --runs runs. Sender CPU is the sending process's \
-            user+system time divided by the message count. Build the C programs with scripts/bench-amqp, \
+            user+system time divided by the message count. Build the C programs with Benchmarks/bench-amqp, \
             which runs this command.
             """
     )
@@ -44,23 +47,28 @@ struct BenchAMQP: AsyncParsableCommand {
 
     func run() async throws {
         var rows: [Row] = []
-        rows.append(try await self.median("Hubcast stream sender -> Hubcast listener") {
-            try await self.hubcastToListener(stream: true)
-        })
-        rows.append(try await self.median("Hubcast callback sender -> Hubcast listener") {
-            try await self.hubcastToListener(stream: false)
-        })
+        rows.append(
+            try await self.median("Hubcast stream sender -> Hubcast listener") {
+                try await self.hubcastToListener(stream: true)
+            })
+        rows.append(
+            try await self.median("Hubcast callback sender -> Hubcast listener") {
+                try await self.hubcastToListener(stream: false)
+            })
         if let broker = self.cBroker {
-            rows.append(try await self.median("Hubcast stream sender -> C broker") {
-                try await self.withCBroker(broker) { port in try await self.hubcastStream(port: port) }
-            })
-            rows.append(try await self.median("Hubcast callback sender -> C broker") {
-                try await self.withCBroker(broker) { port in try await self.hubcastSend(port: port) }
-            })
-            if let sender = self.cSender {
-                rows.append(try await self.median("C sender -> C broker") {
-                    try await self.withCBroker(broker) { port in try self.cSend(sender, port: port) }
+            rows.append(
+                try await self.median("Hubcast stream sender -> C broker") {
+                    try await self.withCBroker(broker) { port in try await self.hubcastStream(port: port) }
                 })
+            rows.append(
+                try await self.median("Hubcast callback sender -> C broker") {
+                    try await self.withCBroker(broker) { port in try await self.hubcastSend(port: port) }
+                })
+            if let sender = self.cSender {
+                rows.append(
+                    try await self.median("C sender -> C broker") {
+                        try await self.withCBroker(broker) { port in try self.cSend(sender, port: port) }
+                    })
             }
         }
         print("\n\(self.count) messages of \(self.size) bytes, loopback, median of \(self.runs) runs by sender CPU")
@@ -101,7 +109,7 @@ struct BenchAMQP: AsyncParsableCommand {
     }
 
     private func hubcastToListener(stream: Bool) async throws -> Row {
-        let child = try ChildProcess(executablePath(), ["listen", "--port", "0"])
+        let child = try ChildProcess(hubcastPath(), ["listen", "--port", "0"])
         guard let line = child.readLine(), let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
             throw CommandError("hubcast listen did not report its port")
         }
@@ -124,7 +132,9 @@ struct BenchAMQP: AsyncParsableCommand {
 
     /// Connects to `port`, runs `send` and measures it: rate, this process's CPU per message,
     /// latency percentiles and peak RSS.
-    private func measure(port: Int, _ send: (AMQPSender) async throws -> (failures: Int, latencies: [Double]))
+    private func measure(
+        port: Int, _ send: (AMQPSender) async throws -> (failures: Int, latencies: [Double])
+    )
         async throws -> Row
     {
         let connection = try await AMQPConnection.connect(.init(host: "127.0.0.1", port: port))

@@ -1,4 +1,4 @@
-// Hubcast — `hubcast bench rules`: the rules engine's update rate, in memory and with the durable store.
+// Hubcast — `hubcast-bench rules`: the rules engine's update rate, in memory and with the durable store.
 
 import ArgumentParser
 import Foundation
@@ -33,16 +33,21 @@ struct BenchRules: AsyncParsableCommand {
     @Option(help: "Folder for the SQLite store (default: a fresh temporary folder).") var folder: String?
     @Option(help: "The SQLite store's page cache in MiB (the configuration's storeCacheMiB).")
     var cacheMib = SQLiteProfileStore.defaultCacheMiB
-    @Option(help: "Update mix: 'exports' (most writes hit mapped or rule attributes; ~1.2 exports per update) or 'typical' (most writes are behavioural, unmapped attributes).")
+    @Option(
+        help:
+            "Update mix: 'exports' (most writes hit mapped or rule attributes; ~1.2 exports per update) or 'typical' (most writes are behavioural, unmapped attributes)."
+    )
     var mix = "exports"
     @Flag(help: .hidden) var rowsOnly = false
 
     func validate() throws {
         guard profiles > 0, updates > 0, batch > 0, ["memory", "sqlite", "both"].contains(store), ["exports", "typical"].contains(mix) else {
-            throw ValidationError("--profiles, --updates and --batch must be positive; --store is memory, sqlite or both; --mix is exports or typical")
+            throw ValidationError(
+                "--profiles, --updates and --batch must be positive; --store is memory, sqlite or both; --mix is exports or typical")
         }
         guard SQLiteProfileStore.cacheMiBRange.contains(cacheMib) else {
-            throw ValidationError("--cache-mib must be from \(SQLiteProfileStore.cacheMiBRange.lowerBound) to \(SQLiteProfileStore.cacheMiBRange.upperBound)")
+            throw ValidationError(
+                "--cache-mib must be from \(SQLiteProfileStore.cacheMiBRange.lowerBound) to \(SQLiteProfileStore.cacheMiBRange.upperBound)")
         }
     }
 
@@ -50,9 +55,13 @@ struct BenchRules: AsyncParsableCommand {
         if store == "both" {
             var lines: [String] = []
             for kind in ["memory", "sqlite"] {
-                let child = try ChildProcess(executablePath(), ["bench", "rules", "--store", kind, "--profiles", "\(profiles)",
-                                                                "--updates", "\(updates)", "--batch", "\(batch)", "--mix", mix,
-                                                                "--cache-mib", "\(cacheMib)", "--rows-only"])
+                let child = try ChildProcess(
+                    executablePath(),
+                    [
+                        "rules", "--store", kind, "--profiles", "\(profiles)",
+                        "--updates", "\(updates)", "--batch", "\(batch)", "--mix", mix,
+                        "--cache-mib", "\(cacheMib)", "--rows-only",
+                    ])
                 child.closeInput()
                 while let line = child.readLine() { if line.hasPrefix("|") { lines.append(line) } }
                 let result = child.wait()
@@ -142,8 +151,10 @@ struct BenchRules: AsyncParsableCommand {
         let rate = Double(updates) / seconds(elapsed)
         let rss = Double(selfUsage().maxRSSKiB) / 1024
         let fileSize = path.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int } ?? 0
-        var lines = ["| \(store == "sqlite" ? "SQLite (WAL, \(cacheMib) MiB cache)" : "memory"), \(mix) mix | \(profiles) | \(updates) | \(Int(rate)) | "
-            + "\(format2f(1e6 / rate)) | \(exports) | \(Int(loadRate)) | \(Int(rss)) | \(path == nil ? "–" : "\(fileSize >> 20)") |"]
+        var lines = [
+            "| \(store == "sqlite" ? "SQLite (WAL, \(cacheMib) MiB cache)" : "memory"), \(mix) mix | \(profiles) | \(updates) | \(Int(rate)) | "
+                + "\(format2f(1e6 / rate)) | \(exports) | \(Int(loadRate)) | \(Int(rss)) | \(path == nil ? "–" : "\(fileSize >> 20)") |"
+        ]
 
         // Parsing JSON lines into updates.
         let jsonLines = samples.map(Self.jsonLine)
@@ -161,16 +172,21 @@ struct BenchRules: AsyncParsableCommand {
             try? FileManager.default.removeItem(atPath: folder)
             let recordBytes = try sqliteStore.meanRecordBytes()
             var order = SplitMix(seed: 7)
-            let ceiling = Double(updates) / seconds(try SQLiteProfileStore.rewriteCeiling(
-                folder: folder, profiles: profiles, recordBytes: recordBytes,
-                order: (0..<updates).map { _ in order.next(profiles) }, batch: batch, cacheMiB: cacheMib))
+            let ceiling =
+                Double(updates)
+                / seconds(
+                    try SQLiteProfileStore.rewriteCeiling(
+                        folder: folder, profiles: profiles, recordBytes: recordBytes,
+                        order: (0..<updates).map { _ in order.next(profiles) }, batch: batch, cacheMiB: cacheMib))
             lines.append("| SQLite alone: read a \(recordBytes)-byte record by key, write it back | \(Int(ceiling)) | \(format2f(1e6 / ceiling)) |")
         }
         return lines
     }
 
-    static let firstNames = ["John", "Anna", "Maria", "Peter", "Sofia", "Jean", "Lukas", "Emma", "Noah", "Mia",
-                             "Liam", "Olivia", "Paul", "Lea", "Max", "Clara", "Tom", "Nina", "Ben", "Eva"]
+    static let firstNames = [
+        "John", "Anna", "Maria", "Peter", "Sofia", "Jean", "Lukas", "Emma", "Noah", "Mia",
+        "Liam", "Olivia", "Paul", "Lea", "Max", "Clara", "Tom", "Nina", "Ben", "Eva",
+    ]
     static let lastNames = ["Miller", "Martin", "Meyer", "Dupont", "Schmidt", "Rossi", "Garcia", "Smith", "Novak", "Berg"]
     static let countries = ["FR", "DE", "ES", "IT", "US", "GB", "NL", "PL", "SE", "PT"]
     static let tiers = ["bronze", "silver", "gold", "platinum"]
