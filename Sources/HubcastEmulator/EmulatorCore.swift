@@ -1,6 +1,6 @@
 // Hubcast — what the emulator does with connections, links and messages.
 
-import AMQP
+@_spi(FaultInjection) import AMQP
 import EventHubs
 import Foundation
 import Logging

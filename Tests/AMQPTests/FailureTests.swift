@@ -1,4 +1,4 @@
-import AMQP
+@_spi(FaultInjection) import AMQP
 import Synchronization
 import Testing
 

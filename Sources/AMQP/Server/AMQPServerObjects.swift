@@ -50,8 +50,9 @@ public final class AMQPServerConnection: @unchecked Sendable {
         _ = loop.run { loop.schedule(afterMilliseconds: delay.milliseconds, task) }
     }
 
-    /// Drops the socket at once, without a `close` frame: a lost connection, for tests.
-    public func drop() {
+    /// Drops the socket at once, without a `close` frame: a lost connection, for fault injection
+    /// (the emulator's) and tests; not part of the API a server implementer needs.
+    @_spi(FaultInjection) public func drop() {
         self.loop.run { [weak self] in self?.engine?.channel?.abort() }
     }
 }

@@ -5,15 +5,15 @@
 /// Strict: one value, optional whitespace around it, no comments or trailing commas. Integers that
 /// fit in `Int64` stay `int`; other numbers become `double`. Nesting is limited to 128 levels so
 /// hostile input cannot exhaust the stack. Errors say what was expected and at which column.
-public enum JSONParser {
+package enum JSONParser {
     /// Parses `text`; throws ``ProfileExportError/Code/invalidJSON`` with the column of the problem.
-    public static func parse(_ text: String) throws(ProfileExportError) -> JSONValue {
+    package static func parse(_ text: String) throws(ProfileExportError) -> JSONValue {
         var text = text
         return try text.withUTF8 { bytes in Result { () throws(ProfileExportError) in try parse(bytes: bytes) } }.get()
     }
 
     /// Parses UTF-8 bytes.
-    public static func parse(bytes: UnsafeBufferPointer<UInt8>) throws(ProfileExportError) -> JSONValue {
+    package static func parse(bytes: UnsafeBufferPointer<UInt8>) throws(ProfileExportError) -> JSONValue {
         var reader = Reader(bytes: bytes)
         reader.skipWhitespace()
         let value = try reader.value(depth: 0)

@@ -5,42 +5,42 @@
 /// Object members of a ``JSONValue`` are written in their stored order (first written first), so
 /// equal inputs give byte-equal text. Callers that need another order (the payload builder) write
 /// keys themselves with ``key(_:)`` between ``beginObject()`` and ``endObject()``.
-public struct JSONWriter: Sendable {
+package struct JSONWriter: Sendable {
     /// The text written so far, UTF-8.
-    public private(set) var bytes: [UInt8] = []
+    package private(set) var bytes: [UInt8] = []
     private var needsComma = false
 
-    public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+    package init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
 
     /// The text written so far.
-    public var text: String {
+    package var text: String {
         // What the writer writes is valid UTF-8 (it comes from Swift strings): copied in, not decoded.
         String(unsafeUninitializedCapacity: bytes.count) { target in target.initialize(from: bytes).1 }
     }
 
-    public mutating func beginObject() { separate(); bytes.append(0x7B); needsComma = false }
-    public mutating func endObject() { bytes.append(0x7D); needsComma = true }
-    public mutating func beginArray() { separate(); bytes.append(0x5B); needsComma = false }
-    public mutating func endArray() { bytes.append(0x5D); needsComma = true }
+    package mutating func beginObject() { separate(); bytes.append(0x7B); needsComma = false }
+    package mutating func endObject() { bytes.append(0x7D); needsComma = true }
+    package mutating func beginArray() { separate(); bytes.append(0x5B); needsComma = false }
+    package mutating func endArray() { bytes.append(0x5D); needsComma = true }
 
     /// Writes a member name and the colon; the next value written is its value.
-    public mutating func key(_ name: String) {
+    package mutating func key(_ name: String) {
         separate()
         string(name)
         bytes.append(0x3A)
         needsComma = false
     }
 
-    public mutating func value(_ text: String) { separate(); string(text); needsComma = true }
-    public mutating func value(_ number: Int64) { separate(); integer(number); needsComma = true }
-    public mutating func value(_ flag: Bool) {
+    package mutating func value(_ text: String) { separate(); string(text); needsComma = true }
+    package mutating func value(_ number: Int64) { separate(); integer(number); needsComma = true }
+    package mutating func value(_ flag: Bool) {
         separate()
         if flag { bytes.append(contentsOf: [0x74, 0x72, 0x75, 0x65]) } else { bytes.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65]) }
         needsComma = true
     }
 
     /// Writes a timestamp as its `YYYY-MM-DDTHH:MM:SSZ` string.
-    public mutating func value(_ time: Timestamp) {
+    package mutating func value(_ time: Timestamp) {
         separate()
         bytes.append(0x22)
         time.write(to: &bytes)
@@ -81,10 +81,10 @@ public struct JSONWriter: Sendable {
     }
 
     /// Writes text that is already JSON, as one value.
-    public mutating func raw(_ json: [UInt8]) { separate(); bytes.append(contentsOf: json); needsComma = true }
+    package mutating func raw(_ json: [UInt8]) { separate(); bytes.append(contentsOf: json); needsComma = true }
 
     /// Writes any value.
-    public mutating func value(_ json: JSONValue) {
+    package mutating func value(_ json: JSONValue) {
         switch json {
         case .null: separate(); bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]); needsComma = true
         case .bool(let flag): value(flag)
