@@ -90,7 +90,6 @@ let package = Package(
         .target(
             name: "HubcastConnector",
             dependencies: [
-                "AMQP",
                 "EventHubs",
                 "ProfileExport",
                 .product(name: "DequeModule", package: "swift-collections"),

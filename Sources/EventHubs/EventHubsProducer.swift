@@ -1,6 +1,6 @@
 // Hubcast — a producer to one event hub.
 
-public import AMQP
+import AMQP
 import Foundation
 public import Logging
 
@@ -83,7 +83,14 @@ public actor EventHubsProducer {
     /// set-up before the first event. A lost or refused connection is tried again with the retry
     /// policy's backoff until its deadline; a refusal (credentials, unknown hub) throws at once.
     public func attach(partition: String? = nil) async throws {
-        let target = self.target(partition)
+        do {
+            try await self.attach(target: self.target(partition))
+        } catch {
+            throw error.inEventHubsWords
+        }
+    }
+
+    private func attach(target: String) async throws {
         let deadline = ContinuousClock.now + self.options.retry.deadline
         var attempt = 0
         while true {
@@ -101,7 +108,7 @@ public actor EventHubsProducer {
     /// `accepted`, or the last `rejected` outcome with the service's condition. `partition` sends to
     /// `hub/Partitions/<partition>` instead of the hub. Throws when retrying cannot help (unknown hub,
     /// refused credentials, oversized event) or when the retry deadline passes.
-    public func send(_ event: EventHubsEvent, partition: String? = nil) async throws -> AMQPOutcome {
+    public func send(_ event: EventHubsEvent, partition: String? = nil) async throws -> EventHubsOutcome {
         let results = try await self.send(contentsOf: [event], partition: partition)
         return try results[0].get()
     }
@@ -116,12 +123,21 @@ public actor EventHubsProducer {
     /// `com.microsoft:server-busy` (``EventHubsProducerOptions/onThrottled`` hears those of every call).
     public func send(
         contentsOf events: [EventHubsEvent], partition: String? = nil,
-        onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)? = nil,
+        onSettled: (@Sendable (_ index: Int, _ result: EventHubsSendResult, _ sends: Int) -> Void)? = nil,
         onThrottled: (@Sendable () -> Void)? = nil
-    ) async throws -> [Result<AMQPOutcome, AMQPError>] {
-        try await self.send(
-            contentsOf: events, target: self.target(partition), retriesUsed: Array(repeating: 0, count: events.count),
-            sends: Array(repeating: 0, count: events.count), onSettled: onSettled, onThrottled: onThrottled)
+    ) async throws -> [EventHubsSendResult] {
+        var settledInAMQP: (@Sendable (Int, Result<AMQPOutcome, AMQPError>, Int) -> Void)?
+        if let onSettled {
+            settledInAMQP = { index, result, sends in onSettled(index, result.eventHubs, sends) }
+        }
+        do {
+            let results = try await self.send(
+                contentsOf: events, target: self.target(partition), retriesUsed: Array(repeating: 0, count: events.count),
+                sends: Array(repeating: 0, count: events.count), onSettled: settledInAMQP, onThrottled: onThrottled)
+            return results.map(\.eventHubs)
+        } catch {
+            throw error.inEventHubsWords
+        }
     }
 
     private func target(_ partition: String?) -> String {
@@ -255,6 +271,18 @@ public actor EventHubsProducer {
     /// events pending then are settled with that error first.
     public func send(
         from next: @escaping @Sendable () -> EventHubsEvent?, partition: String? = nil, window: Int = 5000,
+        onSettled: @escaping @Sendable (_ index: Int, _ result: EventHubsSendResult, _ sends: Int) -> Void
+    ) async throws {
+        do {
+            try await self.stream(from: next, partition: partition, window: window) { onSettled($0, $1.eventHubs, $2) }
+        } catch {
+            throw error.inEventHubsWords
+        }
+    }
+
+    /// The stream path of ``send(from:partition:window:onSettled:)``, with AMQP's results.
+    private func stream(
+        from next: @escaping @Sendable () -> EventHubsEvent?, partition: String?, window: Int,
         onSettled: @escaping @Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void
     ) async throws {
         let target = self.target(partition)
@@ -265,7 +293,9 @@ public actor EventHubsProducer {
                 while chunk.count < 1000, let event = next() { chunk.append(event) }
                 guard !chunk.isEmpty else { return }
                 let offset = base
-                _ = try await self.send(contentsOf: chunk, partition: partition) { onSettled(offset + $0, $1, $2) }
+                _ = try await self.send(
+                    contentsOf: chunk, target: target, retriesUsed: Array(repeating: 0, count: chunk.count),
+                    sends: Array(repeating: 0, count: chunk.count), onSettled: { onSettled(offset + $0, $1, $2) })
                 base += chunk.count
             }
         }

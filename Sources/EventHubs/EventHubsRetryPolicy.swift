@@ -1,6 +1,6 @@
 // Hubcast — how the producer retries (docs/eventhubs-wire.md#outcomes-and-conditions).
 
-public import AMQP
+import AMQP
 
 /// How a producer retries failed sends.
 ///
@@ -87,7 +87,7 @@ enum EventHubsRecovery: Equatable {
 
     /// A lost link or connection: recover, unless the peer named a condition no recovery fixes.
     static func of(_ error: any Error) -> EventHubsRecovery {
-        guard let error = error as? AMQPError else { return .fatal }
+        guard let error = (error as? AMQPError) ?? (error as? EventHubsError)?.amqp else { return .fatal }
         // A link the peer detached for the token (it lapsed, perhaps cut short by the service):
         // a fresh token may help, as with a send refused for it.
         if error.code == .linkClosed && error.remoteCondition?.name == AMQPCondition.unauthorizedAccess { return .reauthorize }
@@ -103,8 +103,8 @@ enum EventHubsRecovery: Equatable {
 extension EventHubsRetryPolicy {
     /// Whether the hub answered `com.microsoft:server-busy`: it throttles and asks the sender to
     /// wait (the service says 4 seconds) and to send less.
-    public static func isThrottled(_ outcome: AMQPOutcome) -> Bool {
-        EventHubsRecovery.of(.success(outcome)) == .throttled
+    public static func isThrottled(_ outcome: EventHubsOutcome) -> Bool {
+        outcome.condition == "com.microsoft:server-busy"
     }
 
     /// Whether a send's final failure means the hub could not be reached in time (a lost or refused
@@ -114,8 +114,14 @@ extension EventHubsRetryPolicy {
     /// that failed without a verdict on the credentials (``EventHubsError/Code/authorizationFailed``:
     /// no answer, a bad request) may pass; refused or malformed credentials and a missing hub stay.
     public static func isTransient(_ error: any Error) -> Bool {
-        if let error = error as? EventHubsError { return error.code == .authorizationFailed }
-        if let error = error as? AMQPError, error.code == .timeout { return true }
+        if let error = error as? EventHubsError, error.amqp == nil {
+            switch error.code {
+            case .authorizationFailed, .timeout: return true
+            case .connectionFailed: return !(error.condition.map(EventHubsRecovery.fatalConditions.contains) ?? false)
+            default: return false
+            }
+        }
+        if let error = (error as? AMQPError) ?? (error as? EventHubsError)?.amqp, error.code == .timeout { return true }
         switch EventHubsRecovery.of(error) {
         case .reconnect, .reattach, .throttled: return true
         case .retry, .reauthorize, .fatal: return false

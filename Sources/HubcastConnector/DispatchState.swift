@@ -1,6 +1,5 @@
 // Hubcast — the dispatcher's decisions, as a value.
 
-import AMQP
 import DequeModule
 import EventHubs
 
@@ -41,7 +40,7 @@ struct DispatchState {
         var back: [OutboxEntry] = []
         /// The error that made the hub count as unreachable, if any did, with the pause it caused
         /// and whether the outage is new.
-        var outage: (error: AMQPError, pause: Duration, new: Bool)?
+        var outage: (error: EventHubsError, pause: Duration, new: Bool)?
         /// Whether the hub was unreachable before this wave got through.
         var recovered = false
         /// Entries the hub answered `server-busy`, now held aside.
@@ -179,12 +178,12 @@ struct DispatchState {
     /// sending; the others are failed with their condition. Counts the outcomes for the send rate.
     /// The wave stays in flight until ``release(_:back:)``, called once the settlement is recorded.
     mutating func finish(
-        _ wave: [OutboxEntry], outcomes: [Result<AMQPOutcome, AMQPError>], sends: [Int], launched: ContinuousClock.Instant,
+        _ wave: [OutboxEntry], outcomes: [EventHubsSendResult], sends: [Int], launched: ContinuousClock.Instant,
         now: ContinuousClock.Instant, pause: (Int) -> Duration, holdFor: () -> Duration
     ) -> WaveResult {
         var result = WaveResult()
         var back: [OutboxEntry] = []
-        var unreachable: AMQPError?
+        var unreachable: EventHubsError?
         for (index, (entry, outcome)) in zip(wave, outcomes).enumerated() {
             let attempts = (self.attempts.removeValue(forKey: entry.seq) ?? 0) + sends[index]
             if sends[index] > 1 { result.settlement.retried[entry.dataflow, default: 0] += sends[index] - 1 }
@@ -204,7 +203,7 @@ struct DispatchState {
                 let (condition, reason) = Self.describe(other)
                 result.settlement.failed.append((entry, attempts, condition, reason))
             case .failure(let error):
-                result.settlement.failed.append((entry, attempts, error.remoteCondition?.name ?? error.code.description, "\(error)"))
+                result.settlement.failed.append((entry, attempts, error.condition ?? error.code.description, "\(error)"))
             }
         }
         if let unreachable {
@@ -325,10 +324,10 @@ struct DispatchState {
         queue = merged
     }
 
-    static func describe(_ outcome: AMQPOutcome) -> (condition: String, reason: String) {
+    static func describe(_ outcome: EventHubsOutcome) -> (condition: String, reason: String) {
         switch outcome {
-        case .rejected(let condition):
-            (condition?.name ?? "rejected", condition.map { "rejected: \($0.description ?? $0.name)" } ?? "rejected without a condition")
+        case .rejected(let condition, let description):
+            (condition ?? "rejected", condition.map { "rejected: \(description ?? $0)" } ?? "rejected without a condition")
         case .released: ("released", "released by the hub after every retry")
         case .modified: ("modified", "modified by the hub after every retry")
         default: ("\(outcome)", "\(outcome)")

@@ -1,6 +1,5 @@
 // Hubcast — the dispatcher: sends one destination's outbox and settles what the hub answers.
 
-import AMQP
 import DequeModule
 import EventHubs
 import Foundation
@@ -222,7 +221,7 @@ actor Dispatcher {
     private func send(_ wave: [OutboxEntry], id: Int, launched: ContinuousClock.Instant) async {
         let events = wave.map { EventHubsEvent(body: $0.payload, contentType: "application/json", partitionKey: $0.partitionKey) }
         let sends = Mutex([Int](repeating: 1, count: wave.count))
-        let results: Result<[Result<AMQPOutcome, AMQPError>], any Error>
+        let results: Result<[EventHubsSendResult], any Error>
         do {
             results = .success(
                 try await producer.send(
@@ -235,7 +234,7 @@ actor Dispatcher {
 
     private func finish(
         _ wave: [OutboxEntry], id: Int, launched: ContinuousClock.Instant,
-        results: Result<[Result<AMQPOutcome, AMQPError>], any Error>, sends: [Int]
+        results: Result<[EventHubsSendResult], any Error>, sends: [Int]
     ) async {
         waves[id] = nil
         guard !abandoned else { return }

@@ -230,10 +230,10 @@ final class SendTally: @unchecked Sendable {
         if index & 7 == 0 { self.sentAt[index >> 3] = ContinuousClock.now }
     }
 
-    func record(_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, sends: Int) {
+    func record(_ index: Int, _ result: EventHubsSendResult, sends: Int) {
         switch result {
         case .success(.accepted): self.accepted += 1
-        case .success(.rejected(let condition)): self.notAccepted[condition?.name ?? "rejected", default: 0] += 1
+        case .success(.rejected(let condition, _)): self.notAccepted[condition ?? "rejected", default: 0] += 1
         case .success(let outcome): self.notAccepted["\(outcome)", default: 0] += 1
         case .failure(let error): self.notAccepted["\(error.code)", default: 0] += 1
         }

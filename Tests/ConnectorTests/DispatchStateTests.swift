@@ -1,6 +1,7 @@
 // The dispatcher's decisions as a value: waves, order, outcomes, window, pauses, coalescing.
 
 import AMQP
+import EventHubs
 @testable import HubcastConnector
 import Testing
 
@@ -52,10 +53,10 @@ import Testing
         let wave = [Self.entry(1, profile: 1), Self.entry(2, profile: 2), Self.entry(3, profile: 3)]
         state.loaded(wave + [Self.entry(4, profile: 4)])
         #expect(state.nextWave(now: now)?.wave.count == 4)
-        let refused = AMQPCondition(name: AMQPCondition.messageSizeExceeded, description: "too big")
+        let refused = EventHubsOutcome.rejected(condition: AMQPCondition.messageSizeExceeded, description: "too big")
         let result = state.finish(
             wave,
-            outcomes: [.success(.accepted), .success(.rejected(refused)), .failure(AMQPError(.timeout, "deadline"))],
+            outcomes: [.success(.accepted), .success(refused), .failure(EventHubsError(.timeout, "deadline"))],
             sends: [1, 1, 2], launched: now, now: now, pause: pause, holdFor: hold)
         #expect(result.settlement.acknowledged.map(\.seq) == [1])
         #expect(result.settlement.failed.map(\.condition) == [AMQPCondition.messageSizeExceeded])
@@ -69,7 +70,7 @@ import Testing
         let again = state.nextWave(now: later)?.wave
         #expect(again?.map(\.seq) == [3])
         let failed = state.finish(
-            again!, outcomes: [.success(.rejected(refused))], sends: [1], launched: later,
+            again!, outcomes: [.success(refused)], sends: [1], launched: later,
             now: later, pause: pause, holdFor: hold)
         state.release(again!, back: failed.back)
         #expect(failed.settlement.failed.first?.attempts == 3)
@@ -97,7 +98,7 @@ import Testing
         #expect(state.queue.map(\.seq) == [1, 2, 3])
     }
 
-    static let busy = AMQPOutcome.rejected(AMQPCondition(name: "com.microsoft:server-busy", description: "Please wait 4 seconds and try again."))
+    static let busy = EventHubsOutcome.rejected(condition: "com.microsoft:server-busy", description: "Please wait 4 seconds and try again.")
 
     @Test func aThrottledEntryFreesItsSlotAtOnce() {
         var state = Self.state(window: 2, waveSize: 2)
@@ -140,7 +141,7 @@ import Testing
             sentOfProfile1 += wave.filter { $0.profileKey == 1 }.map(\.seq)
             // The hub throttles profile 1's first export three times, then takes everything.
             let throttleFirst = sentOfProfile1.filter { $0 == 1 }.count <= 3
-            let outcomes: [Result<AMQPOutcome, AMQPError>] = wave.map {
+            let outcomes: [EventHubsSendResult] = wave.map {
                 $0.seq == 1 && throttleFirst ? .success(Self.busy) : .success(.accepted)
             }
             let result = state.finish(wave, outcomes: outcomes, sends: wave.map { _ in 1 }, launched: clock, now: clock, pause: pause, holdFor: hold)
@@ -333,7 +334,7 @@ import Testing
         var waves: [[OutboxEntry]] = []
         while let wave = state.nextWave(now: now)?.wave { waves.append(wave) }
         #expect(waves.count == 10)
-        let lost = AMQPError(.connectionClosed, "gone")
+        let lost = EventHubsError(.connectionFailed, "gone")
         var outages: [Bool] = []
         for (index, wave) in waves.enumerated() {
             let result = state.finish(

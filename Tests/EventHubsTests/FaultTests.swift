@@ -49,7 +49,7 @@ func eventSource(_ count: Int, prefix: String = "event-") -> @Sendable () -> Eve
         }) { emulator in
             let producer = try EventHubsProducer(
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: fastRetry())
-            let settled = Mutex<[Int: Result<AMQPOutcome, AMQPError>]>([:])
+            let settled = Mutex<[Int: EventHubsSendResult]>([:])
             try await producer.send(from: eventSource(1000)) { index, result, _ in
                 settled.withLock { $0[index] = result }
             }

@@ -87,8 +87,8 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
             do {
                 _ = try await producer.send(EventHubsEvent(body: [1]))
                 Issue.record("sent without the Send right")
-            } catch let error as AMQPError {
-                #expect(error.remoteCondition?.name == AMQPCondition.unauthorizedAccess)
+            } catch let error as EventHubsError {
+                #expect(error.condition == AMQPCondition.unauthorizedAccess)
             }
         }
     }
@@ -136,8 +136,8 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
             do {
                 _ = try await producer.send(EventHubsEvent(body: Array(repeating: 1, count: 5000)))
                 Issue.record("an oversized event was sent")
-            } catch let error as AMQPError {
-                #expect(error.code == .messageTooLarge)
+            } catch let error as EventHubsError {
+                #expect(error.code == .eventTooLarge)
             }
             #expect(try await producer.send(EventHubsEvent(body: [1])) == .accepted)
             #expect(emulator.events(hub: "hub").flatMap { $0 }.count == 1)
@@ -226,7 +226,7 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
             #expect(emulator.events(hub: "hub").flatMap { $0 }.count == 1)
             await producer.close()
             let untrusting = try EventHubsProducer(connectionString: string)
-            await #expect(throws: AMQPError.self) { _ = try await untrusting.send(EventHubsEvent(body: [1])) }
+            await #expect(throws: EventHubsError.self) { _ = try await untrusting.send(EventHubsEvent(body: [1])) }
         }
     }
 }

@@ -154,7 +154,7 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
         do {
             try await producer.send(from: { events.withLock { $0.popLast() } }) { _, _, _ in }
             Issue.record("the stream path sent to a port where nothing listens")
-        } catch let error as AMQPError {
+        } catch let error as EventHubsError {
             #expect(error.code == .timeout)
             #expect("\(error)".contains("refused"), "\(error)")
         }
@@ -259,7 +259,7 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
             let count = 3000
             let pulled = Mutex(0)
-            let settled = Mutex<[Int: (Result<AMQPOutcome, AMQPError>, Int)]>([:])
+            let settled = Mutex<[Int: (EventHubsSendResult, Int)]>([:])
             let doubles = Mutex(0)
             try await producer.send(
                 from: {
