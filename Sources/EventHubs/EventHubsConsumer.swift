@@ -70,8 +70,22 @@ public final class EventHubsConsumer: AsyncSequence, Sendable {
     /// Connects, authorizes (Listen right) and attaches to `<hub>/ConsumerGroups/<group>/Partitions/<partition>`.
     public static func connect(
         connectionString: EventHubsConnectionString, eventHub: String? = nil, consumerGroup: String = "$Default",
-        partition: String, from position: EventHubsEventPosition = .earliest, options: EventHubsProducerOptions = .init(),
+        partition: String, from position: EventHubsEventPosition = .earliest, options: EventHubsClientOptions = .init(),
         prefetch: UInt32 = 300, logger: Logger = Logger(label: "hubcast.eventhubs.consumer")
+    ) async throws -> EventHubsConsumer {
+        do {
+            return try await Self.open(
+                connectionString: connectionString, eventHub: eventHub, consumerGroup: consumerGroup, partition: partition,
+                from: position, options: options, prefetch: prefetch, logger: logger)
+        } catch {
+            throw error.inEventHubsWords
+        }
+    }
+
+    private static func open(
+        connectionString: EventHubsConnectionString, eventHub: String?, consumerGroup: String,
+        partition: String, from position: EventHubsEventPosition, options: EventHubsClientOptions,
+        prefetch: UInt32, logger: Logger
     ) async throws -> EventHubsConsumer {
         guard let hub = eventHub ?? connectionString.eventHub, !hub.isEmpty else {
             throw EventHubsError(.invalidConnectionString, "no event hub: add EntityPath to the connection string or name the hub")
@@ -102,7 +116,13 @@ public final class EventHubsConsumer: AsyncSequence, Sendable {
 
     /// The next event; waits for one. Nil after ``close()``.
     public func next() async throws -> EventHubsReceivedEvent? {
-        guard let delivery = try await self.receiver.next() else { return nil }
+        let delivery: AMQPDelivery?
+        do {
+            delivery = try await self.receiver.next()
+        } catch {
+            throw error.inEventHubsWords
+        }
+        guard let delivery else { return nil }
         delivery.accept()
         return EventHubsReceivedEvent(message: delivery.message)
     }

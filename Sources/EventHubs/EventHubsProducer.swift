@@ -4,8 +4,10 @@ import AMQP
 import Foundation
 public import Logging
 
-/// Settings of an ``EventHubsProducer``.
-public struct EventHubsProducerOptions: Sendable {
+/// What every client of a namespace shares — the producer, the consumer and the management
+/// reads: how tokens are made and renewed, which CA to trust, frame tracing, and how failures are
+/// retried.
+public struct EventHubsClientOptions: Sendable {
     /// How long signed tokens live. Default: 1 hour.
     public var tokenLifetime: Duration = .seconds(3600)
     /// How long before expiry a token is put again. Default (nil): 10 % of the lifetime, but at
@@ -15,8 +17,16 @@ public struct EventHubsProducerOptions: Sendable {
     public var trustedCAFile: String?
     /// Logs every AMQP frame at debug level. Default: false.
     public var traceFrames = false
-    /// How failed sends are retried. Default: 2 retries, 4 s after server-busy, 10-minute deadline.
+    /// How failures are retried. Default: 2 retries, 4 s after server-busy, 10-minute deadline.
     public var retry = EventHubsRetryPolicy()
+
+    public init() {}
+}
+
+/// Settings of an ``EventHubsProducer``: the client's (``client``) and the producer's own.
+public struct EventHubsProducerOptions: Sendable {
+    /// Tokens, TLS, tracing and retries, as every client of the namespace has them.
+    public var client = EventHubsClientOptions()
     /// Keep the order of events that share a partition key, even across retries: only one event
     /// per key is in flight at a time, so a retried event is never overtaken by a later one of the
     /// same key. Events without a key are not ordered. Default: false.
@@ -91,7 +101,7 @@ public actor EventHubsProducer {
     }
 
     private func attach(target: String) async throws {
-        let deadline = ContinuousClock.now + self.options.retry.deadline
+        let deadline = ContinuousClock.now + self.options.client.retry.deadline
         var attempt = 0
         while true {
             do {
@@ -99,7 +109,7 @@ public actor EventHubsProducer {
                 return
             } catch  where EventHubsRetryPolicy.isTransient(error) && ContinuousClock.now < deadline {
                 attempt += 1
-                try await Task.sleep(for: min(self.options.retry.backoff(attempt: attempt), deadline - ContinuousClock.now))
+                try await Task.sleep(for: min(self.options.client.retry.backoff(attempt: attempt), deadline - ContinuousClock.now))
             }
         }
     }
@@ -150,7 +160,7 @@ public actor EventHubsProducer {
         onSettled: (@Sendable (_ index: Int, _ result: Result<AMQPOutcome, AMQPError>, _ sends: Int) -> Void)?,
         onThrottled: (@Sendable () -> Void)? = nil
     ) async throws -> [Result<AMQPOutcome, AMQPError>] {
-        let policy = self.options.retry
+        let policy = self.options.client.retry
         let deadline = ContinuousClock.now + policy.deadline
         var results = [Result<AMQPOutcome, AMQPError>?](repeating: nil, count: events.count)
         var retriesUsed = initialRetries
@@ -325,10 +335,10 @@ public actor EventHubsProducer {
                     lastCause = "\(error)"
                     self.logger.info("link to \(target) lost (\(error)); recovering")
                     await self.recover(recovery, sender: sender)
-                    let wait = self.options.retry.backoff(attempt: min(attempt, 8)) / 4
-                    if recoveries.passes(self.options.retry.deadline, after: wait, now: .now) {
+                    let wait = self.options.client.retry.backoff(attempt: min(attempt, 8)) / 4
+                    if recoveries.passes(self.options.client.retry.deadline, after: wait, now: .now) {
                         // Out of the loop (a throw here would be taken for a lost connection).
-                        gaveUp = Self.deadlineError(nil, policy: self.options.retry, cause: lastCause)
+                        gaveUp = Self.deadlineError(nil, policy: self.options.client.retry, cause: lastCause)
                         break
                     }
                     try await Task.sleep(for: wait)
@@ -342,9 +352,9 @@ public actor EventHubsProducer {
                 let attempt = recoveries.recover(accepted: state.accepted, now: .now)
                 lastCause = "\(error)"
                 await self.recover(.reconnect, sender: nil)
-                let wait = self.options.retry.backoff(attempt: min(attempt, 8))
-                if recoveries.passes(self.options.retry.deadline, after: wait, now: .now) {
-                    let timeout = Self.deadlineError(nil, policy: self.options.retry, cause: lastCause)
+                let wait = self.options.client.retry.backoff(attempt: min(attempt, 8))
+                if recoveries.passes(self.options.client.retry.deadline, after: wait, now: .now) {
+                    let timeout = Self.deadlineError(nil, policy: self.options.client.retry, cause: lastCause)
                     state.failAll(timeout)
                     throw timeout
                 }
@@ -476,13 +486,13 @@ public actor EventHubsProducer {
         let closesBefore = self.closes
         let configuration = self.connectionString.amqpConfiguration(
             containerID: "hubcast-\(self.eventHub)-\(UUID().uuidString.prefix(8).lowercased())",
-            trustedCAFile: self.options.trustedCAFile, traceFrames: self.options.traceFrames)
+            trustedCAFile: self.options.client.trustedCAFile, traceFrames: self.options.client.traceFrames)
         let connection = try await AMQPConnection.connect(configuration, logger: self.logger)
         do {
             let authorizer = Authorizer(
                 cbs: try await CBSClient.attach(on: connection), connectionString: self.connectionString,
-                audience: self.connectionString.audience(self.eventHub), lifetime: self.options.tokenLifetime,
-                margin: self.options.tokenRefreshMargin, logger: self.logger)
+                audience: self.connectionString.audience(self.eventHub), lifetime: self.options.client.tokenLifetime,
+                margin: self.options.client.tokenRefreshMargin, logger: self.logger)
             try await authorizer.start()
             if self.closes != closesBefore {
                 await authorizer.stop()
@@ -521,7 +531,7 @@ public actor EventHubsProducer {
 
     /// The margin before expiry at which a token is put again (see ``EventHubsProducerOptions``).
     var refreshMargin: Duration {
-        Authorizer.margin(lifetime: self.options.tokenLifetime, configured: self.options.tokenRefreshMargin)
+        Authorizer.margin(lifetime: self.options.client.tokenLifetime, configured: self.options.client.tokenRefreshMargin)
     }
 }
 

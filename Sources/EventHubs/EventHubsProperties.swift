@@ -26,9 +26,9 @@ public struct EventHubsPartitionProperties: Sendable, Hashable {
 public enum EventHubsManagement {
     /// The hub's properties (its partition ids).
     public static func hubProperties(
-        connectionString: EventHubsConnectionString, eventHub: String? = nil, options: EventHubsProducerOptions = .init()
+        connectionString: EventHubsConnectionString, eventHub: String? = nil, options: EventHubsClientOptions = .init()
     ) async throws -> EventHubsHubProperties {
-        let (hub, answer) = try await self.read(connectionString, eventHub: eventHub, options: options, partition: nil)
+        let (hub, answer) = try await self.readInEventHubsWords(connectionString, eventHub: eventHub, options: options, partition: nil)
         let ids: [String]
         if case .array(let items)? = answer[.string("partition_ids")] { ids = items.compactMap(\.text) } else { ids = [] }
         return EventHubsHubProperties(
@@ -40,9 +40,9 @@ public enum EventHubsManagement {
     /// One partition's properties.
     public static func partitionProperties(
         connectionString: EventHubsConnectionString, eventHub: String? = nil, partition: String,
-        options: EventHubsProducerOptions = .init()
+        options: EventHubsClientOptions = .init()
     ) async throws -> EventHubsPartitionProperties {
-        let (hub, answer) = try await self.read(connectionString, eventHub: eventHub, options: options, partition: partition)
+        let (hub, answer) = try await self.readInEventHubsWords(connectionString, eventHub: eventHub, options: options, partition: partition)
         return EventHubsPartitionProperties(
             hub: hub, id: partition,
             beginSequenceNumber: answer[.string("begin_sequence_number")]?.integer ?? 0,
@@ -52,8 +52,19 @@ public enum EventHubsManagement {
             isEmpty: answer[.string("is_partition_empty")] == .bool(true))
     }
 
+    /// ``read(_:eventHub:options:partition:)``, its failures as ``EventHubsError``.
+    private static func readInEventHubsWords(
+        _ string: EventHubsConnectionString, eventHub: String?, options: EventHubsClientOptions, partition: String?
+    ) async throws -> (String, AMQPValue) {
+        do {
+            return try await self.read(string, eventHub: eventHub, options: options, partition: partition)
+        } catch {
+            throw error.inEventHubsWords
+        }
+    }
+
     private static func read(
-        _ string: EventHubsConnectionString, eventHub: String?, options: EventHubsProducerOptions, partition: String?
+        _ string: EventHubsConnectionString, eventHub: String?, options: EventHubsClientOptions, partition: String?
     ) async throws -> (String, AMQPValue) {
         guard let hub = eventHub ?? string.eventHub, !hub.isEmpty else {
             throw EventHubsError(.invalidConnectionString, "no event hub: add EntityPath to the connection string or name the hub")
@@ -73,7 +84,7 @@ public enum EventHubsManagement {
     }
 
     private static func request(
-        on connection: AMQPConnection, hub: String, string: EventHubsConnectionString, options: EventHubsProducerOptions,
+        on connection: AMQPConnection, hub: String, string: EventHubsConnectionString, options: EventHubsClientOptions,
         partition: String?
     ) async throws -> (String, AMQPValue) {
         let link = try await RequestResponseLink.attach(to: "$management", on: connection)

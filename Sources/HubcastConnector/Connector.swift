@@ -179,10 +179,10 @@ public final class Connector: Sendable {
         for destination in configuration.destinations where configuration.dataflows.contains(where: { $0.destination == destination.id }) {
             let throttles = ThrottleCounter()
             var producerOptions = EventHubsProducerOptions()
-            producerOptions.retry = options.retry
-            producerOptions.tokenLifetime = options.tokenLifetime
-            producerOptions.trustedCAFile = options.trustedCAFile
-            producerOptions.traceFrames = options.traceFrames
+            producerOptions.client.retry = options.retry
+            producerOptions.client.tokenLifetime = options.tokenLifetime
+            producerOptions.client.trustedCAFile = options.trustedCAFile
+            producerOptions.client.traceFrames = options.traceFrames
             producerOptions.onThrottled = { throttles.increment() }
             // The dispatcher holds throttled exports aside itself, so that they do not keep their
             // in-flight slots while they wait.

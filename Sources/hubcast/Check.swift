@@ -135,13 +135,13 @@ struct Check: AsyncParsableCommand {
     private func checkConnection(_ destination: Destination, _ target: EventHubsConnectionString, _ report: inout CheckReport) async {
         let what = "destination \(destination.id)"
         var options = EventHubsProducerOptions()
-        options.trustedCAFile = caFile
-        options.traceFrames = logging.traceFrames
+        options.client.trustedCAFile = caFile
+        options.client.traceFrames = logging.traceFrames
         // A refusal is final here; an unreachable hub is retried briefly, up to --timeout.
-        options.retry.maxRetries = 0
-        options.retry.initialDelay = .milliseconds(200)
-        options.retry.maxDelay = .seconds(2)
-        options.retry.deadline = .milliseconds(Int(timeout * 1000))
+        options.client.retry.maxRetries = 0
+        options.client.retry.initialDelay = .milliseconds(200)
+        options.client.retry.maxDelay = .seconds(2)
+        options.client.retry.deadline = .milliseconds(Int(timeout * 1000))
         let started = ContinuousClock.now
         do {
             let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(logging))

@@ -32,8 +32,8 @@ struct TargetOptions: ParsableArguments {
     }
 
     /// Client options with this target's CA file and the logging flags.
-    func clientOptions(_ logging: LoggingOptions) -> EventHubsProducerOptions {
-        var options = EventHubsProducerOptions()
+    func clientOptions(_ logging: LoggingOptions) -> EventHubsClientOptions {
+        var options = EventHubsClientOptions()
         options.trustedCAFile = self.caFile
         options.traceFrames = logging.traceFrames
         return options
@@ -95,8 +95,9 @@ struct Send: AsyncParsableCommand {
         } else {
             throw ValidationError(TargetOptions.missing + ", or use --emulator")
         }
-        var options = self.target.clientOptions(self.logging)
-        options.retry.deadline = .milliseconds(Int(self.timeout * 1000))
+        var options = EventHubsProducerOptions()
+        options.client = self.target.clientOptions(self.logging)
+        options.client.retry.deadline = .milliseconds(Int(self.timeout * 1000))
         let producer = try EventHubsProducer(connectionString: target, options: options, logger: makeLogger(self.logging))
         let source = try self.source()
         print("sending \(counted(source.count, "event")) to \(producer.eventHub) at \(target.fullyQualifiedNamespace)")

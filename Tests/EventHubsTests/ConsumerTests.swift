@@ -78,8 +78,8 @@ func consumer(
             do {
                 _ = try await consumer(emulator, partition: "0", from: .earliest, rule: "send-only")
                 Issue.record("a send-only rule could read")
-            } catch let error as AMQPError {
-                #expect(error.remoteCondition?.name == AMQPCondition.unauthorizedAccess)
+            } catch let error as EventHubsError {
+                #expect(error.condition == AMQPCondition.unauthorizedAccess)
             }
         }
     }
@@ -89,8 +89,8 @@ func consumer(
             do {
                 _ = try await consumer(emulator, partition: "99", from: .earliest)
                 Issue.record("read a partition that does not exist")
-            } catch let error as AMQPError {
-                #expect(error.remoteCondition?.name == AMQPCondition.notFound)
+            } catch let error as EventHubsError {
+                #expect(error.condition == AMQPCondition.notFound)
             }
         }
     }

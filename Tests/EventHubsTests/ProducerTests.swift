@@ -158,8 +158,8 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
     @Test func shortLivedTokensAreRenewedAndNothingIsLost() async throws {
         try await withEmulator { emulator in
             var options = EventHubsProducerOptions()
-            options.tokenLifetime = .seconds(2)
-            options.tokenRefreshMargin = .milliseconds(1200)
+            options.client.tokenLifetime = .seconds(2)
+            options.client.tokenRefreshMargin = .milliseconds(1200)
             let producer = try EventHubsProducer(
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
             var accepted = 0
@@ -178,7 +178,7 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
         let hourly = try EventHubsProducer(connectionString: string)
         #expect(await hourly.refreshMargin == .seconds(600))
         var options = EventHubsProducerOptions()
-        options.tokenLifetime = .seconds(7200 * 12)
+        options.client.tokenLifetime = .seconds(7200 * 12)
         let daily = try EventHubsProducer(connectionString: string, options: options)
         #expect(await daily.refreshMargin == .seconds(8640))
     }
@@ -220,7 +220,7 @@ func producer(_ emulator: HubcastEmulator, hub: String = "hub", rule: String? = 
             )
             #expect(string.usesTLS)
             var options = EventHubsProducerOptions()
-            options.trustedCAFile = Self.certs + "/ca.pem"
+            options.client.trustedCAFile = Self.certs + "/ca.pem"
             let producer = try EventHubsProducer(connectionString: string, options: options)
             #expect(try await producer.send(EventHubsEvent(body: [42])) == .accepted)
             #expect(emulator.events(hub: "hub").flatMap { $0 }.count == 1)

@@ -8,9 +8,9 @@ import Testing
 /// Fast retry settings for tests; the spec's defaults stay the library's defaults.
 func fastRetry() -> EventHubsProducerOptions {
     var options = EventHubsProducerOptions()
-    options.retry.initialDelay = .milliseconds(10)
-    options.retry.maxDelay = .milliseconds(100)
-    options.retry.serverBusyDelay = .milliseconds(20)
+    options.client.retry.initialDelay = .milliseconds(10)
+    options.client.retry.maxDelay = .milliseconds(100)
+    options.client.retry.serverBusyDelay = .milliseconds(20)
     return options
 }
 
@@ -26,7 +26,7 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
     @Test func serverBusyIsRetriedWithoutUsingRetriesAndNothingIsLost() async throws {
         try await withEmulator({ $0.faults.serverBusyFraction = 0.2 }) { emulator in
             var options = fastRetry()
-            options.retry.maxRetries = 0  // throttling must not need any
+            options.client.retry.maxRetries = 0  // throttling must not need any
             let producer = try EventHubsProducer(
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
             let settled = Mutex<[Int: Int]>([:])
@@ -49,7 +49,7 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
     @Test func eachCallHearsItsOwnThrottling() async throws {
         try await withEmulator({ $0.faults.serverBusyFraction = 0.2 }) { emulator in
             var options = fastRetry()
-            options.retry.maxRetries = 0
+            options.client.retry.maxRetries = 0
             let everyCall = Mutex(0)
             options.onThrottled = { everyCall.withLock { $0 += 1 } }
             let producer = try EventHubsProducer(
@@ -114,7 +114,7 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
     @Test func theDeadlineBoundsEndlessThrottling() async throws {
         try await withEmulator({ $0.faults.serverBusyFraction = 1.0 }) { emulator in
             var options = fastRetry()
-            options.retry.deadline = .milliseconds(300)
+            options.client.retry.deadline = .milliseconds(300)
             let producer = try EventHubsProducer(
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
             let results = try await producer.send(contentsOf: distinctEvents(5))
@@ -139,7 +139,7 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
         let connectionString = try EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub"))
         await emulator.stop()
         var options = fastRetry()
-        options.retry.deadline = .milliseconds(500)
+        options.client.retry.deadline = .milliseconds(500)
         let producer = try EventHubsProducer(connectionString: connectionString, options: options)
         let results = try await producer.send(contentsOf: distinctEvents(3))
         for result in results {
@@ -254,7 +254,7 @@ func bodies(_ emulator: HubcastEmulator) -> [String] {
             $0.faults.dropConnectionEvery = 900
         }) { emulator in
             var options = fastRetry()
-            options.retry.maxRetries = 0  // throttling and lost connections must not need any
+            options.client.retry.maxRetries = 0  // throttling and lost connections must not need any
             let producer = try EventHubsProducer(
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
             let count = 3000

@@ -74,13 +74,13 @@ import Testing
         logger.logLevel = .debug
         try await withEmulator { emulator in
             var options = EventHubsProducerOptions()
-            options.traceFrames = true
+            options.client.traceFrames = true
             let producer = try EventHubsProducer(
                 connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options, logger: logger)
             #expect(try await producer.send(EventHubsEvent(body: Array("hello".utf8))) == .accepted)
             await producer.close()
             _ = try await EventHubsManagement.hubProperties(
-                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options)
+                connectionString: EventHubsConnectionString(parsing: emulator.connectionString(eventHub: "hub")), options: options.client)
         }
         let text = lines.all.joined(separator: "\n")
         #expect(text.contains("put-token"), "the put-token frame is traced")

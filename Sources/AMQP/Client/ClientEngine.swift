@@ -33,6 +33,7 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
 
     /// Opens the socket and the connection; the waiter gets the peer's `open`. Loop thread.
     func start(_ waiter: Waiter<AMQPConnection.PeerInfo>) {
+        self.loop.assertInLoop("ClientEngine.start")
         self.openWaiter = waiter
         let config = self.configuration
         let fd: Int32
@@ -122,6 +123,7 @@ final class ClientEngine: ProtonEngine, @unchecked Sendable {
 
     /// Creates and begins a session. Loop thread; the connection must be usable.
     func makeSession() -> SessionCore {
+        self.loop.assertInLoop("ClientEngine.makeSession")
         let session = SessionCore(engine: self, session: pn_session(self.channel!.connection))
         pn_session_open(session.session)
         self.sessions[session.session] = session

@@ -83,6 +83,12 @@ final class ProtonLoop: @unchecked Sendable {
         return self.threadID.withLock { id in id.map { pthread_equal($0, current) != 0 } ?? false }
     }
 
+    /// Traps, in debug builds only, unless the caller runs on this loop's thread: Proton's objects
+    /// and the engines' fields belong to the loop, and touching them from elsewhere is a data race.
+    func assertInLoop(_ what: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+        assert(self.inLoop, "\(what()) must run on the loop thread", file: file, line: line)
+    }
+
     /// Runs `task` on the loop thread, soon. Safe from any thread. Tasks run in the order given.
     /// Returns false, dropping the task, once the loop is stopping.
     @discardableResult
@@ -114,11 +120,13 @@ final class ProtonLoop: @unchecked Sendable {
 
     /// Runs `task` on the loop thread after `milliseconds`. Loop thread only.
     func schedule(afterMilliseconds milliseconds: Int64, _ task: @escaping () -> Void) {
+        self.assertInLoop("ProtonLoop.schedule")
         self.timers.append((Self.now().addingReportingOverflow(milliseconds).overflow ? Int64.max : Self.now() + milliseconds, task))
     }
 
     /// Adds a channel. Loop thread only.
     func register(_ channel: any ProtonChannel, writable: Bool = false) {
+        self.assertInLoop("ProtonLoop.register")
         self.channels[channel.fd] = channel
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | (writable ? EPOLLOUT.rawValue : 0)
@@ -128,6 +136,7 @@ final class ProtonLoop: @unchecked Sendable {
 
     /// Asks for readiness to write (or stops asking). Loop thread only.
     func setWriteInterest(_ channel: any ProtonChannel, _ wanted: Bool) {
+        self.assertInLoop("ProtonLoop.setWriteInterest")
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | (wanted ? EPOLLOUT.rawValue : 0)
         event.data.fd = channel.fd
@@ -137,6 +146,7 @@ final class ProtonLoop: @unchecked Sendable {
     /// Asks for `channel` to be serviced (its output written) before the loop waits again.
     /// Loop thread only.
     func markDirty(_ channel: any ProtonChannel) {
+        self.assertInLoop("ProtonLoop.markDirty")
         self.dirty.append(channel)
     }
 
@@ -167,6 +177,7 @@ final class ProtonLoop: @unchecked Sendable {
 
     /// Removes a channel and closes its socket. Loop thread only.
     func deregister(_ channel: any ProtonChannel) {
+        self.assertInLoop("ProtonLoop.deregister")
         epoll_ctl(self.epollFD, EPOLL_CTL_DEL, channel.fd, nil)
         self.channels[channel.fd] = nil
         self.deadlines[channel.fd] = nil
