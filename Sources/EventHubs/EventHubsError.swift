@@ -35,7 +35,7 @@ public struct EventHubsError: Error, Hashable, Sendable, CustomStringConvertible
         /// Claims-based authorization on `$cbs` failed for another reason (bad request, no answer).
         public static let authorizationFailed = Code(base: .authorizationFailed)
         /// The hub could not be reached or the connection to it was lost: refused, reset, closed,
-        /// a link or session detached, TLS or SASL failed, the peer broke the protocol. ``condition``
+        /// a link or session detached, the TLS handshake failed, the peer broke the protocol. ``condition``
         /// has the peer's reason when it gave one.
         public static let connectionFailed = Code(base: .connectionFailed)
         /// Something did not finish in time: the connection's open, or a send within the retry
@@ -78,11 +78,14 @@ public struct EventHubsError: Error, Hashable, Sendable, CustomStringConvertible
         case .cancelled: code = .cancelled
         case .invalidConfiguration: code = .invalidConfiguration
         case .messageTooLarge: code = .eventTooLarge
+        // SASL refused the key (PLAIN): the credential, not the network.
+        case .authenticationFailed: code = .unauthorized
         default: code = .connectionFailed
         }
         var message = error.message
         if let condition = error.remoteCondition { message += " [\(condition.text)]" }
-        self.init(code, message, condition: error.remoteCondition?.name, underlying: error)
+        // The peer's words are quoted: blanked of anything that looks like a credential.
+        self.init(code, AMQPRedaction.redact(message), condition: error.remoteCondition?.name, underlying: error)
     }
 
     /// The AMQP failure this error stands for, if it is one.

@@ -30,6 +30,11 @@ import Testing
         #expect(EventHubsError(AMQPError(.cancelled, "closed")).code == .cancelled)
         #expect(EventHubsError(AMQPError(.messageTooLarge, "big")).code == .eventTooLarge)
         #expect(EventHubsError(AMQPError(.invalidConfiguration, "ca")).code == .invalidConfiguration)
+        #expect(EventHubsError(AMQPError(.authenticationFailed, "PLAIN refused")).code == .unauthorized)
+        // The peer's words are quoted without a credential they may carry.
+        let quoting = AMQPError(
+            .connectionClosed, "closed", remoteCondition: AMQPCondition(name: "amqp:internal-error", description: "bad SharedAccessKey=c2VjcmV0"))
+        #expect(!"\(EventHubsError(quoting))".contains("c2VjcmV0"))
         // Transient as before: a lost link or a deadline; not an oversized event or a missing hub.
         #expect(EventHubsRetryPolicy.isTransient(wrapped))
         #expect(EventHubsRetryPolicy.isTransient(EventHubsError(AMQPError(.timeout, "late"))))
