@@ -1,6 +1,7 @@
-// Child processes for tests that run the `hubcast` executable, without holding a thread of Swift's
-// cooperative pool while the child runs: the pool has one thread per core, and a test blocked in
-// read(2) or waitpid(2) there stalls every other test's tasks (connectors, emulators, watchdogs).
+// Child processes for tests that run the `hubcast` executable: `runChild` and `HubcastCLI` to
+// completion, `HubcastProcess` in the background. Neither holds a thread of Swift's cooperative pool
+// while the child runs: the pool has one thread per core, and a test blocked in read(2) or
+// waitpid(2) there stalls every other test's tasks (connectors, emulators, watchdogs).
 
 import Foundation
 import Testing
@@ -95,4 +96,68 @@ enum HubcastCLI {
 private final class Collected: @unchecked Sendable {
     var output = Data()
     var errors = Data()
+}
+
+/// Runs the `hubcast` executable in the background, its output collected in files.
+final class HubcastProcess {
+    let process = Process()
+    private let folder: String
+
+    /// Starts `hubcast arguments` (or another `executable`); stdout and stderr go to the handles
+    /// given, else to files read by ``output`` and ``errors``.
+    init(
+        _ arguments: [String], stdout: FileHandle? = nil, stderr: FileHandle? = nil, environment: [String: String] = [:],
+        executable: String? = nil
+    ) throws {
+        let binary = try executable ?? #require(CrashTests.hubcast, "build the package first: the test runs the hubcast executable")
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("hubcast-process-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: folder + "/stdout", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/stderr", contents: nil)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = stdout ?? FileHandle(forWritingAtPath: folder + "/stdout")
+        process.standardError = stderr ?? FileHandle(forWritingAtPath: folder + "/stderr")
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for the process to end (at most `seconds`, then kills it and fails).
+    func wait(seconds: Double = 120) async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw WaitFailed(what: "hubcast \(process.arguments?.first ?? "") ends")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.waitUntilExit()
+    }
+
+    /// Runs `hubcast arguments` with its stdout (`closing: .stdout`) or stderr a pipe whose reader
+    /// is gone before it starts writing, until it ends.
+    static func runWithClosedPipe(_ arguments: [String], closing: ClosedPipe) async throws -> HubcastProcess {
+        let pipe = Pipe()
+        let run = try HubcastProcess(
+            arguments, stdout: closing == .stdout ? pipe.fileHandleForWriting : nil,
+            stderr: closing == .stderr ? pipe.fileHandleForWriting : nil)
+        try pipe.fileHandleForWriting.close()
+        try pipe.fileHandleForReading.close()
+        try await run.wait()
+        return run
+    }
+
+    enum ClosedPipe { case stdout, stderr }
+
+    var status: Int32 { process.terminationStatus }
+    var output: String { (try? String(contentsOfFile: folder + "/stdout", encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOfFile: folder + "/stderr", encoding: .utf8)) ?? "" }
 }

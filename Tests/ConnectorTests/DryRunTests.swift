@@ -106,13 +106,8 @@ import Testing
             let input = try fixture.writeUpdates(3000, profiles: 1000)
             _ = try await fixture.connector().run(input: fixture.writeUpdates(30, profiles: 30, name: "first.jsonl"))
             let before = try Self.snapshot(fixture.configuration.store)
-            let pipe = Pipe()
-            let run = try HubcastProcess(
-                ["run", "--config", fixture.configurationFile, "--input", input, "--dry-run"],
-                stdout: pipe.fileHandleForWriting)
-            try pipe.fileHandleForWriting.close()
-            try pipe.fileHandleForReading.close()
-            try await run.wait()
+            let run = try await HubcastProcess.runWithClosedPipe(
+                ["run", "--config", fixture.configurationFile, "--input", input, "--dry-run"], closing: .stdout)
             #expect(run.process.terminationReason == .uncaughtSignal && run.status == SIGPIPE, "\(run.process.terminationReason) \(run.status)")
             #expect(!run.errors.contains("Error"), "\(run.errors)")
             #expect(try Self.snapshot(fixture.configuration.store) == before)

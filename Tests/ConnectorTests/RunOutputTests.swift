@@ -47,13 +47,8 @@ import Testing
         try await Fixture.with { fixture in
             let input = try fixture.writeUpdates(300, profiles: 100)
             let expected = try Fixture.expected(fixture.dryRun(input))
-            let pipe = Pipe()
-            let run = try HubcastProcess(
-                ["run", "--config", fixture.configurationFile, "--input", input, "--verbose"],
-                stderr: pipe.fileHandleForWriting)
-            try pipe.fileHandleForWriting.close()
-            try pipe.fileHandleForReading.close()
-            try await run.wait()
+            let run = try await HubcastProcess.runWithClosedPipe(
+                ["run", "--config", fixture.configurationFile, "--input", input, "--verbose"], closing: .stderr)
             #expect(run.process.terminationReason == .exit, "killed by signal \(run.status)")
             #expect(run.status == 0)
             #expect(tally(fixture.receivedEvents()) == tally(expected))
